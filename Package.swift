@@ -1,0 +1,66 @@
+// swift-tools-version:6.0
+// Flowgate: a userspace TCP/UDP load-balancing proxy on libevent.
+//
+// Dependencies (each one costs CI build time, so each has a reason):
+// - Yams: YAML with node marks, so config errors can name file:line:column.
+// - swift-argument-parser: the two command lines (flowgated, flowgatectl).
+// Everything else (JSON, SHA-256/HMAC for request signing, atomics via the
+// standard library's Synchronization module) is in-tree or in the toolchain.
+import PackageDescription
+
+let package = Package(
+    name: "Flowgate",
+    products: [
+        .executable(name: "flowgated", targets: ["flowgated"]),
+        .executable(name: "flowgatectl", targets: ["flowgatectl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // libevent 2.1 via pkg-config; the module map also links event_pthreads.
+        .systemLibrary(
+            name: "CLibevent",
+            pkgConfig: "libevent",
+            providers: [.apt(["libevent-dev"])]
+        ),
+        // GNU-only calls Swift's Glibc module hides (splice, pipe2, accept4,
+        // recvmmsg/sendmmsg, F_SETPIPE_SZ, PKTINFO cmsg helpers).
+        .target(name: "CFlowgateSys", cSettings: [.define("_GNU_SOURCE")]),
+        // Pure Swift: model, validation, config decoding, hashing, algorithms.
+        // Never imports libevent or Glibc-level socket code.
+        .target(
+            name: "FlowgateCore",
+            dependencies: [.product(name: "Yams", package: "Yams")]
+        ),
+        // The only code that touches libevent and sockets.
+        .target(
+            name: "FlowgateDataPlane",
+            dependencies: ["FlowgateCore", "CLibevent", "CFlowgateSys"]
+        ),
+        // Control server (evhttp), the AWS and ELB endpoints, signatures, state.
+        .target(
+            name: "FlowgateControl",
+            dependencies: ["FlowgateCore", "FlowgateDataPlane", "CLibevent"]
+        ),
+        .executableTarget(
+            name: "flowgated",
+            dependencies: [
+                "FlowgateCore", "FlowgateDataPlane", "FlowgateControl",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "flowgatectl",
+            dependencies: [
+                "FlowgateCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "FlowgateCoreTests", dependencies: ["FlowgateCore"]),
+        .testTarget(name: "FlowgateDataPlaneTests", dependencies: ["FlowgateDataPlane", "FlowgateCore", "CFlowgateSys"]),
+        .testTarget(name: "FlowgateControlTests", dependencies: ["FlowgateControl", "FlowgateCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,67 @@
+// Thin wrappers for GNU-only calls that Swift's Glibc module hides.
+// This file is compiled with _GNU_SOURCE; Swift code must not be (it turns
+// sockaddr arguments into a transparent union). See shared/swift-libevent-notes.md.
+#ifndef CFLOWGATESYS_H
+#define CFLOWGATESYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC)
+int fg_accept_nonblock(int fd, struct sockaddr *addr, socklen_t *len);
+/// pipe2(fds, O_NONBLOCK | O_CLOEXEC)
+int fg_pipe_nonblock(int fds[2]);
+/// fcntl(fd, F_SETPIPE_SZ, size); returns the new size or -1.
+int fg_set_pipe_size(int fd, int size);
+/// splice(in, NULL, out, NULL, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+ssize_t fg_splice(int fd_in, int fd_out, size_t len);
+
+/// A batch of datagram slots for recvmmsg/sendmmsg: one buffer, one source
+/// address and one control buffer per slot, allocated once per socket user.
+typedef struct fg_mmsg_batch fg_mmsg_batch;
+
+fg_mmsg_batch *fg_batch_create(unsigned int slots, size_t slot_bytes);
+void fg_batch_destroy(fg_mmsg_batch *b);
+unsigned int fg_batch_slots(const fg_mmsg_batch *b);
+size_t fg_batch_slot_bytes(const fg_mmsg_batch *b);
+/// Pointer to slot i's payload buffer (slot_bytes long).
+uint8_t *fg_batch_buffer(fg_mmsg_batch *b, unsigned int i);
+/// Length received into slot i (after recv) or to send (before send).
+size_t fg_batch_length(const fg_mmsg_batch *b, unsigned int i);
+void fg_batch_set_length(fg_mmsg_batch *b, unsigned int i, size_t len);
+/// Peer address of slot i (source after recv, destination before send).
+struct sockaddr *fg_batch_addr(fg_mmsg_batch *b, unsigned int i);
+socklen_t fg_batch_addr_len(const fg_mmsg_batch *b, unsigned int i);
+void fg_batch_set_addr(fg_mmsg_batch *b, unsigned int i, const struct sockaddr *sa, socklen_t len);
+/// Local (destination) address of a received datagram from IP_PKTINFO /
+/// IPV6_PKTINFO, written into out (sockaddr_storage-sized); returns 1 if found.
+int fg_batch_local_addr(fg_mmsg_batch *b, unsigned int i, struct sockaddr_storage *out);
+/// Before sendmmsg: set slot i's source address (IP_PKTINFO / IPV6_PKTINFO),
+/// or clear it when src is NULL.
+void fg_batch_set_source(fg_mmsg_batch *b, unsigned int i, const struct sockaddr *src);
+/// recvmmsg(fd, ..., MSG_DONTWAIT) into up to n slots (with addresses and cmsgs).
+int fg_batch_recv(int fd, fg_mmsg_batch *b, unsigned int n);
+/// recvmmsg on a connected socket (no addresses, no cmsgs).
+int fg_batch_recv_connected(int fd, fg_mmsg_batch *b, unsigned int n);
+/// sendmmsg slots [first, first+n) with addresses (NULL address when len 0)
+/// and PKTINFO sources where set; MSG_DONTWAIT | MSG_NOSIGNAL.
+int fg_batch_send(int fd, fg_mmsg_batch *b, unsigned int first, unsigned int n);
+/// sendmmsg on a connected socket (no addresses).
+int fg_batch_send_connected(int fd, fg_mmsg_batch *b, unsigned int first, unsigned int n);
+
+/// Enable IP_PKTINFO (v4) and IPV6_RECVPKTINFO (v6) on a UDP socket.
+int fg_enable_pktinfo(int fd, int family);
+/// setsockopt SO_RCVBUFFORCE/SO_SNDBUFFORCE falling back to SO_RCVBUF/SO_SNDBUF.
+int fg_set_buffers(int fd, int rcv_bytes, int snd_bytes);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,34 @@
+/// An immutable view of the whole configuration that workers read without
+/// locks; the control side builds a new one off the hot path and swaps it in
+/// whole, as Envoy's thread-aware load balancers do.
+public final class RuntimeSnapshot: Sendable {
+    public let generation: UInt64
+    public let config: FlowgateConfig
+    public let listeners: [ListenerPlan]
+    public let pools: [String: PoolPlan]
+
+    public init(generation: UInt64, config: FlowgateConfig, listeners: [ListenerPlan], pools: [String: PoolPlan]) {
+        self.generation = generation; self.config = config; self.listeners = listeners; self.pools = pools
+    }
+}
+
+/// A listener as the data plane needs it: expanded ports and its pool.
+public final class ListenerPlan: Sendable {
+    public let listener: Listener
+    public let bindAddress: IPAddress
+    /// Every port of every range, ascending.
+    public let ports: [Int]
+    public let pool: PoolPlan
+
+    public init(listener: Listener, bindAddress: IPAddress, pool: PoolPlan) {
+        self.listener = listener; self.bindAddress = bindAddress; self.pool = pool
+        self.ports = listener.portRanges.flatMap { Array($0.ports) }.sorted()
+    }
+
+    /// Picks a backend for a new flow on this listener (design §3), applying
+    /// the listener's client affinity and the pool's persistence and algorithm.
+    /// `excluding` holds members already tried for this flow (connect failure).
+    public func pick(_ flow: FlowContext, excluding: [String] = []) -> BackendTarget? {
+        pool.pick(flow, affinity: listener.clientAffinity, affinityTimeout: Double(listener.idleTimeout), excluding: excluding)
+    }
+}

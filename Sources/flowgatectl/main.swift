@@ -1,0 +1,2 @@
+import FlowgateCore
+print("flowgatectl")

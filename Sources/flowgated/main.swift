@@ -1,0 +1,3 @@
+// flowgated: placeholder entry point until the foundation wiring lands.
+import FlowgateCore
+print("flowgated")
