@@ -58,6 +58,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Pick-path micro-benchmark: a plain timing harness, no network.
+        .executableTarget(name: "flowgate-pickbench", dependencies: ["FlowgateCore"], path: "bench/pick"),
         .testTarget(name: "FlowgateCoreTests", dependencies: ["FlowgateCore"]),
         .testTarget(name: "FlowgateDataPlaneTests", dependencies: ["FlowgateDataPlane", "FlowgateCore", "CFlowgateSys"]),
         .testTarget(name: "FlowgateControlTests", dependencies: ["FlowgateControl", "FlowgateCore"]),
