@@ -47,6 +47,5 @@ public final class PoolPlan: Sendable {
 
     /// The data plane reports every flow's end, so least-connections counts
     /// and sticky-table timers stay right.
-    public func flowStarted(memberID: String) {}
-    public func flowEnded(memberID: String) {}
+    public func release(_ flow: FlowContext, target: BackendTarget, affinity: ClientAffinity, affinityTimeout: Double, connected: Bool) {}
 }

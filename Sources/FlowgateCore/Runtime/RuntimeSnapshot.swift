@@ -28,7 +28,15 @@ public final class ListenerPlan: Sendable {
     /// Picks a backend for a new flow on this listener (design §3), applying
     /// the listener's client affinity and the pool's persistence and algorithm.
     /// `excluding` holds members already tried for this flow (connect failure).
+    /// A successful pick counts the flow as active on that member until
+    /// `release` is called for it (exactly once per successful pick).
     public func pick(_ flow: FlowContext, excluding: [String] = []) -> BackendTarget? {
         pool.pick(flow, affinity: listener.clientAffinity, affinityTimeout: Double(listener.idleTimeout), excluding: excluding)
+    }
+
+    /// The flow given `target` ended, or its connect attempt failed
+    /// (`connected == false`: counts against the member's health too).
+    public func release(_ flow: FlowContext, target: BackendTarget, connected: Bool) {
+        pool.release(flow, target: target, affinity: listener.clientAffinity, affinityTimeout: Double(listener.idleTimeout), connected: connected)
     }
 }
