@@ -24,7 +24,8 @@ public struct FlowTable<Key: Hashable, Value> {
     public static var none: Slot { -1 }
 
     public let capacity: Int
-    public let idleTimeout: Double
+    /// May change when the listener's idle_timeout is updated; applies to every entry.
+    public var idleTimeout: Double
 
     private var index: [Key: Slot] = [:]
     private var keys: [Key?] = []
