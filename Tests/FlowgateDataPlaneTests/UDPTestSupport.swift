@@ -91,10 +91,10 @@ final class UDPRelayHarness {
         self.clock = clock
         relay = UDPRelay(base: base, maxFlows: maxFlows, bufferBytes: 4 << 20, time: clock ?? SystemTime())
         bindIP = IPAddress(bind)!
-        let fd = try UDPSockets.bindListener(bindIP, port: 0, bufferBytes: 4 << 20)
+        let fd = try UDPDriver().openListeningSocket(SocketAddress(bindIP, port: 0), reusePort: true)
         listenerPort = UInt16(UDPSockets.boundPort(fd))
         plan = UDPRelayHarness.makePlan(bind: bind, port: Int(listenerPort), affinity: affinity, idle: idleTimeout, members: backends.map(\.member))
-        relay.addListener(plan, sockets: [(Int(listenerPort), fd)])
+        relay.attach(ListeningSocketKey(transport: .udp, bind: bindIP, port: Int(listenerPort)), fd: fd, plan: plan)
     }
 
     static let arn = "arn:aws:globalaccelerator::123456789012:accelerator/75702d00-f682-4895-b84d-eb47d3db0c81/listener/0a1b2c3d"

@@ -45,8 +45,8 @@ final class UDPListenerState {
 /// One bound listener socket (one port) on one worker.
 final class UDPPortSocket {
     let fd: Int32
-    let port: UInt16
+    let key: ListeningSocketKey
     var event: OpaquePointer?
     unowned(unsafe) let state: UDPListenerState
-    init(fd: Int32, port: UInt16, state: UDPListenerState) { self.fd = fd; self.port = port; self.state = state }
+    init(fd: Int32, key: ListeningSocketKey, state: UDPListenerState) { self.fd = fd; self.key = key; self.state = state }
 }

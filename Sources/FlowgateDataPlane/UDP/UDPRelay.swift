@@ -37,6 +37,7 @@ public final class UDPRelay: @unchecked Sendable {
     private let inBatch: OpaquePointer   // client → member
     private let outBatch: OpaquePointer  // member → client
     private var listeners: [String: UDPListenerState] = [:]
+    private var portsByKey: [ListeningSocketKey: UDPPortSocket] = [:]
     /// Upstream fd → its session's slot in its listener's table (the event's
     /// argument names the listener). Grown only when a higher fd appears.
     private var slotByFD: [Int32] = []
@@ -67,56 +68,99 @@ public final class UDPRelay: @unchecked Sendable {
         fg_batch_destroy(outBatch)
     }
 
-    // MARK: - Listeners (called by the worker at start and at snapshot swap)
+    // MARK: - Listening sockets (worker thread: start, snapshot swap, stop)
 
-    /// Starts serving `plan` on sockets already bound by
-    /// `UDPSockets.bindListener` (the relay owns them from now on).
-    public func addListener(_ plan: ListenerPlan, sockets: [(port: Int, fd: Int32)]) {
-        precondition(listeners[plan.listener.listenerArn] == nil, "UDP listener added twice")
-        let state = UDPListenerState(relay: self, plan: plan, maxFlows: maxFlows)
-        listeners[state.arn] = state
-        addPorts(state, sockets)
+    /// Starts serving a socket bound by `UDPDriver` for `plan` (the relay owns
+    /// it from now on). Its buffers are raised to `bufferBytes` here:
+    /// recvmmsg/sendmmsg move bursts of datagrams, and the default 208 KB
+    /// (net.core.rmem_default 212992) overflowed in iperf3 tests with 22-30%
+    /// loss until 4 MiB (shared/swift-libevent-notes.md). Tuning's default,
+    /// 4 MiB, is net.core.rmem_max here; SO_RCVBUFFORCE lets root exceed it.
+    /// It caps queued datagrams; nothing is allocated up front.
+    public func attach(_ key: ListeningSocketKey, fd: Int32, plan: ListenerPlan) {
+        if portsByKey[key] != nil { detach(key) }
+        let arn = plan.listener.listenerArn
+        let state: UDPListenerState
+        if let s = listeners[arn] {
+            state = s
+            if s.plan !== plan { s.update(plan) }
+        } else {
+            state = UDPListenerState(relay: self, plan: plan, maxFlows: maxFlows)
+            listeners[arn] = state
+        }
+        if bufferBytes > 0 { System.setBuffers(fd, bytes: bufferBytes) }
+        let p = UDPPortSocket(fd: fd, key: key, state: state)
+        // The state holds the port socket; the event borrows it.
+        p.event = event_new(base, fd, Int16(EV_READ | EV_PERSIST), udpClientReadable, Unmanaged.passUnretained(p).toOpaque())
+        event_add(p.event, nil)
+        state.ports.append(p)
+        portsByKey[key] = p
     }
 
-    /// Adds sockets for ports newly added to a served listener.
-    public func addPorts(listenerArn: String, sockets: [(port: Int, fd: Int32)]) {
-        guard let state = listeners[listenerArn] else { preconditionFailure("addPorts for unknown UDP listener") }
-        addPorts(state, sockets)
+    /// Stops serving a key: its socket is closed, with the sessions that
+    /// arrived on it (their replies could not leave from the right port). A
+    /// listener left without sockets releases all its flows.
+    public func detach(_ key: ListeningSocketKey) {
+        guard let p = removePort(key) else { return }
+        System.close(p.fd)
     }
 
-    /// A new snapshot's plan for a served listener; live flows keep their
-    /// member unless it left the pool.
-    public func updateListener(_ plan: ListenerPlan) {
-        listeners[plan.listener.listenerArn]?.update(plan)
-    }
-
-    /// Closes the sockets of `ports` and the sessions that arrived on them.
-    public func removePorts(listenerArn: String, ports: Set<Int>) {
-        guard let state = listeners[listenerArn] else { return }
-        let leaving = state.ports.filter { ports.contains(Int($0.port)) }
-        let fds = Set(leaving.map(\.fd))
-        for slot in state.table.slotsByRecency where fds.contains(state.table[slot].listenerFD) {
+    /// Takes a port out of its listener without closing the socket.
+    private func removePort(_ key: ListeningSocketKey) -> UDPPortSocket? {
+        guard let p = portsByKey.removeValue(forKey: key) else { return nil }
+        let state = p.state
+        for slot in state.table.slotsByRecency where state.table[slot].listenerFD == p.fd {
             let (_, s) = state.table.remove(slot)
             closeSession(state, s)
         }
-        for p in leaving { closePort(p) }
-        state.ports.removeAll { ports.contains(Int($0.port)) }
+        if let e = p.event { event_free(e); p.event = nil }
+        state.ports.removeAll { $0 === p }
+        if state.ports.isEmpty { dropListener(state) }
+        return p
     }
 
-    /// Stops a listener: every flow is released, every socket closed.
-    public func removeListener(_ listenerArn: String) {
-        guard let state = listeners.removeValue(forKey: listenerArn) else { return }
+    public var attachedKeys: [ListeningSocketKey] { Array(portsByKey.keys) }
+
+    /// A new snapshot: every listener takes its new plan (flows keep their
+    /// member unless it left the pool). A port now served by a different
+    /// listener moves to it with its socket, ending the old listener's
+    /// sessions on that port.
+    public func snapshotDidChange(_ index: SnapshotIndex) {
+        for p in Array(portsByKey.values) {
+            guard let plan = index.plans[p.key] else { continue }   // removed: detached after the swap
+            if plan.listener.listenerArn != p.state.arn {
+                let fd = p.fd
+                _ = removePort(p.key)
+                attach(p.key, fd: fd, plan: plan)
+            } else if p.state.plan !== plan {
+                p.state.update(plan)
+            }
+        }
+    }
+
+    /// For tests and single-listener use: a listener's new plan.
+    func updateListener(_ plan: ListenerPlan) {
+        listeners[plan.listener.listenerArn]?.update(plan)
+    }
+
+    /// Ends every flow (drain deadline); the sockets stay.
+    public func closeAllFlows() {
+        for state in listeners.values {
+            for slot in state.table.slotsByRecency {
+                let (_, s) = state.table.remove(slot)
+                closeSession(state, s)
+            }
+        }
+    }
+
+    private func dropListener(_ state: UDPListenerState) {
         for slot in state.table.slotsByRecency {
             let (_, s) = state.table.remove(slot)
             closeSession(state, s)
         }
-        for p in state.ports { closePort(p) }
-        state.ports.removeAll()
+        listeners[state.arn] = nil
     }
 
-    /// ARNs of the listeners served, and the ports of one (tests, worker).
-    public var listenerArns: [String] { Array(listeners.keys) }
-    public func ports(of listenerArn: String) -> [Int] { listeners[listenerArn]?.ports.map { Int($0.port) } ?? [] }
     /// Live sessions of a listener on this worker.
     public func sessionCount(_ listenerArn: String) -> Int { listeners[listenerArn]?.table.count ?? 0 }
     /// Live flows (affinity keys) of a listener on this worker.
@@ -128,23 +172,9 @@ public final class UDPRelay: @unchecked Sendable {
 
     /// Releases every flow and closes every socket (worker exit).
     public func shutdown() {
-        for arn in Array(listeners.keys) { removeListener(arn) }
+        for key in Array(portsByKey.keys) { detach(key) }
+        closeAllFlows()
         if let e = sweepEvent { event_free(e); sweepEvent = nil }
-    }
-
-    private func addPorts(_ state: UDPListenerState, _ sockets: [(port: Int, fd: Int32)]) {
-        for (port, fd) in sockets {
-            let p = UDPPortSocket(fd: fd, port: UInt16(port), state: state)
-            // The state holds the port socket; the event borrows it.
-            p.event = event_new(base, fd, Int16(EV_READ | EV_PERSIST), udpClientReadable, Unmanaged.passUnretained(p).toOpaque())
-            event_add(p.event, nil)
-            state.ports.append(p)
-        }
-    }
-
-    private func closePort(_ p: UDPPortSocket) {
-        if let e = p.event { event_free(e); p.event = nil }
-        close(p.fd)
     }
 
     // MARK: - Client → member
@@ -189,7 +219,7 @@ public final class UDPRelay: @unchecked Sendable {
                 localIP = local.ip
             }
         }
-        let ctx = FlowContext(transport: .udp, client: client.ip, clientPort: client.port, local: localIP, localPort: port.port)
+        let ctx = FlowContext(transport: .udp, client: client.ip, clientPort: client.port, local: localIP, localPort: UInt16(truncatingIfNeeded: port.key.port))
         let key = FlowKey(ctx, affinity: .none)
         if let slot = state.table.slot(of: key) {
             if slot == pendingRun { state.table.touch(slot, now: now); return slot }
@@ -252,7 +282,7 @@ public final class UDPRelay: @unchecked Sendable {
             if let t = flow.target, !state.memberIDs.contains(t.memberID) {
                 releaseTarget(flow, connected: true)
                 stats.repickedRemoved += 1
-                udpLog("info", "udp_flow_repick", ["listener": state.arn, "client": "\(flow.context.client)", "member": t.memberID, "reason": "member_removed"])
+                Log.info("udp_flow_repick", ["listener": state.arn, "client": flow.context.client, "member": t.memberID, "reason": "member_removed"])
             }
         }
         if flow.target != nil { return true }
@@ -264,7 +294,7 @@ public final class UDPRelay: @unchecked Sendable {
             stats.droppedNoMember += 1
             if !state.loggedNoMember {
                 state.loggedNoMember = true
-                udpLog("warning", "udp_no_member", ["listener": state.arn, "pool": state.plan.pool.id])
+                Log.warn("udp_no_member", ["listener": state.arn, "pool": state.plan.pool.id])
             }
             return false
         }
@@ -288,15 +318,17 @@ public final class UDPRelay: @unchecked Sendable {
     private func openUpstream(_ state: UDPListenerState, _ slot: FlowTable<FlowKey, UDPSession>.Slot) -> Bool {
         closeUpstream(&state.table[slot])
         guard let target = state.table[slot].flow.target else { return false }
-        let fd = UDPSockets.openUpstream(target, bufferBytes: bufferBytes)
-        if fd < 0 {
+        let fd: Int32
+        do {
+            fd = try UDPSockets.openUpstream(target, bufferBytes: bufferBytes)
+        } catch {
             stats.upstreamOpenFailures += 1
-            udpLog("error", "udp_upstream_failed", ["listener": state.arn, "member": target.memberID, "errno": "\(errno)"])
+            Log.error("udp_upstream_failed", ["listener": state.arn, "member": target.memberID, "error": error])
             return false
         }
         let arg = Unmanaged.passUnretained(state).toOpaque()
         guard let ev = event_new(base, fd, Int16(EV_READ | EV_PERSIST), udpMemberReadable, arg) else {
-            close(fd)
+            System.close(fd)
             return false
         }
         event_add(ev, nil)
@@ -314,7 +346,7 @@ public final class UDPRelay: @unchecked Sendable {
         if let e = s.event { event_free(e); s.event = nil }
         if s.upstreamFD >= 0 {
             slotByFD[Int(s.upstreamFD)] = -1
-            close(s.upstreamFD)
+            System.close(s.upstreamFD)
             s.upstreamFD = -1
         }
     }
@@ -407,7 +439,7 @@ public final class UDPRelay: @unchecked Sendable {
         flow.refusedMember = t.memberID
         releaseTarget(flow, connected: false)
         stats.repickedRefused += 1
-        udpLog("info", "udp_flow_repick", ["listener": state.arn, "client": "\(flow.context.client)", "member": t.memberID, "reason": "port_unreachable"])
+        Log.info("udp_flow_repick", ["listener": state.arn, "client": flow.context.client, "member": t.memberID, "reason": "port_unreachable"])
     }
 
     // MARK: - Expiry
@@ -439,14 +471,3 @@ private let udpSweepTimer: event_callback_fn = { _, _, arg in
     Unmanaged<UDPRelay>.fromOpaque(arg!)._withUnsafeGuaranteedRef { $0.sweep() }
 }
 
-/// One key=value line on stderr per event (design §8). Replaced by the
-/// shared logger when the worker code lands.
-func udpLog(_ level: String, _ event: String, _ fields: KeyValuePairs<String, String>) {
-    var line = "level=\(level) event=\(event)"
-    for (k, v) in fields {
-        let quoted = v.contains(" ") || v.isEmpty ? "\"\(v)\"" : v
-        line += " \(k)=\(quoted)"
-    }
-    line += "\n"
-    _ = line.withCString { write(2, $0, strlen($0)) }
-}
