@@ -160,3 +160,35 @@ def test_check_config_accepts_shipped_example(flowgated_bin):
         pytest.skip(f"{config} not written yet (the foundation ships it)")
     done = run_check_config(config, flowgated_bin)
     assert done.returncode == 0, done.stderr
+
+
+def test_client_helpers_against_backends_directly(tcp_backend, udp_backend):
+    from harness import tcp_exchange, tcp_member_name, tcp_roundtrip, udp_exchange
+    echo = tcp_backend("e", mode="echo")
+    named = tcp_backend("n1", mode="id")
+    assert tcp_exchange(echo.port, b"ping") == b"ping"
+    assert tcp_member_name(named.port, source="127.0.0.7") == "n1"
+    assert named.peers[0][0] == "127.0.0.7"
+    sent, received, n = tcp_roundtrip(echo.port, 8 << 20)
+    assert n == 8 << 20 and sent == received
+    u = udp_backend("u", mode="id")
+    assert udp_exchange(u.port, b"x", source="127.0.0.9") == (b"u", ("127.0.0.1", u.port))
+    assert u.sources[0][0] == "127.0.0.9"
+
+
+def test_config_builders_make_the_design_shape():
+    from harness import dump_config, member, port_ranges, single_pool_config
+    import yaml
+    assert port_ranges([5, 6, 7, 9]) == [{"FromPort": 5, "ToPort": 7}, {"FromPort": 9, "ToPort": 9}]
+    assert port_ranges([(1, 2), (4, 4)]) == [{"FromPort": 1, "ToPort": 2}, {"FromPort": 4, "ToPort": 4}]
+    cfg = single_pool_config([20000, 20001], [member(9001, weight=3), member(None)], workers=1)
+    text = dump_config(cfg)
+    back = yaml.safe_load(text)
+    assert back == cfg
+    (acc,) = back["accelerators"]
+    (lst,) = acc["listeners"]
+    assert lst["ListenerArn"].startswith(acc["AcceleratorArn"] + "/listener/")
+    assert lst["PortRanges"] == [{"FromPort": 20000, "ToPort": 20001}]
+    assert lst["pool_id"] == back["pools"][0]["id"]
+    assert back["pools"][0]["members"] == [{"address": "127.0.0.1", "protocol_port": 9001, "weight": 3},
+                                           {"address": "127.0.0.1"}]
