@@ -32,6 +32,8 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
     public static let defaultDrivers: [TransportDriver] = [TCPDriver(), UDPDriver()]
 
     public let workers: [Worker]
+    /// Active and passive health checks on their own thread (Health/).
+    public let health = HealthChecker()
     let drivers: [TransportProtocol: TransportDriver]
 
     private struct State {
@@ -140,13 +142,16 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
             }
         }
         latch.wait()
-        state.withLock { s in
+        let previous = state.withLock { s in
+            let previous = s.config
             s.config = prepared.config
             s.index = index
             s.generation = index.snapshot.generation
             s.bound.subtract(removed)
             s.bound.formUnion(prepared.added)
+            return previous
         }
+        didCommit(previous: previous, index: index)   // health, drain, metrics (Metrics/DataPlane+Observability.swift)
         if !removed.isEmpty { Log.info("ports_closed", ["count": removed.count]) }
         Log.info("snapshot_committed", ["generation": index.snapshot.generation, "workers": workers.count,
                                         "ports": state.withLock { $0.bound.count }])
@@ -180,6 +185,7 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
     /// Closes every flow and listening socket and joins the worker threads.
     public func shutdown() {
         let left = activeFlows
+        health.stop()
         for w in workers { w.stopAndJoin() }
         state.withLock { $0.bound.removeAll() }
         setLifecycle(.stopped)

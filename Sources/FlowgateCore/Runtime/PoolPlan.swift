@@ -82,9 +82,19 @@ public final class PoolPlan: Sendable {
         let runtime = view.index(of: target.memberID).map { view.runtimes[$0] }
             ?? state.member(poolID: pool.id, memberID: target.memberID)
         runtime.active.subtract(1, ordering: .relaxed)
-        if !connected { runtime.connectFailures.add(1, ordering: .relaxed) }
+        if !connected {
+            runtime.connectFailures.add(1, ordering: .relaxed)
+            runtime.failureStreak.add(1, ordering: .relaxed)
+        }
         persistence?.release(flow.client, now: now, timeout: persistenceTimeout)
         affinity?.release(AffinityKey(client: flow.client, listenerAddress: flow.local), now: now, timeout: affinityTimeout)
+    }
+
+    /// The connect to `target` succeeded: ends the member's passive failure
+    /// streak (health checks, design §8).
+    func connected(_ target: BackendTarget) {
+        guard let i = view.index(of: target.memberID) else { return }
+        view.runtimes[i].resetFailureStreak()
     }
 
     /// Picks without a listener: the pool's persistence and algorithm only

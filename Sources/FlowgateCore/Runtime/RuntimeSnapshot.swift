@@ -42,6 +42,11 @@ public final class ListenerPlan: Sendable {
         pool.pick(flow, affinity: affinityTable, excluding: excluding)
     }
 
+    /// The connect to `target` succeeded (passive health: resets the
+    /// member's failure streak). Optional: without it only active checks
+    /// clear the streak.
+    public func connected(_ target: BackendTarget) { pool.connected(target) }
+
     /// The flow given `target` ended, or its connect attempt failed
     /// (`connected == false`: counts against the member's health too).
     public func release(_ flow: FlowContext, target: BackendTarget, connected: Bool) {

@@ -13,6 +13,10 @@ public final class MemberRuntime: Sendable {
     let picks = Atomic<Int>(0)
     /// Connect attempts the data plane reported as failed.
     let connectFailures = Atomic<Int>(0)
+    /// Connect failures since the member last proved reachable (a connect
+    /// that succeeded, or a passing health check): the passive health check
+    /// marks it down when this reaches the monitor's `max_retries_down`.
+    let failureStreak = Atomic<Int>(0)
     /// Health: false only while the health checker says the member is down.
     let up = Atomic<Bool>(true)
     /// When the member last joined (slow start origin), as a Double's bit
@@ -25,6 +29,11 @@ public final class MemberRuntime: Sendable {
     public var pickCount: Int { picks.load(ordering: .relaxed) }
     public var connectFailureCount: Int { connectFailures.load(ordering: .relaxed) }
     public var isUp: Bool { up.load(ordering: .acquiring) }
+    public var connectFailureStreak: Int { failureStreak.load(ordering: .relaxed) }
+    /// The member proved reachable: the passive failure streak starts over.
+    public func resetFailureStreak() {
+        if failureStreak.load(ordering: .relaxed) != 0 { failureStreak.store(0, ordering: .relaxed) }
+    }
 
     /// Restarts slow start from `now` (member added, re-enabled, weight raised
     /// from 0, or back from down).

@@ -43,6 +43,8 @@ public final class Worker: @unchecked Sendable {
     public let base: OpaquePointer
     public let tuning: Tuning
     public let counters = WorkerCounters()
+    /// Per-flow totals for GET /metrics (worker thread only; Metrics/).
+    public let metrics = WorkerMetrics()
     /// Read/write scratch of `tuning.tcpScratchBuffer` bytes; only this
     /// worker's thread touches it, and never across a callback boundary.
     public let scratch: UnsafeMutableRawPointer

@@ -138,6 +138,7 @@ final class TCPConnection {
         if let e = backendWrite { event_free(e); backendWrite = nil }
         phase = .relaying
         tried = []
+        if let t = target { plan.connected(t) }   // passive health: the member answered
         let clientCB: event_callback_fn = { _, _, ctx in
             Unmanaged<TCPConnection>.fromOpaque(ctx!).takeUnretainedValue().relay(upstream: true)
         }
@@ -301,6 +302,8 @@ final class TCPConnection {
             if held > 0 { counters.pendingBytes.subtract(held, ordering: .relaxed) }
         }
         if wasRelaying, let t = target { plan.release(flow, target: t, connected: true) }
+        service.worker.metrics.tcpClosed(listener: plan.listener.listenerArn, poolID: plan.pool.id, target: target,
+                                         established: wasRelaying, bytesIn: upstream.bytes, bytesOut: downstream.bytes)
         if plan.listener.connectionLog || (error != nil && Log.enabled(.debug)) {
             Log.emit(plan.listener.connectionLog ? .info : .debug, "flow_closed", [
                 "listener": plan.listener.listenerArn, "client": "\(flow.client):\(flow.clientPort)",

@@ -33,6 +33,10 @@ final class UDPFlow {
     var refusedMember: String?
     /// Live sessions; the flow ends when this drops to 0.
     var sessions = 0
+    /// Metrics: traffic since the current pick; whether the listener has
+    /// counted this flow as opened (a re-pick is not a new flow).
+    var traffic = UDPFlowTraffic()
+    var listenerCounted = false
 
     init(key: FlowKey, context: FlowContext, planGeneration: UInt64) {
         self.key = key; self.context = context; self.checkedPlanGeneration = planGeneration

@@ -36,13 +36,15 @@ public final class UDPRelay: @unchecked Sendable {
     let maxFlows: Int
     private let inBatch: OpaquePointer   // client → member
     private let outBatch: OpaquePointer  // member → client
-    private var listeners: [String: UDPListenerState] = [:]
+    private(set) var listeners: [String: UDPListenerState] = [:]
     private var portsByKey: [ListeningSocketKey: UDPPortSocket] = [:]
     /// Upstream fd → its session's slot in its listener's table (the event's
     /// argument names the listener). Grown only when a higher fd appears.
     private var slotByFD: [Int32] = []
     private var sweepEvent: OpaquePointer?
     public private(set) var stats = UDPRelayStats()
+    /// The worker's metrics (set by UDPService); flows fold into it on release.
+    var metrics: WorkerMetrics?
 
     /// `maxFlows` bounds each listener's table on this worker
     /// (Tuning.maxUDPFlows); `bufferBytes` is Tuning.udpSocketBuffer.
@@ -190,8 +192,10 @@ public final class UDPRelay: @unchecked Sendable {
             var runSlot: FlowTable<FlowKey, UDPSession>.Slot = -1
             var runStart: UInt32 = 0
             for i in 0..<UInt32(n) {
-                stats.bytesFromClients += fg_batch_length(inBatch, i)
+                let length = fg_batch_length(inBatch, i)
+                stats.bytesFromClients += length
                 let slot = session(for: i, state: state, port: port, now: now, pendingRun: runSlot)
+                if slot >= 0 { state.table[slot].flow.traffic.countIn(length) }   // metrics
                 if slot != runSlot || slot < 0 {
                     if runSlot >= 0 { sendRun(state, runSlot, from: runStart, to: i) }
                     runSlot = slot; runStart = i
@@ -310,6 +314,7 @@ public final class UDPRelay: @unchecked Sendable {
     private func releaseTarget(_ flow: UDPFlow, connected: Bool) {
         guard let t = flow.target, let p = flow.plan else { return }
         p.release(flow.context, target: t, connected: connected)
+        metrics?.udpReleased(flow, plan: p, target: t)
         flow.target = nil
         flow.plan = nil
     }
@@ -411,8 +416,12 @@ public final class UDPRelay: @unchecked Sendable {
             let listenerFD = state.table[slot].listenerFD
             let client = state.table[slot].client
             let local = state.table[slot].local
+            let flow = state.table[slot].flow
+            flow.traffic.datagramsOut += Int(n)   // metrics
             for k in 0..<UInt32(n) {
-                stats.bytesFromMembers += fg_batch_length(outBatch, k)
+                let length = fg_batch_length(outBatch, k)
+                stats.bytesFromMembers += length
+                flow.traffic.bytesOut += length
                 client.withSockaddr { sa, len in fg_batch_set_addr(outBatch, k, sa, len) }
                 if local.length > 0 {
                     local.withSockaddr { sa, _ in fg_batch_set_source(outBatch, k, sa) }

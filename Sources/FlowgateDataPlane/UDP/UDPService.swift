@@ -12,6 +12,7 @@ final class UDPService: TransportService {
 
     init(worker: Worker) {
         relay = UDPRelay(base: worker.base, maxFlows: worker.tuning.maxUDPFlows, bufferBytes: worker.tuning.udpSocketBuffer)
+        relay.metrics = worker.metrics
     }
 
     func attach(_ socket: ListeningSocket, plan: ListenerPlan) { relay.attach(socket.key, fd: socket.fd, plan: plan) }

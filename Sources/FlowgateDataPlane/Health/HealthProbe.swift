@@ -1,0 +1,164 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLibevent
+import FlowgateCore
+
+/// One active health check of one member, run on the checker's thread with
+/// non-blocking sockets and one libevent event re-armed with whatever time is
+/// left before the deadline (ELB's `timeout` covers the whole check).
+///
+/// - TCP: the connect completes (SO_ERROR 0) → pass.
+/// - UDP_CONNECT: a datagram on a connected UDP socket; ICMP port unreachable
+///   comes back as ECONNREFUSED on the socket → fail; a reply, or silence
+///   until the deadline → pass (ELB: "if no ICMP error is received within
+///   the timeout, the backend server is considered healthy").
+/// - HTTP: connect, `GET url_path HTTP/1.0`, status line's code in
+///   `expected_codes` → pass.
+final class HealthProbe {
+    typealias Completion = (_ passed: Bool, _ reason: String) -> Void
+
+    private enum Stage { case connecting, awaitingReply, readingResponse, done }
+
+    let kind: HealthMonitor.Kind
+    private let base: OpaquePointer
+    private let deadline: Double
+    private let time: any TimeSource
+    private let request: [UInt8]
+    private let expected: ExpectedCodes?
+    private var fd: Int32 = -1
+    private var event: OpaquePointer?
+    private var stage = Stage.connecting
+    private var response: [UInt8] = []
+    private var completion: Completion?
+
+    /// The payload of a UDP_CONNECT probe (any datagram does; a named one
+    /// lets a backend operator see what it is).
+    static let udpPayload = Array("flowgate-health-check\n".utf8)
+
+    init(kind: HealthMonitor.Kind, base: OpaquePointer, time: any TimeSource, deadline: Double,
+         host: String, urlPath: String, expectedCodes: String) {
+        self.kind = kind; self.base = base; self.time = time; self.deadline = deadline
+        request = Array("GET \(urlPath) HTTP/1.0\r\nHost: \(host)\r\nUser-Agent: flowgate-health\r\nConnection: close\r\n\r\n".utf8)
+        expected = ExpectedCodes(expectedCodes)
+    }
+
+    deinit { cleanup() }
+
+    /// Starts the check; `done` runs exactly once, on this thread, possibly
+    /// before `start` returns (an immediate failure).
+    func start(_ address: SocketAddress, done: @escaping Completion) {
+        completion = done
+        do {
+            switch kind {
+            case .udpConnect:
+                fd = try System.connectedDatagramSocket(address)
+                _ = try System.send(fd, HealthProbe.udpPayload, HealthProbe.udpPayload.count)
+                stage = .awaitingReply
+                arm(Int16(EV_READ))
+            case .tcp, .http:
+                fd = try System.streamSocket(family: address.family)
+                if try System.connect(fd, address) { connected() } else { arm(Int16(EV_WRITE)) }
+            }
+        } catch {
+            finish(false, error.code == ECONNREFUSED ? "refused" : error.description)
+        }
+    }
+
+    /// Abandons the check without a result (member removed, checker stopping).
+    func cancel() {
+        completion = nil
+        cleanup()
+    }
+
+    private func arm(_ what: Int16) {
+        if let e = event { event_free(e); event = nil }
+        let cb: event_callback_fn = { _, what, ctx in
+            Unmanaged<HealthProbe>.fromOpaque(ctx!).takeUnretainedValue().fired(what)
+        }
+        event = event_new(base, fd, what, cb, Unmanaged.passUnretained(self).toOpaque())
+        let left = max(0, deadline - time.now())
+        var tv = timeval(tv_sec: Int(left), tv_usec: Int((left - Double(Int(left))) * 1_000_000))
+        event_add(event, &tv)
+    }
+
+    private func fired(_ what: Int16) {
+        if what & Int16(EV_TIMEOUT) != 0 {
+            // Silence is health for UDP_CONNECT only.
+            if stage == .awaitingReply { finish(true, "no port unreachable within timeout") } else { finish(false, "timeout") }
+            return
+        }
+        switch stage {
+        case .connecting:
+            let code = System.pendingError(fd)
+            if code != 0 { finish(false, code == ECONNREFUSED ? "refused" : SystemError("connect", code).description); return }
+            connected()
+        case .awaitingReply:
+            var byte: UInt8 = 0
+            do {
+                _ = try System.receive(fd, &byte, 1)
+                finish(true, "reply")
+            } catch {
+                finish(false, error.code == ECONNREFUSED ? "port unreachable" : error.description)
+            }
+        case .readingResponse:
+            readResponse()
+        case .done:
+            return
+        }
+    }
+
+    private func connected() {
+        guard kind == .http else { finish(true, "connected"); return }
+        var sent = -1
+        var failure: SystemError?
+        request.withUnsafeBytes { raw in
+            do throws(SystemError) { sent = try System.send(fd, raw.baseAddress!, raw.count) } catch { failure = error }
+        }
+        if let failure { finish(false, failure.description); return }
+        // A fresh socket's send buffer always takes a few hundred bytes.
+        guard sent == request.count else { finish(false, "request not sent"); return }
+        stage = .readingResponse
+        arm(Int16(EV_READ | EV_PERSIST))
+    }
+
+    private func readResponse() {
+        var chunk = [UInt8](repeating: 0, count: 2048)
+        var n: Int?
+        var failure: SystemError?
+        chunk.withUnsafeMutableBytes { raw in
+            do throws(SystemError) { n = try System.receive(fd, raw.baseAddress!, raw.count) } catch { failure = error }
+        }
+        if let failure { finish(false, failure.description); return }
+        guard let n else { return }
+        response.append(contentsOf: chunk[..<n])
+        switch HTTPStatusLine.parse(response) {
+        case .status(let code):
+            let ok = expected?.contains(code) ?? false
+            finish(ok, "status \(code)")
+        case .malformed:
+            finish(false, "malformed status line")
+        case .incomplete:
+            if n == 0 { finish(false, "closed before status line") }
+        }
+    }
+
+    private func finish(_ passed: Bool, _ reason: String) {
+        stage = .done
+        cleanup()
+        let c = completion
+        completion = nil
+        c?(passed, reason)
+    }
+
+    private func cleanup() {
+        if let e = event { event_free(e); event = nil }
+        if fd >= 0 {
+            // RST instead of FIN: a checker that closes first would otherwise
+            // leave a TIME_WAIT entry per check.
+            if kind != .udpConnect { System.setAbortiveClose(fd) }
+            System.close(fd)
+            fd = -1
+        }
+    }
+}

@@ -1,0 +1,91 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FlowgateCore
+import Synchronization
+
+// Health, draining and metrics as the rest of the daemon sees them. The data
+// plane calls `didCommit` once per committed snapshot; the control plane
+// calls `operatingStatus` (ELB ShowMember/ListMembers) and `renderMetrics`
+// (GET /metrics).
+extension DataPlane {
+    /// After every worker swapped in `index` (DataPlane.commit): reconfigure
+    /// the health checks, arm `connection_drain` deadlines, make sure each
+    /// worker measures its loop lag.
+    func didCommit(previous: FlowgateConfig, index: SnapshotIndex) {
+        health.apply(index.snapshot)
+        let orders = ConnectionDrainPlanner.orders(previous: previous, next: index.snapshot.config)
+        for o in orders {
+            Log.info("drain_started", ["pool": o.poolID, "member": o.memberID, "timeout_s": o.timeout])
+        }
+        for w in workers {
+            w.post { w in
+                w.metrics.startLagTimer(base: w.base)
+                if !orders.isEmpty { w.scheduleDrain(orders) }
+            }
+        }
+    }
+
+    /// ELB `operating_status` of a member: NO_MONITOR, ONLINE or OFFLINE.
+    public func operatingStatus(poolID: String, memberID: String) -> OperatingStatus {
+        health.operatingStatus(poolID: poolID, memberID: memberID)
+    }
+
+    /// Each worker's sample, taken on its own thread; a worker that does not
+    /// answer within `timeout` seconds (stopped) is left out.
+    public func collectWorkerSamples(timeout: Double = 1) -> [WorkerSample] {
+        let results = Mutex<[WorkerSample]>([])
+        for w in workers {
+            w.post { w in
+                let s = w.collectMetrics()
+                results.withLock { $0.append(s) }
+            }
+        }
+        let deadline = System.monotonicMicroseconds() + UInt64(timeout * 1_000_000)
+        while results.withLock({ $0.count }) < workers.count && System.monotonicMicroseconds() < deadline {
+            usleep(500)
+        }
+        return results.withLock { $0 }.sorted { $0.worker < $1.worker }
+    }
+
+    /// Sums worker samples and reads the shared member state of the current
+    /// snapshot.
+    public func metricsInput() -> MetricsInput {
+        var m = MetricsInput()
+        let samples = collectWorkerSamples()
+        guard let snapshot = snapshot else { return m }
+        var listeners: [String: FlowTotals] = [:]
+        var members: [PoolMemberKey: FlowTotals] = [:]
+        for s in samples {
+            for (k, v) in s.listeners { listeners[k, default: FlowTotals()] += v }
+            for (k, v) in s.members { members[k, default: FlowTotals()] += v }
+            m.workers.append(.init(worker: s.worker, loopLag: s.loopLag, loopLagMax: s.loopLagMax))
+            m.udpFlowEvictions += s.udp.sessionsEvicted
+            m.udpDroppedNoMember += s.udp.droppedNoMember
+            m.udpDroppedSendFailed += s.udp.droppedSendFailed
+            m.tcpRejected += s.rejectedFlows
+            m.drainClosed += s.drainClosed
+        }
+        for plan in snapshot.listeners {
+            let arn = plan.listener.listenerArn
+            m.listeners.append(.init(arn: arn, transport: plan.listener.protocol, totals: listeners[arn] ?? FlowTotals()))
+        }
+        for pool in snapshot.config.pools {
+            guard let plan = snapshot.pools[pool.id] else { continue }
+            for member in pool.members {
+                let runtime = plan.runtime(of: member.id)
+                m.members.append(.init(
+                    poolID: pool.id, memberID: member.id, udp: pool.protocol == .udp, weight: member.weight,
+                    totals: members[PoolMemberKey(poolID: pool.id, memberID: member.id)] ?? FlowTotals(),
+                    active: runtime?.activeFlows ?? 0, picks: runtime?.pickCount ?? 0,
+                    connectFailures: runtime?.connectFailureCount ?? 0, up: runtime?.isUp ?? true,
+                    slowStartFraction: plan.rampFraction(of: member.id) ?? 1))
+            }
+        }
+        m.stickyEvictions = snapshot.selection.stickyEvictions
+        return m
+    }
+
+    /// GET /metrics body (Prometheus text format 0.0.4).
+    public func renderMetrics() -> String { PrometheusText.render(metricsInput()) }
+}
