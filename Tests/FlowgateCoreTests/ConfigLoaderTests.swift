@@ -53,11 +53,20 @@ private let shippedConfigPath: String = {
     ])
 }
 
+@Test func anUnreadableProtocolDoesNotAlsoFailThePoolReference() {
+    // The pool's protocol placeholder (TCP) must not make the UDP listener's pool_id look wrong.
+    let yaml = edited("    protocol: TCP", "    protocol: udp", in: edited("Protocol: TCP", "Protocol: UDP"))
+    #expect(errorLines(yaml) == ["flowgate.yaml:13:15: pools[0].protocol: \"udp\" is not one of TCP, UDP, HTTP"])
+    #expect(errorLines(edited("Protocol: TCP", "Protocol: SCTP")) == [
+        "flowgate.yaml:7:19: \(L0).Protocol: \"SCTP\" is not one of TCP, UDP",
+    ])
+}
+
 @Test func unreadableFileAndEmptyFile() throws {
     let missing = ConfigLoader.load(path: "/nonexistent/flowgate.yaml")
     guard case let .failure(e) = missing else { Issue.record("loaded a missing file"); return }
     #expect(e.issues.count == 1)
-    #expect(e.description.hasPrefix("/nonexistent/flowgate.yaml: cannot read the file: "))
+    #expect(e.description == "/nonexistent/flowgate.yaml: cannot read the file: no such file")
     // An empty file is a daemon with nothing to serve, all defaults.
     let empty = try ConfigLoader.parse(yaml: "", fileName: "f.yaml").get()
     #expect(empty == FlowgateConfig(projectID: DerivedIDs.defaultProjectID))
