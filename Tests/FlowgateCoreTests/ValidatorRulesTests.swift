@@ -192,3 +192,14 @@ private func listener(id: String = "0a1b2c3d", _ ranges: [(Int, Int)], _ p: Tran
     #expect(!FieldPath.related("pools[1]", "pools[10].name"))
     #expect(RuleText.quoted("a\"b\n") == "\"a\\\"b\\n\"")
 }
+
+@Test func memberSetChecksScaleToLargePools() {
+    // 20000 members with distinct endpoints plus one duplicate at the end.
+    var members = (0..<20000).map { i in
+        Member(id: "00000000-0000-4000-8000-" + String(repeating: "0", count: 12 - "\(i)".count) + "\(i)",
+               address: "10.0.\(i / 256).\(i % 256)", protocolPort: 80)
+    }
+    members.append(Member(id: "47f87143-1e2a-5631-938a-d9c3048648d9", address: "10.0.0.5", protocolPort: 80))
+    let issues = ConfigValidator.validateMemberSet(members, path: "members")
+    #expect(issues == [.init(.conflict, "members[20000]", "same address and protocol_port as members[5] (10.0.0.5:80)")])
+}

@@ -42,7 +42,9 @@ extension ConfigValidator {
                                     "ToPort \(r.toPort) is less than FromPort \(r.fromPort)"))
                 ok = false
             }
-            guard ok else { continue }
+            // Past the limit the request is refused anyway; skipping the
+            // pairwise overlap scan keeps a huge list from costing O(n²).
+            guard ok, ranges.count <= maxPortRangesPerListener else { continue }
             if let earlier = wellFormed.first(where: { $0.range.overlaps(r) }) {
                 let name = lastComponent(path)
                 issues.append(.init(.invalidPortRange, p,
@@ -123,6 +125,7 @@ extension ConfigValidator {
     /// the same ARN is skipped, so an update can pass the whole list).
     public static func validatePortConflicts(_ l: Listener, path: String, others: [Listener]) -> [ValidationIssue] {
         var issues: [ValidationIssue] = []
+        guard l.portRanges.count <= maxPortRangesPerListener else { return [] }  // refused by validatePortRanges
         let rangesPath = FieldPath.field(path, "PortRanges")
         for (i, r) in l.portRanges.enumerated() where portRange.contains(r.fromPort) && portRange.contains(r.toPort) && r.fromPort <= r.toPort {
             for other in others where other.listenerArn != l.listenerArn && other.protocol == l.protocol
