@@ -62,6 +62,17 @@ private func listener(id: String = "0a1b2c3d", _ ranges: [(Int, Int)], _ p: Tran
     #expect(ConfigValidator.validatePoolReference(l, path: "pool_id", pools: [tcpPool]) == [
         .init(.notFound, "pool_id", "no pool with id \"missing\""),
     ])
+    l.poolID = tcpPool.id
+    l.idleTimeout = 10
+    // UpdateListener may change the protocol and keep the pool (design §2).
+    #expect(ConfigValidator.validateListener(l, path: "", pools: [tcpPool], checkPoolProtocol: false) == [])
+    var c = FlowgateConfig(projectID: DerivedIDs.defaultProjectID, accelerators: [Accelerator(acceleratorArn: acc, listeners: [l])],
+                           pools: [tcpPool])
+    #expect(ConfigValidator.validate(c, checkListenerPoolProtocol: false) == [])
+    #expect(ConfigValidator.validate(c).map(\.path) == ["accelerators[0].listeners[0].pool_id"])
+    c.pools = []
+    #expect(ConfigValidator.validate(c, checkListenerPoolProtocol: false).map(\.kind) == [.notFound])
+    l.poolID = "missing"
     // Without a pools list (an UpdateListener that does not touch pool_id) the reference is not checked.
     l.idleTimeout = 10
     #expect(ConfigValidator.validateListener(l, path: "", pools: nil) == [])
@@ -73,6 +84,7 @@ private func listener(id: String = "0a1b2c3d", _ ranges: [(Int, Int)], _ p: Tran
     let conflicts: [(String, String, Bool)] = [
         ("127.0.0.1", "127.0.0.1", true), ("0.0.0.0", "127.0.0.1", true), ("127.0.0.1", "0.0.0.0", true),
         ("::", "127.0.0.1", true), ("::", "::1", true), ("0.0.0.0", "::", true), ("::1", "0::1", true),
+        ("::ffff:127.0.0.1", "127.0.0.1", true), ("0.0.0.0", "::ffff:10.0.0.1", true),
         ("127.0.0.1", "127.0.0.2", false), ("0.0.0.0", "::1", false), ("127.0.0.1", "::1", false), ("::1", "::2", false),
     ]
     for (a, b, expected) in conflicts {
