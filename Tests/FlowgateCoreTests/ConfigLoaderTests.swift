@@ -207,3 +207,20 @@ private func withSecondListener(protocol p: String, bind: String, ports: String)
         "flowgate.yaml:14:23: pools[0].healthmonitor_id: healthmonitor \"00000000-0000-4000-8000-000000000000\" is of type TCP; a UDP pool needs UDP_CONNECT",
     ])
 }
+
+@Test func duplicateIdsAcrossObjects() {
+    let secondPool = "  - {id: \(poolID0), protocol: TCP, members: [{id: MID, address: 10.0.0.1}]}\n"
+    let mid = "806c0edb-0786-5069-84af-f3c394b37003"  // the derived id of pools[0].members[0]
+    #expect(errorLines(baseConfig + secondPool.replacingFirst("MID", with: mid)) == [
+        "flowgate.yaml:18:10: pools[1].id: duplicate id \"\(poolID0)\" (also pools[0])",
+        "flowgate.yaml:18:78: pools[1].members[0].id: duplicate id \"\(mid)\" (also pools[0].members[0])",
+    ])
+    let monitors = "healthmonitors:\n  - {id: \(poolID0), type: TCP}\n  - {id: \(poolID0), type: HTTP}\n"
+    #expect(errorLines(baseConfig + monitors) == [
+        "flowgate.yaml:20:10: healthmonitors[1].id: duplicate id \"\(poolID0)\" (also healthmonitors[0])",
+    ])
+    let accelerator = "accelerators:\n  - AcceleratorArn: \(accArn)\n  - AcceleratorArn: \(accArn)\n"
+    #expect(errorLines(edited("accelerators:\n  - AcceleratorArn: \(accArn)\n", accelerator)) == [
+        "flowgate.yaml:4:21: accelerators[1].AcceleratorArn: duplicate AcceleratorArn (also accelerators[0])",
+    ])
+}
