@@ -70,8 +70,12 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 class NotifyListener:
     """The test side of NOTIFY_SOCKET: collects every datagram in order."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, on_message: Callable[[int, str], None] | None = None):
         self.path = path
+        # Called on the listener thread as each message arrives, before any
+        # waiter wakes: lets a test sample state at that instant (e.g. that
+        # every port already listens when READY=1 arrives).
+        self.on_message = on_message
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sock.bind(path)
         self._sock.settimeout(0.1)
@@ -90,8 +94,14 @@ class NotifyListener:
                 continue
             except OSError:
                 return
+            message = data.decode("utf-8", "replace")
+            if self.on_message is not None:
+                try:
+                    self.on_message(len(self.messages), message)
+                except Exception as e:  # a test hook must not kill the listener
+                    message += f"\n# on_message raised {e!r}"
             with self._cond:
-                self.messages.append(data.decode("utf-8", "replace"))
+                self.messages.append(message)
                 self.times.append(time.monotonic())
                 self._cond.notify_all()
 
@@ -136,7 +146,8 @@ class Daemon:
     def __init__(self, config: Mapping[str, Any] | str, *, workdir: str | os.PathLike | None = None,
                  state_file: str | os.PathLike | None = None, control_socket: str | os.PathLike | None = None,
                  args: Sequence[str] = (), env: Mapping[str, str] | None = None,
-                 binary: str | os.PathLike | None = None, ready_timeout: float = READY_TIMEOUT):
+                 binary: str | os.PathLike | None = None, ready_timeout: float = READY_TIMEOUT,
+                 on_notify: Callable[[int, str], None] | None = None):
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="fg-", dir="/tmp"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -148,6 +159,7 @@ class Daemon:
         self.args = list(args)
         self.extra_env = dict(env or {})
         self.ready_timeout = ready_timeout
+        self.on_notify = on_notify
         self.proc: subprocess.Popen | None = None
         self.notify: NotifyListener | None = None
         self._starts = 0
@@ -225,7 +237,7 @@ class Daemon:
         if not self.binary.exists():
             raise FileNotFoundError(f"{self.binary} does not exist: run `swift build` first")
         if self.notify is None:
-            self.notify = NotifyListener(self.notify_path)
+            self.notify = NotifyListener(self.notify_path, self.on_notify)
         self._starts += 1
         self._start_mark = len(self.notify.messages)
         env = dict(os.environ)
