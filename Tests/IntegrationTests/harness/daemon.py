@@ -8,6 +8,7 @@ datagram, see sd_notify(3)). start() returns once READY=1 arrives.
 """
 from __future__ import annotations
 
+import atexit
 import copy
 import http.client
 import json
@@ -25,6 +26,16 @@ from typing import Any, Callable, Mapping, Sequence
 from .paths import REPO_ROOT, flowgated_bin
 
 READY_TIMEOUT = 20.0
+_live: "set[subprocess.Popen]" = set()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """Last resort when pytest ends without teardown (e.g. interrupted)."""
+    for proc in list(_live):
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 STOP_GRACE = 5.0  # teardown: SIGTERM, then SIGKILL after this long
 
 
@@ -250,6 +261,7 @@ class Daemon:
                                      stdin=subprocess.DEVNULL, stdout=self._stdout_file,
                                      stderr=self._stderr_file, env=env, cwd=self.workdir,
                                      start_new_session=True)
+        _live.add(self.proc)
         if wait_ready:
             self.wait_ready()
         return self
@@ -329,6 +341,7 @@ class Daemon:
         """Teardown: SIGTERM, SIGKILL after `grace`. Never raises."""
         if self.proc is None:
             return None
+        _live.discard(self.proc)
         if self.proc.poll() is None:
             try:
                 os.kill(self.proc.pid, signal.SIGTERM)
