@@ -37,7 +37,8 @@ public final class ListenerPlan: Sendable {
     /// the listener's client affinity and the pool's persistence and algorithm.
     /// `excluding` holds members already tried for this flow (connect failure).
     /// A successful pick counts the flow as active on that member until
-    /// `release` is called for it (exactly once per successful pick).
+    /// `release` is called for it (exactly once per successful pick, on the
+    /// same `ListenerPlan`, even after a newer snapshot was swapped in).
     public func pick(_ flow: FlowContext, excluding: [String] = []) -> BackendTarget? {
         pool.pick(flow, affinity: affinityTable, excluding: excluding)
     }

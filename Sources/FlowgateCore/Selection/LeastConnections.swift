@@ -3,10 +3,12 @@ import Synchronization
 /// LEAST_CONNECTIONS: the usable member with the lowest
 /// (active flows + 1) / effective weight, active flows counted across every
 /// worker (the shared `MemberRuntime.active` counters). The "+ 1" is the flow
-/// being placed, as HAProxy's leastconn/fwlc keys servers by
-/// (served + 1) / weight (src/lb_fwlc.c), so an idle heavy member beats an
-/// idle light one. Ties go round robin: the scan starts just after the last
-/// winner, and the first member with the lowest load wins.
+/// being placed, as in HAProxy's leastconn key (inflight + 1) × SRV_EWGHT_MAX
+/// / eweight (src/lb_fwlc.c, `fwlc_get_key`); unlike HAProxy, which keys every
+/// idle server 0, it also applies to idle members, so an idle heavy member
+/// beats an idle light one (design §3 step 4). Ties go round robin: the scan
+/// starts just after the last winner, and the first member with the lowest
+/// load wins.
 public final class LeastConnections: LoadBalancer {
     public static let apiName = "LEAST_CONNECTIONS"
     public static let registration = LoadBalancerFactory(name: apiName) { members, _ in LeastConnections(members) }

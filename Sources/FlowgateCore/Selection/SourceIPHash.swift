@@ -60,7 +60,7 @@ public final class SourceIPHash: LoadBalancer {
     static func tableName(_ members: PoolMembers, _ i: Int) -> String {
         let p = members.plans[i]
         let port = p.member.protocolPort.map(String.init) ?? "*"
-        let name = "\(p.address):\(port)"
+        let name = p.address.isV4 ? "\(p.address):\(port)" : "[\(p.address)]:\(port)"
         let clash = members.plans.indices.contains { j in
             j != i && members.plans[j].address == p.address && members.plans[j].member.protocolPort == p.member.protocolPort
         }
@@ -83,17 +83,21 @@ public final class SourceIPHash: LoadBalancer {
             return rampUnit < f
         }
 
+        // The first usable member met, ramp or not: the answer when every
+        // usable member is still ramping and declines the key (serving beats
+        // refusing, and it is still a hashed, agreed choice).
+        var firstUsable: Int?
         for _ in 0..<SourceIPHash.maxProbes {
             let owner = fullMembers[full[slot]]
             if takes(owner) { return owner }
+            if firstUsable == nil, members.usable(owner, excluding: input.excluding) { firstUsable = owner }
             if let base {
                 let alt = baseMembers[base[slot]]
                 if alt != owner && takes(alt) { return alt }
             }
             slot = (slot + step) % full.size
         }
-        // Nearly every member is unusable: any usable one, in config order,
-        // ramping or not (serving beats refusing).
-        return fullMembers.first { members.usable($0, excluding: input.excluding) }
+        // Nearly every member is unusable: any usable one, in config order.
+        return firstUsable ?? fullMembers.first { members.usable($0, excluding: input.excluding) }
     }
 }

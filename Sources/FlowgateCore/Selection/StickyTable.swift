@@ -5,6 +5,10 @@ import Synchronization
 /// flow ends. Past `capacity` the entry touched longest ago is evicted (and
 /// counted). One mutex per table: it is taken per new or ended flow, never
 /// per packet.
+///
+/// An entry evicted while its flows live is simply forgotten: their releases
+/// find nothing (or a newer entry for the key, which then expires up to one
+/// flow early), which is the price of a hard bound.
 public final class StickyTable<Key: Hashable & Sendable>: Sendable {
     struct Entry {
         var memberID: String

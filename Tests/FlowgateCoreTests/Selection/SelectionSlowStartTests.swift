@@ -120,3 +120,18 @@ import Testing
         #expect(second.pools[Fixture.poolID]!.rampFraction(of: "member-b") == 1)
     }
 }
+
+@Suite("SelectionSlowStartSourceIPEdge") struct SelectionSlowStartSourceIPEdgeTests {
+    /// When every member is ramping (the pool was empty), keys are still
+    /// served, and spread over the members rather than piled on the first.
+    @Test func allMembersRampingStillServesEveryKey() {
+        let time = ManualTime()
+        let b = SnapshotBuilder(time: time)
+        let slow = SlowStart(enable: true, duration: 100)
+        let first = b.build(Fixture.config(algorithm: "SOURCE_IP", members: [], slowStart: slow), generation: 1)
+        let snap = b.build(Fixture.config(algorithm: "SOURCE_IP", members: Fixture.members([1, 1, 1]), slowStart: slow),
+                           generation: 2, previous: first)
+        let names = (0..<3000).map { Fixture.pickName(snap.listeners[0], Fixture.clientFlow($0))! }
+        for n in ["a", "b", "c"] { #expect(names.filter { $0 == n }.count > 800, "\(n)") }
+    }
+}
