@@ -238,4 +238,41 @@ struct HealthCheckTests {
         #expect(lines.contains("flowgate_pool_bytes_total{pool=\"pool-1\",direction=\"member_to_client\"} 100010"))
         #expect(lines.contains { $0.hasPrefix("flowgate_worker_loop_lag_seconds{worker=\"1\"} ") })
     }
+
+    @Test func metricsCountUDPDatagramsAndBytesPerListenerAndMember() throws {
+        let echo = ThreadedUDPBackend(id: "e", echo: true).start()
+        defer { echo.stop() }
+        let port = TestSocket.freePort()
+        let plane = DataPlane(workerCount: 2, tuning: Tuning())
+        let config = makeUDPConfig(ports: port...port, members: [echo])
+        try plane.start(config)
+        defer { plane.shutdown() }
+        let client = BlockingUDPClient()
+        defer { client.close() }
+        for i in 0..<5 { #expect(client.ask(port, Array(repeating: UInt8(i), count: 100), tries: 1)?.count == 100) }
+        let arn = config.allListeners[0].listenerArn
+        let member = "pool=\"pool-u\",member=\"member-e\""
+        var lines = Set(plane.renderMetrics().split(separator: "\n").map(String.init))
+        #expect(lines.contains("flowgate_listener_flows_opened_total{listener=\"\(arn)\",protocol=\"UDP\"} 1"))
+        #expect(lines.contains("flowgate_listener_flows_active{listener=\"\(arn)\",protocol=\"UDP\"} 1"))
+        #expect(lines.contains("flowgate_listener_datagrams_total{listener=\"\(arn)\",direction=\"client_to_member\"} 5"))
+        #expect(lines.contains("flowgate_listener_datagrams_total{listener=\"\(arn)\",direction=\"member_to_client\"} 5"))
+        #expect(lines.contains("flowgate_member_bytes_total{\(member),direction=\"client_to_member\"} 500"))
+        #expect(lines.contains("flowgate_member_datagrams_total{\(member),direction=\"member_to_client\"} 5"))
+        #expect(lines.contains("flowgate_pool_datagrams_total{pool=\"pool-u\",direction=\"client_to_member\"} 5"))
+
+        // Member removed: the flow's pick is released and folded in; totals stay.
+        var empty = config
+        empty.pools[0].members = []
+        plane.commit(try plane.prepare(empty))
+        #expect(client.ask(port, [1], tries: 1) == nil)   // no member: dropped
+        lines = Set(plane.renderMetrics().split(separator: "\n").map(String.init))
+        // The dropped datagram belongs to no flow: counted as dropped only.
+        #expect(lines.contains("flowgate_listener_datagrams_total{listener=\"\(arn)\",direction=\"client_to_member\"} 5"))
+        #expect(lines.contains("flowgate_listener_flows_active{listener=\"\(arn)\",protocol=\"UDP\"} 0"))
+        #expect(lines.contains("flowgate_member_datagrams_total{\(member),direction=\"client_to_member\"} 5") == false)
+        #expect(lines.contains("flowgate_listener_bytes_total{listener=\"\(arn)\",direction=\"member_to_client\"} 500"))
+        #expect(lines.contains("flowgate_listener_flows_opened_total{listener=\"\(arn)\",protocol=\"UDP\"} 1"))
+        #expect(lines.contains("flowgate_udp_datagrams_dropped_total{reason=\"no_member\"} 1"))
+    }
 }
