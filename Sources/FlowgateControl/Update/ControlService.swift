@@ -1,0 +1,86 @@
+// The update path of design §5, shared by both APIs: validate a changed copy
+// of the configuration, then prepare (bind new ports) → persist → commit, one
+// update at a time, and answer only after commit returned.
+import FlowgateCore
+
+/// A type-erased `ConfigApplier` so the service does not carry its generic.
+public final class AnyApplier: @unchecked Sendable {
+    private let currentFn: () -> FlowgateConfig
+    private let applyFn: (FlowgateConfig, () throws(StateFileError) -> Void) throws(UpdateFailure) -> Void
+
+    public init<A: ConfigApplier>(_ applier: A) {
+        currentFn = { applier.current }
+        applyFn = { (config: FlowgateConfig, persist: () throws(StateFileError) -> Void) throws(UpdateFailure) in
+            try AnyApplier.run(applier, config, persist)
+        }
+    }
+
+    private static func run<A: ConfigApplier>(_ applier: A, _ config: FlowgateConfig, _ persist: () throws(StateFileError) -> Void) throws(UpdateFailure) {
+        let prepared: A.Prepared
+        do throws(ApplyError) { prepared = try applier.prepare(config) } catch { throw UpdateFailure.apply(error) }
+        do throws(StateFileError) { try persist() } catch {
+            applier.abort(prepared)
+            throw UpdateFailure.persist(error)
+        }
+        applier.commit(prepared)
+    }
+    public var current: FlowgateConfig { currentFn() }
+    func apply(_ config: FlowgateConfig, persist: () throws(StateFileError) -> Void) throws(UpdateFailure) {
+        try applyFn(config, persist)
+    }
+}
+
+public enum UpdateFailure: Error, Sendable {
+    /// The request broke a rule: nothing was changed.
+    case invalid([ValidationIssue])
+    /// Binding a new port (or the descriptor budget) failed: nothing changed.
+    case apply(ApplyError)
+    /// The state file could not be written: the applier aborted, nothing changed.
+    case persist(StateFileError)
+}
+
+/// Owns the accepted configuration. Called only from the control thread, so
+/// updates are serialised by construction.
+public final class ControlService: @unchecked Sendable {
+    public let applier: AnyApplier
+    public let store: StateStore?
+    /// Cross-object rules run on every changed config; the daemon installs
+    /// core-config's `ConfigValidator.validate` here (one set of rules for file and API).
+    public var validate: @Sendable (FlowgateConfig) -> [ValidationIssue]
+    /// Config-file state, for `state reset`.
+    public var baseConfig: FlowgateConfig?
+    /// Per-member health for ELB `operating_status`; nil → NO_MONITOR.
+    public var memberStatus: (@Sendable (_ poolID: String, _ memberID: String) -> OperatingStatus?)?
+    public let metrics: MetricsRegistry
+
+    public init(applier: AnyApplier, store: StateStore?, baseConfig: FlowgateConfig? = nil, metrics: MetricsRegistry = MetricsRegistry(),
+                validate: @escaping @Sendable (FlowgateConfig) -> [ValidationIssue] = CrossObjectRules.validate) {
+        self.applier = applier; self.store = store; self.baseConfig = baseConfig; self.validate = validate; self.metrics = metrics
+    }
+
+    public var config: FlowgateConfig { applier.current }
+
+    /// Applies `change` to a copy of the live config. `change` throws
+    /// `UpdateFailure.invalid` for request-level errors; then the shared
+    /// validators run on the result. Returns the committed config.
+    @discardableResult
+    public func update(_ change: (inout FlowgateConfig) throws(UpdateFailure) -> Void) throws(UpdateFailure) -> FlowgateConfig {
+        var next = applier.current
+        try change(&next)
+        let issues = validate(next)
+        if !issues.isEmpty { throw UpdateFailure.invalid(issues) }
+        try applier.apply(next) { () throws(StateFileError) in try store?.save(next) }
+        return next
+    }
+
+    /// `flowgatectl state reset`: delete the state file and go back to the config file.
+    public func reset() throws(UpdateFailure) -> FlowgateConfig {
+        guard let base = baseConfig else {
+            throw UpdateFailure.invalid([ValidationIssue(.invalidArgument, "", "no config file state to reset to")])
+        }
+        let issues = validate(base)
+        if !issues.isEmpty { throw UpdateFailure.invalid(issues) }
+        try applier.apply(base) { () throws(StateFileError) in try store?.remove() }
+        return base
+    }
+}
