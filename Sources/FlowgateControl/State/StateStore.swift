@@ -22,34 +22,19 @@ public final class StateStore: @unchecked Sendable {
 
     /// Persists `config`; returns only once the bytes and the rename are on disk.
     public func save(_ config: FlowgateConfig) throws(StateFileError) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data: Data
-        do { data = try encoder.encode(config) } catch { throw StateFileError(path: path, message: "cannot encode state: \(error)") }
-        try AtomicFile.write(Array(data), to: path)
+        try AtomicFile.write(Array(StateFile.encode(config)), to: path)
     }
 
     /// nil when there is no state file yet. A file that exists but does not
     /// decode is an error: starting without it would silently drop updates.
     public func load() throws(StateFileError) -> FlowgateConfig? {
-        let bytes: [UInt8]
         switch AtomicFile.read(path) {
         case .missing: return nil
         case let .failed(message): throw StateFileError(path: path, message: message)
-        case let .contents(b): bytes = b
-        }
-        do {
-            return try JSONDecoder().decode(FlowgateConfig.self, from: Data(bytes))
-        } catch let DecodingError.dataCorrupted(ctx) {
-            throw StateFileError(path: path, message: "state file is corrupt (\(ctx.debugDescription)); fix or delete it (flowgatectl state reset) to start from the config file")
-        } catch let DecodingError.keyNotFound(key, ctx) {
-            throw StateFileError(path: path, message: "state file is invalid: \(StateStore.pathText(ctx.codingPath + [key])) is missing; fix or delete it (flowgatectl state reset)")
-        } catch let DecodingError.typeMismatch(_, ctx) {
-            throw StateFileError(path: path, message: "state file is invalid: \(StateStore.pathText(ctx.codingPath)): \(ctx.debugDescription); fix or delete it (flowgatectl state reset)")
-        } catch let DecodingError.valueNotFound(_, ctx) {
-            throw StateFileError(path: path, message: "state file is invalid: \(StateStore.pathText(ctx.codingPath)) is null; fix or delete it (flowgatectl state reset)")
-        } catch {
-            throw StateFileError(path: path, message: "state file is corrupt: \(error); fix or delete it (flowgatectl state reset)")
+        case let .contents(bytes):
+            do throws(StateFile.DecodeError) { return try StateFile.decode(bytes) } catch {
+                throw StateFileError(path: path, message: "\(error.description); fix it, or delete it (flowgatectl state reset) to start from the config file")
+            }
         }
     }
 
@@ -62,13 +47,6 @@ public final class StateStore: @unchecked Sendable {
         AtomicFile.syncDirectory(of: path)
     }
 
-    static func pathText(_ keys: [any CodingKey]) -> String {
-        var out = ""
-        for k in keys {
-            if let i = k.intValue { out += "[\(i)]" } else { out += out.isEmpty ? k.stringValue : ".\(k.stringValue)" }
-        }
-        return out
-    }
 }
 
 /// Small durable-file helpers (open/write/fsync/rename with EINTR retried).
@@ -143,23 +121,15 @@ enum AtomicFile {
     }
 }
 
-/// Start-up overlay (design §6): objects in the state file override the same
-/// objects (by ARN / id) in the config file; the daemon's own settings
-/// (workers, control, tuning, state_file) always come from the config file.
+/// Start-up overlay (design §6): core-config's `StateFile.overlay` (state
+/// objects replace config-file objects of the same ARN/id), plus the health
+/// monitors created through the API, which exist only in the state file.
 public enum StateOverlay {
     public static func apply(state: FlowgateConfig, over file: FlowgateConfig) -> FlowgateConfig {
-        var out = file
-        let stateListeners = Dictionary(state.allListeners.map { ($0.listenerArn, $0) }, uniquingKeysWith: { a, _ in a })
-        for a in out.accelerators.indices {
-            for l in out.accelerators[a].listeners.indices {
-                if let s = stateListeners[out.accelerators[a].listeners[l].listenerArn] { out.accelerators[a].listeners[l] = s }
-            }
-        }
-        let statePools = Dictionary(state.pools.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        for p in out.pools.indices { if let s = statePools[out.pools[p].id] { out.pools[p] = s } }
-        // Health monitors are created and deleted through the API, and the
-        // state file always holds the whole set: it wins.
-        out.healthmonitors = state.healthmonitors
+        var out = StateFile.overlay(config: file, state: state)
+        let known = Set(out.healthmonitors.map(\.id))
+        let linked = Set(out.pools.compactMap(\.healthmonitorID))
+        out.healthmonitors += state.healthmonitors.filter { !known.contains($0.id) && linked.contains($0.id) }
         return out
     }
 }

@@ -54,11 +54,23 @@ public final class ControlService: @unchecked Sendable {
     public let metrics: MetricsRegistry
 
     public init(applier: AnyApplier, store: StateStore?, baseConfig: FlowgateConfig? = nil, metrics: MetricsRegistry = MetricsRegistry(),
-                validate: @escaping @Sendable (FlowgateConfig) -> [ValidationIssue] = CrossObjectRules.validate) {
+                validate: @escaping @Sendable (FlowgateConfig) -> [ValidationIssue] = ControlService.apiRules) {
         self.applier = applier; self.store = store; self.baseConfig = baseConfig; self.validate = validate; self.metrics = metrics
     }
 
     public var config: FlowgateConfig { applier.current }
+
+    /// The rules an API update must pass: the control plane's own cross-object
+    /// rules (their messages name the listener in the way), then the shared
+    /// `ConfigValidator` (one set of rules for file and API, design §9), less
+    /// the listener/pool protocol pairing: UpdateListener may change
+    /// `Protocol`, and the listener then forwards that protocol to the same
+    /// members (design §2), as Global Accelerator allows.
+    public static let apiRules: @Sendable (FlowgateConfig) -> [ValidationIssue] = { config in
+        CrossObjectRules.validate(config) + ConfigValidator.validate(config).filter { issue in
+            !(issue.kind == .invalidArgument && issue.path.hasSuffix("pool_id") && issue.message.contains(" listener fronts "))
+        }
+    }
 
     /// Applies `change` to a copy of the live config. `change` throws
     /// `UpdateFailure.invalid` for request-level errors; then the shared
