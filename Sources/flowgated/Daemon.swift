@@ -16,10 +16,11 @@ final class Daemon {
     init(configPath: String) { self.configPath = configPath }
 
     /// Runs until stopped; returns the process exit code.
-    func run(_ config: FlowgateConfig) -> Int32 {
+    func run(_ fileConfig: FlowgateConfig) -> Int32 {
         System.ignoreSIGPIPE()
         let limit = System.raiseDescriptorLimit()
-        guard takeStateLock(config) else { return 1 }
+        guard takeStateLock(fileConfig) else { return 1 }
+        guard let config = overlayStateFile(fileConfig) else { return 1 }
 
         let plane = DataPlane(workerCount: config.workers, tuning: config.tuning)
         dataPlane = plane
@@ -38,7 +39,10 @@ final class Daemon {
         // and optional TCP) is wired here by the control work; it applies
         // changes through `plane` (a ConfigApplier) and, on start, merges
         // the state file over `config` before serving.
-        startControlPlane(loop: loop, dataPlane: plane, config: config)
+        guard startControlPlane(loop: loop, dataPlane: plane, config: config, fileConfig: fileConfig) else {
+            plane.shutdown()
+            return 1
+        }
 
         loop.onSignal(.terminate) { [unowned self] in self.shutdownRequested("SIGTERM") }
         loop.onSignal(.interrupt) { [unowned self] in self.shutdownRequested("SIGINT") }
@@ -154,8 +158,3 @@ final class Daemon {
         }
     }
 }
-
-/// The control plane's start-up hook (design §7). Empty until the control
-/// server is wired: it will attach its evhttp server to `loop.base` and use
-/// `dataPlane` as its `ConfigApplier`.
-func startControlPlane(loop: MainLoop, dataPlane: DataPlane, config: FlowgateConfig) {}
