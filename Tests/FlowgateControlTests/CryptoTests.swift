@@ -1,4 +1,5 @@
 import Testing
+import FlowgateCore
 @testable import FlowgateControl
 
 @Suite struct CryptoTests {

@@ -1,5 +1,6 @@
 // SHA-256 (FIPS 180-4 §6.2) and HMAC-SHA256 (RFC 2104) in pure Swift, so the
-// control plane verifies request signatures without linking a crypto library.
+// control plane verifies request signatures (and flowgatectl makes them)
+// without linking a crypto library.
 // Only request bodies up to 1 MiB and short strings pass through here; clarity
 // over speed.
 
