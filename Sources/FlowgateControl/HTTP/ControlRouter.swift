@@ -29,6 +29,13 @@ public final class ControlRouter: @unchecked Sendable {
         if request.method == "GET" && path == "/metrics" {
             return ControlResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")], body: Array(service.metrics.render().utf8))
         }
+        if request.method == "GET" && path == "/flowgate/info" {
+            // What flowgatectl needs to address the ELB shape; nothing secret.
+            let config = service.config
+            return ControlResponse(status: 200, headers: [("Content-Type", "application/json")],
+                                   json: .object([("project_id", .string(config.projectID)),
+                                                  ("accelerators", .array(config.accelerators.map { .string($0.acceleratorArn) }))]))
+        }
         if path == "/flowgate/state/reset" { return stateReset(request, requestID: requestID) }
         if path.hasPrefix("/v3/") {
             if request.overTCP, let failure = authenticate(request, verify: { r, t throws(AuthFailure) in
