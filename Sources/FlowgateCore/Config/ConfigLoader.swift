@@ -15,7 +15,7 @@ public enum ConfigLoader {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            return .failure(ConfigErrors([fileIssue(path, "cannot read the file: \(error)")]))
+            return .failure(ConfigErrors([fileIssue(path, "cannot read the file: \(readError(error))")]))
         }
         guard let text = String(validating: data, as: UTF8.self) else {
             return .failure(ConfigErrors([fileIssue(path, "is not UTF-8 text")]))
@@ -46,6 +46,26 @@ public enum ConfigLoader {
             (a.element.line, a.element.column, a.offset) < (b.element.line, b.element.column, b.offset)
         }.map(\.element)
         return .failure(ConfigErrors(ordered))
+    }
+
+    /// "no such file" rather than Foundation's NSCocoaErrorDomain dump.
+    static func readError(_ error: Error) -> String {
+        if let e = error as? CocoaError {
+            switch e.code {
+            case .fileReadNoSuchFile: return "no such file"
+            case .fileReadNoPermission: return "permission denied"
+            default: break
+            }
+            if let posix = e.userInfo["NSUnderlyingError"] as? POSIXError {
+                switch posix.code {
+                case .EISDIR: return "is a directory"
+                case .EACCES: return "permission denied"
+                case .ENOENT: return "no such file"
+                default: return "error \(posix.code.rawValue)"
+                }
+            }
+        }
+        return "\(error)"
     }
 
     static func fileIssue(_ file: String, _ message: String) -> LocatedIssue {
