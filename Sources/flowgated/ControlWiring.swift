@@ -19,9 +19,8 @@ func overlayStateFile(_ fileConfig: FlowgateConfig) -> FlowgateConfig? {
     }
     guard let state else { return fileConfig }
     let merged = StateOverlay.apply(state: state, over: fileConfig)
-    let issues = ConfigValidator.validate(merged).filter { issue in
-        !(issue.kind == .invalidArgument && issue.path.hasSuffix("pool_id") && issue.message.contains(" listener fronts "))
-    }
+    // A listener moved to the other protocol by UpdateListener keeps its pool (design §2).
+    let issues = ConfigValidator.validate(merged, checkListenerPoolProtocol: false)
     if !issues.isEmpty {
         for issue in issues { Log.error("state_file_invalid", ["file": store.path, "error": issue.description]) }
         Log.error("start_refused", ["reason": "the state file fails validation; fix it or run flowgatectl state reset (or delete \(store.path))"])

@@ -67,9 +67,7 @@ public final class ControlService: @unchecked Sendable {
     /// `Protocol`, and the listener then forwards that protocol to the same
     /// members (design §2), as Global Accelerator allows.
     public static let apiRules: @Sendable (FlowgateConfig) -> [ValidationIssue] = { config in
-        CrossObjectRules.validate(config) + ConfigValidator.validate(config).filter { issue in
-            !(issue.kind == .invalidArgument && issue.path.hasSuffix("pool_id") && issue.message.contains(" listener fronts "))
-        }
+        CrossObjectRules.validate(config) + ConfigValidator.validate(config, checkListenerPoolProtocol: false)
     }
 
     /// Applies `change` to a copy of the live config. `change` throws
