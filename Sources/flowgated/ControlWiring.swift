@@ -30,20 +30,22 @@ func overlayStateFile(_ fileConfig: FlowgateConfig) -> FlowgateConfig? {
     return merged
 }
 
-/// Starts the control server (design §7). false (after logging why) when it
+/// Starts the control server (design §7). nil (after logging why) when it
 /// cannot bind or its TCP endpoint is not allowed: the daemon does not start.
-func startControlPlane(loop: MainLoop, dataPlane: DataPlane, config: FlowgateConfig, fileConfig: FlowgateConfig) -> Bool {
+/// The returned service serialises every change (API and SIGHUP) and holds
+/// the metrics registry (`service.metrics.register(...)` adds a collector).
+func startControlPlane(loop: MainLoop, dataPlane: DataPlane, config: FlowgateConfig, fileConfig: FlowgateConfig) -> ControlService? {
     let control = config.control
     var tcpIsLoopback = true
     if let listen = control.listen {
         guard let (host, _) = ControlServer.splitHostPort(listen), let address = IPAddress(host) else {
             Log.error("control_refused", ["listen": listen, "reason": "control.listen must be an IP literal and port, e.g. 127.0.0.1:9900"])
-            return false
+            return nil
         }
         tcpIsLoopback = address.isLoopback
         if !tcpIsLoopback && control.awsCredentials.isEmpty && control.huaweiCredentials.isEmpty {
             Log.error("control_refused", ["listen": listen, "reason": "a non-loopback control address needs control.credentials"])
-            return false
+            return nil
         }
         if !tcpIsLoopback && control.allowUnsigned {
             Log.warn("allow_unsigned_ignored", ["listen": listen, "reason": "allow_unsigned is honoured only on loopback"])
@@ -58,7 +60,23 @@ func startControlPlane(loop: MainLoop, dataPlane: DataPlane, config: FlowgateCon
                                        "tcp_port": server.tcpPort.map(String.init) ?? "none"])
     } catch {
         Log.error("control_failed", ["error": error.message])
-        return false
+        return nil
     }
-    return true
+    return service
+}
+
+/// SIGHUP through the control service, so it never interleaves with an API
+/// update and re-applies the state file's acknowledged updates over the new file.
+func reloadThroughControl(_ service: ControlService, fileConfig: FlowgateConfig) {
+    do throws(UpdateFailure) {
+        let applied = try service.reload(fileConfig: fileConfig)
+        Log.info("reload_applied", ["listeners": applied.allListeners.count, "pools": applied.pools.count])
+    } catch {
+        switch error {
+        case let .invalid(issues):
+            for issue in issues { Log.error("reload_rejected", ["error": issue.description]) }
+        case let .apply(e): Log.error("reload_failed", ["error": e.message])
+        case let .persist(e): Log.error("reload_failed", ["error": e.description])
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import FlowgateCore
+import FlowgateControl
 import FlowgateDataPlane
 
 /// The running daemon: lock, data plane, signals and systemd notifications
@@ -8,6 +9,9 @@ final class Daemon {
     let notify = SystemdNotify()
     let loop = MainLoop()
     private var dataPlane: DataPlane?
+    /// The control plane (design §7): serialises API updates and reloads; its
+    /// `metrics` registry serves GET /metrics.
+    private var control: ControlService?
     private var lockFD: Int32 = -1
     private var drainTimer: MainLoop.Handle?
     private var drainDeadline: UInt64 = 0
@@ -39,10 +43,11 @@ final class Daemon {
         // and optional TCP) is wired here by the control work; it applies
         // changes through `plane` (a ConfigApplier) and, on start, merges
         // the state file over `config` before serving.
-        guard startControlPlane(loop: loop, dataPlane: plane, config: config, fileConfig: fileConfig) else {
+        guard let control = startControlPlane(loop: loop, dataPlane: plane, config: config, fileConfig: fileConfig) else {
             plane.shutdown()
             return 1
         }
+        self.control = control
 
         loop.onSignal(.terminate) { [unowned self] in self.shutdownRequested("SIGTERM") }
         loop.onSignal(.interrupt) { [unowned self] in self.shutdownRequested("SIGINT") }
@@ -148,6 +153,10 @@ final class Daemon {
         let old = plane.current
         if new.workers != old.workers || new.tuning != old.tuning {
             Log.warn("restart_required", ["reason": "workers and tuning apply at start only"])
+        }
+        if let control {
+            reloadThroughControl(control, fileConfig: new)
+            return
         }
         do {
             let prepared = try plane.prepare(new)

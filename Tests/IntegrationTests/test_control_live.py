@@ -255,3 +255,18 @@ def test_connection_cap_answers_503_beyond_64(daemon, tcp_backend, port_range):
             break
         time.sleep(0.1)
     assert status == 200
+
+
+def test_sighup_keeps_acknowledged_api_updates(daemon, tcp_backend, port_range, flowgatectl_bin):
+    backend = tcp_backend("echo", mode="echo")
+    ports = port_range(3)
+    cfg = single_pool_config(ports[:1], [member(backend.port)])
+    d = daemon(cfg)
+    arn = arn_of(d)
+    ctl(flowgatectl_bin, d, "listener", "update", arn, "--port-ranges", str(ports[1]))
+    d.sighup(wait=True)
+    assert d.log_lines("reload_applied"), d.stderr_text()
+    shown = json.loads(ctl(flowgatectl_bin, d, "listener", "show", arn, "--json").stdout)["Listener"]
+    assert shown["PortRanges"] == [{"FromPort": ports[1], "ToPort": ports[1]}]
+    assert tcp_exchange(ports[1], b"kept") == b"kept"
+    assert refused(ports[0])

@@ -2,6 +2,7 @@
 // of the configuration, then prepare (bind new ports) → persist → commit, one
 // update at a time, and answer only after commit returned.
 import FlowgateCore
+import Synchronization
 
 /// A type-erased `ConfigApplier` so the service does not carry its generic.
 public final class AnyApplier: @unchecked Sendable {
@@ -52,6 +53,8 @@ public final class ControlService: @unchecked Sendable {
     /// Per-member health for ELB `operating_status`; nil → NO_MONITOR.
     public var memberStatus: (@Sendable (_ poolID: String, _ memberID: String) -> OperatingStatus?)?
     public let metrics: MetricsRegistry
+    /// Serialises API updates (control thread) with SIGHUP reloads (main thread).
+    private let gate = Mutex<Int>(0)
 
     public init(applier: AnyApplier, store: StateStore?, baseConfig: FlowgateConfig? = nil, metrics: MetricsRegistry = MetricsRegistry(),
                 validate: @escaping @Sendable (FlowgateConfig) -> [ValidationIssue] = ControlService.apiRules) {
@@ -75,12 +78,46 @@ public final class ControlService: @unchecked Sendable {
     /// validators run on the result. Returns the committed config.
     @discardableResult
     public func update(_ change: (inout FlowgateConfig) throws(UpdateFailure) -> Void) throws(UpdateFailure) -> FlowgateConfig {
-        var next = applier.current
-        try change(&next)
-        let issues = validate(next)
-        if !issues.isEmpty { throw UpdateFailure.invalid(issues) }
-        try applier.apply(next) { () throws(StateFileError) in try store?.save(next) }
-        return next
+        try serialized { () throws(UpdateFailure) -> FlowgateConfig in
+            var next = applier.current
+            try change(&next)
+            let issues = validate(next)
+            if !issues.isEmpty { throw UpdateFailure.invalid(issues) }
+            try applier.apply(next) { () throws(StateFileError) in try store?.save(next) }
+            return next
+        }
+    }
+
+    /// SIGHUP (design §5): the re-read config file becomes the base, with the
+    /// state file's acknowledged updates laid over it again (design §6), so a
+    /// reload never silently reverts an update a client was told is live.
+    /// Nothing is written: the state file already holds those updates.
+    @discardableResult
+    public func reload(fileConfig: FlowgateConfig) throws(UpdateFailure) -> FlowgateConfig {
+        try serialized { () throws(UpdateFailure) -> FlowgateConfig in
+            var next = fileConfig
+            if let store {
+                do throws(StateFileError) {
+                    if let state = try store.load() { next = StateOverlay.apply(state: state, over: fileConfig) }
+                } catch {
+                    throw UpdateFailure.persist(error)
+                }
+            }
+            let issues = validate(next)
+            if !issues.isEmpty { throw UpdateFailure.invalid(issues) }
+            try applier.apply(next) { () throws(StateFileError) in }
+            baseConfig = fileConfig
+            return next
+        }
+    }
+
+    /// Runs one change with the gate held; the count is the number of changes applied.
+    private func serialized(_ body: () throws(UpdateFailure) -> FlowgateConfig) throws(UpdateFailure) -> FlowgateConfig {
+        try gate.withLock { (applied: inout Int) throws(UpdateFailure) -> FlowgateConfig in
+            let result = try body()
+            applied += 1
+            return result
+        }
     }
 
     /// `flowgatectl state reset`: delete the state file and go back to the config file.
@@ -88,9 +125,11 @@ public final class ControlService: @unchecked Sendable {
         guard let base = baseConfig else {
             throw UpdateFailure.invalid([ValidationIssue(.invalidArgument, "", "no config file state to reset to")])
         }
-        let issues = validate(base)
-        if !issues.isEmpty { throw UpdateFailure.invalid(issues) }
-        try applier.apply(base) { () throws(StateFileError) in try store?.remove() }
-        return base
+        return try serialized { () throws(UpdateFailure) -> FlowgateConfig in
+            let issues = validate(base)
+            if !issues.isEmpty { throw UpdateFailure.invalid(issues) }
+            try applier.apply(base) { () throws(StateFileError) in try store?.remove() }
+            return base
+        }
     }
 }
