@@ -10,6 +10,8 @@ import random
 import socket
 import time
 
+import uuid
+
 import pytest
 
 from harness import iperf3_client
@@ -55,7 +57,39 @@ def udp_config(ports: list[int], members: list[dict], *, affinity: str = "NONE",
               "pools": pools}
     if workers is not None:
         config["workers"] = workers
-    return config
+    return spelled_out(config)
+
+
+def spelled_out(config: dict) -> dict:
+    """Every field of the §9 shape written out, defaults included, so the
+    config loads with or without the config loader's defaulting (the daemon's
+    interim loader decodes only complete files)."""
+    c = dict(config)
+    c.setdefault("state_file", "/tmp/unused-state.json")
+    c.setdefault("control", {})
+    c["control"] = {"region": "us-west-2", "allow_unsigned": False, "aws_credentials": [],
+                    "huawei_credentials": [], **c["control"]}
+    c.setdefault("tuning", {})
+    c["tuning"] = {"drain_timeout": 1, "max_udp_flows": 262144, "max_sticky_entries": 1048576,
+                   "udp_socket_buffer": 4194304, "tcp_scratch_buffer": 1048576, "tcp_max_pending": 1048576,
+                   "connect_timeout": 3, **c["tuning"]}
+    c.setdefault("healthmonitors", [])
+    for acc in c["accelerators"]:
+        acc.setdefault("Name", "")
+        for l in acc["listeners"]:
+            l.setdefault("idle_timeout", 30 if l["Protocol"] == "UDP" else 340)
+            l.setdefault("connection_log", False)
+    for p in c["pools"]:
+        p.setdefault("description", "")
+        p.setdefault("slow_start", {"enable": False, "duration": 30})
+        p.setdefault("connection_drain", {"enable": False, "timeout": 300})
+        p.setdefault("admin_state_up", True)
+        for m in p["members"]:
+            m.setdefault("id", str(uuid.uuid5(uuid.NAMESPACE_URL, f"{p['id']}/{m['address']}/{m.get('protocol_port')}")))
+            m.setdefault("name", "")
+            m.setdefault("weight", 1)
+            m.setdefault("admin_state_up", True)
+    return c
 
 
 def client(host: str = "127.0.0.1", timeout: float = 2.0) -> socket.socket:
