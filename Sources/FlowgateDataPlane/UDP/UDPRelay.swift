@@ -42,6 +42,8 @@ public final class UDPRelay: @unchecked Sendable {
     /// argument names the listener). Grown only when a higher fd appears.
     private var slotByFD: [Int32] = []
     private var sweepEvent: OpaquePointer?
+    /// The run of `inBatch` being collected by `clientReadable`.
+    private var run: (slot: FlowTable<FlowKey, UDPSession>.Slot, start: UInt32) = (-1, 0)
     public private(set) var stats = UDPRelayStats()
 
     /// `maxFlows` bounds each listener's table on this worker
@@ -187,25 +189,26 @@ public final class UDPRelay: @unchecked Sendable {
             if n <= 0 { return }
             let now = time.now()
             stats.datagramsFromClients += Int(n)
-            var runSlot: FlowTable<FlowKey, UDPSession>.Slot = -1
-            var runStart: UInt32 = 0
+            // A run: consecutive datagrams of one session, sent with one
+            // sendmmsg. It is flushed before a new session is created, since
+            // the insert may evict (and recycle the slot of) the run's session.
+            run = (-1, 0)
             for i in 0..<UInt32(n) {
                 stats.bytesFromClients += fg_batch_length(inBatch, i)
-                let slot = session(for: i, state: state, port: port, now: now, pendingRun: runSlot)
-                if slot != runSlot || slot < 0 {
-                    if runSlot >= 0 { sendRun(state, runSlot, from: runStart, to: i) }
-                    runSlot = slot; runStart = i
+                let slot = session(for: i, state: state, port: port, now: now)
+                if slot != run.slot || slot < 0 {
+                    flushRun(state, upTo: i)
+                    run = (slot, i)
                 }
             }
-            if runSlot >= 0 { sendRun(state, runSlot, from: runStart, to: UInt32(n)) }
+            flushRun(state, upTo: UInt32(n))
             if UInt32(n) < slots { return }
         }
     }
 
     /// The session slot for datagram `i` of `inBatch`, creating the flow and
     /// session if new; -1 to drop it (no eligible member, no socket).
-    private func session(for i: UInt32, state: UDPListenerState, port: UDPPortSocket, now: Double,
-                         pendingRun: FlowTable<FlowKey, UDPSession>.Slot) -> FlowTable<FlowKey, UDPSession>.Slot {
+    private func session(for i: UInt32, state: UDPListenerState, port: UDPPortSocket, now: Double) -> FlowTable<FlowKey, UDPSession>.Slot {
         let client = UDPAddress(fg_batch_addr(inBatch, i), length: fg_batch_addr_len(inBatch, i))
         var local = UDPAddress()
         var localIP = state.plan.bindAddress
@@ -222,11 +225,12 @@ public final class UDPRelay: @unchecked Sendable {
         let ctx = FlowContext(transport: .udp, client: client.ip, clientPort: client.port, local: localIP, localPort: UInt16(truncatingIfNeeded: port.key.port))
         let key = FlowKey(ctx, affinity: .none)
         if let slot = state.table.slot(of: key) {
-            if slot == pendingRun { state.table.touch(slot, now: now); return slot }
+            if slot == run.slot { state.table.touch(slot, now: now); return slot }
             guard ensureUpstream(state, slot) else { return -1 }
             state.table.touch(slot, now: now)
             return slot
         }
+        flushRun(state, upTo: i)
         return newSession(state, key: key, context: ctx, client: client, local: local, listenerFD: port.fd, now: now)
     }
 
@@ -365,6 +369,12 @@ public final class UDPRelay: @unchecked Sendable {
         guard flow.sessions == 0 else { return }
         releaseTarget(flow, connected: true)
         if let f = state.flows[flow.key], f === flow { state.flows[flow.key] = nil }
+    }
+
+    /// Sends the pending run, datagrams [run.start, end) of `inBatch`, and clears it.
+    private func flushRun(_ state: UDPListenerState, upTo end: UInt32) {
+        if run.slot >= 0, run.start < end { sendRun(state, run.slot, from: run.start, to: end) }
+        run = (-1, end)
     }
 
     /// Sends datagrams [from, to) of `inBatch` on the session's upstream socket.
