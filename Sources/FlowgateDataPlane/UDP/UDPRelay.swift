@@ -113,7 +113,7 @@ public final class UDPRelay: @unchecked Sendable {
         let state = p.state
         for slot in state.table.slotsByRecency where state.table[slot].listenerFD == p.fd {
             let (_, s) = state.table.remove(slot)
-            closeSession(state, s)
+            closeSession(state, s, reason: "port_closed")
         }
         if let e = p.event { event_free(e); p.event = nil }
         state.ports.removeAll { $0 === p }
@@ -150,7 +150,7 @@ public final class UDPRelay: @unchecked Sendable {
         for state in listeners.values {
             for slot in state.table.slotsByRecency {
                 let (_, s) = state.table.remove(slot)
-                closeSession(state, s)
+                closeSession(state, s, reason: "shutdown")
             }
         }
     }
@@ -158,7 +158,7 @@ public final class UDPRelay: @unchecked Sendable {
     private func dropListener(_ state: UDPListenerState) {
         for slot in state.table.slotsByRecency {
             let (_, s) = state.table.remove(slot)
-            closeSession(state, s)
+            closeSession(state, s, reason: "listener_removed")
         }
         listeners[state.arn] = nil
     }
@@ -249,7 +249,7 @@ public final class UDPRelay: @unchecked Sendable {
         // session of this same flow, which must not end the flow.
         flow.sessions += 1
         if !checkTarget(state, flow) {
-            endSession(state, flow)
+            endSession(state, flow, reason: "no_member")
             return -1
         }
         let value = UDPSession(flow: flow, client: client, local: local, listenerFD: listenerFD)
@@ -257,11 +257,11 @@ public final class UDPRelay: @unchecked Sendable {
         stats.sessionsStarted += 1
         if let ev = evicted {
             stats.sessionsEvicted += 1
-            closeSession(state, ev.value)
+            closeSession(state, ev.value, reason: "evicted")
         }
         guard openUpstream(state, slot) else {
             let (_, s) = state.table.remove(slot)
-            closeSession(state, s)
+            closeSession(state, s, reason: "upstream_failed")
             return -1
         }
         return slot
@@ -302,7 +302,13 @@ public final class UDPRelay: @unchecked Sendable {
             }
             return false
         }
-        if flow.generation == 0 { stats.flowsStarted += 1 }
+        if flow.generation == 0 {
+            stats.flowsStarted += 1
+            if state.plan.listener.connectionLog {
+                Log.info("udp_flow_opened", ["listener": state.arn, "client": flow.context.client, "client_port": flow.context.clientPort,
+                                             "local": flow.context.local, "local_port": flow.context.localPort, "member": target.memberID])
+            }
+        }
         flow.target = target
         flow.plan = state.plan
         flow.generation &+= 1
@@ -357,16 +363,20 @@ public final class UDPRelay: @unchecked Sendable {
 
     /// A session removed from the table: close its socket; end its flow if
     /// it was the last session.
-    private func closeSession(_ state: UDPListenerState, _ s: UDPSession) {
+    private func closeSession(_ state: UDPListenerState, _ s: UDPSession, reason: String) {
         var s = s
         closeUpstream(&s)
-        endSession(state, s.flow)
+        endSession(state, s.flow, reason: reason)
     }
 
-    private func endSession(_ state: UDPListenerState, _ flow: UDPFlow) {
+    private func endSession(_ state: UDPListenerState, _ flow: UDPFlow, reason: String) {
         flow.sessions -= 1
         precondition(flow.sessions >= 0, "UDP flow session count below zero")
         guard flow.sessions == 0 else { return }
+        if state.plan.listener.connectionLog, let t = flow.target {
+            Log.info("udp_flow_closed", ["listener": state.arn, "client": flow.context.client, "client_port": flow.context.clientPort,
+                                         "member": t.memberID, "reason": reason])
+        }
         releaseTarget(flow, connected: true)
         if let f = state.flows[flow.key], f === flow { state.flows[flow.key] = nil }
     }
@@ -459,7 +469,7 @@ public final class UDPRelay: @unchecked Sendable {
         for state in listeners.values {
             while let e = state.table.popExpired(now: now) {
                 stats.sessionsExpired += 1
-                closeSession(state, e.value)
+                closeSession(state, e.value, reason: "idle_timeout")
             }
         }
     }
