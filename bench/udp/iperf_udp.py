@@ -28,7 +28,7 @@ error_log {dir}/error.log warn;
 events {{ worker_connections 4096; }}
 stream {{
     server {{
-        listen 127.0.0.1:{port} udp reuseport;
+        listen 127.0.0.1:{port} udp reuseport rcvbuf=4m sndbuf=4m;   # same buffers as flowgated
         proxy_pass 127.0.0.1:{backend};
         proxy_responses 1000000000;
         proxy_timeout 30s;
