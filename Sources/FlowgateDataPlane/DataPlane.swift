@@ -98,13 +98,13 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
         }
         let budget = DescriptorBudget(limit: System.descriptorLimit(), openNow: System.openDescriptorCount())
         let binder = ListenerBinder(drivers: drivers, workers: workers.count)
-        let opened = try binder.bind(added, budget: budget)
+        let k = try binder.socketsPerPort(added, budget: budget)
         if !added.isEmpty {
             Log.info("descriptor_budget", ["limit": budget.limit, "open": budget.openNow, "reserve": budget.reserve,
-                                           "new_ports": added.count, "workers": workers.count,
-                                           "sockets_per_port": opened.socketsPerPort,
-                                           "mode": opened.socketsPerPort == workers.count ? "reuseport_per_worker" : "ports_shared_round_robin"])
+                                           "new_ports": added.count, "workers": workers.count, "sockets_per_port": k,
+                                           "mode": k == workers.count ? "reuseport_per_worker" : "ports_dealt_to_workers"])
         }
+        let opened = try binder.bind(added, socketsPerPort: k)
         let addedKeys = Set(added.map(\.key))
         for plan in snapshot.listeners where drivers[plan.listener.protocol] != nil && !addedKeys.isEmpty {
             let newPorts = plan.ports.filter { addedKeys.contains(ListeningSocketKey(transport: plan.listener.protocol, bind: plan.bindAddress, port: $0)) }
