@@ -10,8 +10,6 @@ import random
 import socket
 import time
 
-import uuid
-
 import pytest
 
 from harness import iperf3_client
@@ -57,39 +55,7 @@ def udp_config(ports: list[int], members: list[dict], *, affinity: str = "NONE",
               "pools": pools}
     if workers is not None:
         config["workers"] = workers
-    return spelled_out(config)
-
-
-def spelled_out(config: dict) -> dict:
-    """Every field of the §9 shape written out, defaults included, so the
-    config loads with or without the config loader's defaulting (the daemon's
-    interim loader decodes only complete files)."""
-    c = dict(config)
-    c.setdefault("state_file", "/tmp/unused-state.json")
-    c.setdefault("control", {})
-    c["control"] = {"region": "us-west-2", "allow_unsigned": False, "aws_credentials": [],
-                    "huawei_credentials": [], **c["control"]}
-    c.setdefault("tuning", {})
-    c["tuning"] = {"drain_timeout": 1, "max_udp_flows": 262144, "max_sticky_entries": 1048576,
-                   "udp_socket_buffer": 4194304, "tcp_scratch_buffer": 1048576, "tcp_max_pending": 1048576,
-                   "connect_timeout": 3, **c["tuning"]}
-    c.setdefault("healthmonitors", [])
-    for acc in c["accelerators"]:
-        acc.setdefault("Name", "")
-        for l in acc["listeners"]:
-            l.setdefault("idle_timeout", 30 if l["Protocol"] == "UDP" else 340)
-            l.setdefault("connection_log", False)
-    for p in c["pools"]:
-        p.setdefault("description", "")
-        p.setdefault("slow_start", {"enable": False, "duration": 30})
-        p.setdefault("connection_drain", {"enable": False, "timeout": 300})
-        p.setdefault("admin_state_up", True)
-        for m in p["members"]:
-            m.setdefault("id", str(uuid.uuid5(uuid.NAMESPACE_URL, f"{p['id']}/{m['address']}/{m.get('protocol_port')}")))
-            m.setdefault("name", "")
-            m.setdefault("weight", 1)
-            m.setdefault("admin_state_up", True)
-    return c
+    return config
 
 
 def client(host: str = "127.0.0.1", timeout: float = 2.0) -> socket.socket:
@@ -211,14 +177,14 @@ def test_udp_idle_expiry_frees_the_flow(daemon, udp_backend, port_range):
     a, b = udp_backend("a", mode="id"), udp_backend("b", mode="id")
     ports = port_range(1)
     dest = ("127.0.0.1", ports[0])
-    d = daemon(udp_config(ports, [member(a, 1), member(b, 0)], idle_timeout=2, workers=1))
+    d = daemon(udp_config(ports, [member(a, 1), member(b, 0)], idle_timeout=10, workers=1))
     s = client()
     try:
         assert round_trip(s, b"x", dest, tries=3)[0] == b"a"
-        d.write_config(udp_config(ports, [member(a, 0), member(b, 1)], idle_timeout=2, workers=1))
+        d.write_config(udp_config(ports, [member(a, 0), member(b, 1)], idle_timeout=10, workers=1))
         d.sighup(wait=True)
         assert round_trip(s, b"x", dest, tries=3)[0] == b"a"     # live flow: never moved
-        time.sleep(3.0)                                          # idle > 2 s (+0.25 s sweep)
+        time.sleep(10.8)                     # idle > 10 s (the smallest idle_timeout) + 0.25 s sweep
         assert round_trip(s, b"x", dest, tries=3)[0] == b"b"     # expired: picked afresh
     finally:
         s.close()
