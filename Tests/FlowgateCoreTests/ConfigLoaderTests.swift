@@ -224,3 +224,16 @@ private func withSecondListener(protocol p: String, bind: String, ports: String)
         "flowgate.yaml:4:21: accelerators[1].AcceleratorArn: duplicate AcceleratorArn (also accelerators[0])",
     ])
 }
+
+@Test func ipv6LiteralsInYAML() throws {
+    // libyaml cannot read an unquoted "::" value; the error says to quote it.
+    #expect(errorLines(edited("bind: 127.0.0.1", "bind: ::")) == [
+        "flowgate.yaml:9:16: YAML syntax: mapping values are not allowed in this context; quote a value that contains ':' (e.g. bind: \"::\")",
+    ])
+    #expect(try #require(loaded(edited("bind: 127.0.0.1", "bind: \"::\""))).allListeners[0].bind == "::")
+    #expect(try #require(loaded(edited("bind: 127.0.0.1", "bind: ::1"))).allListeners[0].bind == "::1")
+    #expect(errorLines("control:\n  listen: [::1]:9900\n") == [
+        "flowgate.yaml:2:12: YAML syntax: did not find expected node content (while parsing a flow node at 2:12)",
+    ])
+    #expect(try #require(loaded("control:\n  listen: \"[::1]:9900\"\n")).control.listen == "[::1]:9900")
+}

@@ -20,18 +20,18 @@ struct ConfigDecoder {
         // Objects whose type/protocol could not be read hold a placeholder;
         // rules that compare them across references would only add noise.
         var uncertainMonitors = Set<String>(), uncertainPools = Set<String>()
-        c.healthmonitors = uniqueKeys(top.list("healthmonitors"), schema: ConfigSchema.healthMonitor).compactMap { item in
+        c.healthmonitors = uniqueKeys(top.list("healthmonitors"), schema: ConfigSchema.healthMonitor).map { item in
             let h = healthMonitor(item.map, key: item.key, projectID: c.projectID)
             if reader.hasFailed(item.map.fieldPath("type")) { uncertainMonitors.insert(h.id) }
             return h
         }
-        c.pools = uniqueKeys(top.list("pools"), schema: ConfigSchema.pool).compactMap { item in
+        c.pools = uniqueKeys(top.list("pools"), schema: ConfigSchema.pool).map { item in
             let p = pool(item.map, key: item.key, projectID: c.projectID)
             if reader.hasFailed(item.map.fieldPath("protocol")) { uncertainPools.insert(p.id) }
             if let hm = p.healthmonitorID, uncertainMonitors.contains(hm) { reader.suppress(item.map.fieldPath("healthmonitor_id")) }
             return p
         }
-        c.accelerators = uniqueKeys(top.list("accelerators"), schema: ConfigSchema.accelerator, nameKey: "Name").compactMap { item in
+        c.accelerators = uniqueKeys(top.list("accelerators"), schema: ConfigSchema.accelerator, nameKey: "Name").map { item in
             accelerator(item.map, key: item.key, projectID: c.projectID, pools: c.pools, uncertainPools: uncertainPools)
         }
         return c
@@ -95,7 +95,7 @@ struct ConfigDecoder {
         return t
     }
 
-    private func accelerator(_ m: MapReader, key: String, projectID: String, pools: [Pool], uncertainPools: Set<String>) -> Accelerator? {
+    private func accelerator(_ m: MapReader, key: String, projectID: String, pools: [Pool], uncertainPools: Set<String>) -> Accelerator {
         let arn = m.optionalString("AcceleratorArn") ?? DerivedIDs.acceleratorArn(projectID: projectID, key: key)
         let name = m.string("Name", default: "")
         let listeners = m.list("listeners").enumerated().compactMap { i, item -> Listener? in
@@ -165,7 +165,7 @@ struct ConfigDecoder {
         return p
     }
 
-    private func member(_ m: MapReader, poolID: String, index: Int, usedEndpoints: inout Set<String>) -> Member? {
+    private func member(_ m: MapReader, poolID: String, index: Int, usedEndpoints: inout Set<String>) -> Member {
         let address = m.requiredString("address") ?? ""
         let port = m.optionalInt("protocol_port")
         var id = m.optionalString("id")

@@ -78,8 +78,12 @@ public enum ConfigLoader {
             LocatedIssue(.init(.invalidArgument, "", message), file: fileName, line: mark.line, column: mark.column)
         }
         func withContext(_ problem: String, _ context: YamlError.Context?) -> String {
-            guard let context else { return "YAML syntax: \(problem)" }
-            return "YAML syntax: \(problem) (\(context.text) at \(context.mark.line):\(context.mark.column))"
+            // libyaml reads an unquoted `bind: ::` as a nested mapping; IPv6
+            // literals are the likeliest cause in this file, so say how to fix it.
+            let hint = problem == "mapping values are not allowed in this context"
+                ? "; quote a value that contains ':' (e.g. bind: \"::\")" : ""
+            guard let context else { return "YAML syntax: \(problem)\(hint)" }
+            return "YAML syntax: \(problem) (\(context.text) at \(context.mark.line):\(context.mark.column))\(hint)"
         }
         switch error as? YamlError {
         case let .scanner(context, problem, mark, _)?: return located(withContext(problem, context), mark)
