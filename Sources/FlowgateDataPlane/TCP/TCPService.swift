@@ -20,9 +20,10 @@ final class TCPService: TransportService {
     let readSize: Int
     let maxPending: Int
     let connectTimeout: timeval
-    /// Relay through splice(2) and a pipe per direction instead of recv/send
-    /// (an experiment: see the measurements in the TCP relay's notes).
-    let splice = System.environment("FLOWGATE_TCP_SPLICE") == "1"
+    /// splice(2) through pooled pipes (default) or recv/send through the
+    /// scratch buffer (`FLOWGATE_TCP_RELAY=copy`); see TCPConnection for
+    /// the measurements behind the default.
+    let splice = System.environment("FLOWGATE_TCP_RELAY") != "copy"
 
     init(worker: Worker) {
         self.worker = worker
