@@ -251,3 +251,57 @@ def test_elb_not_found_conflict_and_signature_errors(setup):
         unknown.show_pool(ShowPoolRequest(pool_id=setup.pool_id))
     assert info.value.status_code == 401
     assert setup.elb.show_pool(ShowPoolRequest(pool_id=setup.pool_id)).pool.name == "web"
+
+
+# ---- flowgatectl over signed TCP, and the TCP endpoint's start-up rules ----------------------
+
+def test_flowgatectl_signs_over_tcp(setup, flowgatectl_bin):
+    from sdk.clients import HW_AK, HW_SK
+    endpoint = f"http://127.0.0.1:{setup.control_port}"
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=AWS_KEY, AWS_SECRET_ACCESS_KEY=AWS_SECRET,
+               HUAWEICLOUD_SDK_AK=HW_AK, HUAWEICLOUD_SDK_SK=HW_SK)
+    new = setup.ports[3]
+    ok = subprocess.run([str(flowgatectl_bin), "listener", "update", setup.arn, "--port-ranges", str(new), "--json",
+                         "--endpoint", endpoint], env=env, capture_output=True, text=True, timeout=30)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["Listener"]["PortRanges"] == [{"FromPort": new, "ToPort": new}]
+    pools = subprocess.run([str(flowgatectl_bin), "pool", "list", "--json", "--endpoint", endpoint], env=env,
+                           capture_output=True, text=True, timeout=30)
+    assert pools.returncode == 0, pools.stderr
+    assert setup.pool_id in [p["id"] for p in json.loads(pools.stdout)["pools"]]
+    env["AWS_SECRET_ACCESS_KEY"] = "wrong"
+    bad = subprocess.run([str(flowgatectl_bin), "listener", "show", setup.arn, "--endpoint", endpoint], env=env,
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("error: InvalidSignatureException: ")
+
+
+def test_non_loopback_tcp_without_credentials_refuses_to_start(daemon, tcp_backend, port_range):
+    backend = tcp_backend("echo", mode="echo")
+    ports = port_range(2)
+    cfg = config([listener(ports[:1], "p")], [pool([member(backend.port)], pool_id="p")])
+    cfg["pools"][0]["id"] = cfg["accelerators"][0]["listeners"][0]["pool_id"] = "161835ef-0207-4300-ab5a-cf9c48f9f5ad"
+    cfg["control"] = {"listen": f"0.0.0.0:{ports[1]}"}
+    d = daemon(cfg, wait_ready=False)
+    assert d.wait_exit() == 1
+    assert "credentials" in d.stderr_text()
+
+
+def test_allow_unsigned_on_loopback_tcp(daemon, tcp_backend, port_range):
+    import http.client
+    backend = tcp_backend("echo", mode="echo")
+    ports = port_range(2)
+    cfg = config([listener(ports[:1], "161835ef-0207-4300-ab5a-cf9c48f9f5ad")],
+                 [pool([member(backend.port)], pool_id="161835ef-0207-4300-ab5a-cf9c48f9f5ad")],
+                 control=dict(control_section(ports[1]), allow_unsigned=True))
+    d = daemon(cfg)
+    conn = http.client.HTTPConnection("127.0.0.1", ports[1], timeout=10)
+    conn.request("GET", f"/v3/{PROJECT_ID}/elb/pools")
+    r = conn.getresponse()
+    assert r.status == 200 and r.getheader("X-Request-Id")
+    assert json.loads(r.read())["pools"][0]["id"] == "161835ef-0207-4300-ab5a-cf9c48f9f5ad"
+    # A signed request is still verified.
+    bad = ga_client(ports[1], secret="wrong")
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        bad.list_accelerators()
+    assert info.value.response["Error"]["Code"] == "InvalidSignatureException"
