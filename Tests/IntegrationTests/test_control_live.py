@@ -270,3 +270,22 @@ def test_sighup_keeps_acknowledged_api_updates(daemon, tcp_backend, port_range, 
     assert shown["PortRanges"] == [{"FromPort": ports[1], "ToPort": ports[1]}]
     assert tcp_exchange(ports[1], b"kept") == b"kept"
     assert refused(ports[0])
+
+
+def test_protocol_change_moves_the_ports_to_the_other_protocol(daemon, tcp_backend, udp_backend, port_range, flowgatectl_bin):
+    from harness import udp_bound_ports, udp_exchange
+    listen, backend_port = port_range(2)
+    tcp_echo = tcp_backend("t", mode="echo", port=backend_port)
+    udp_echo = udp_backend("u", mode="echo", port=backend_port)
+    d = daemon(single_pool_config([listen], [member(backend_port)]))
+    arn = arn_of(d)
+    assert tcp_exchange(listen, b"tcp") == b"tcp"
+    out = ctl(flowgatectl_bin, d, "listener", "update", arn, "--protocol", "UDP", "--json")
+    assert json.loads(out.stdout)["Listener"]["Protocol"] == "UDP"
+    assert refused(listen), "the TCP port stayed open after the move to UDP"
+    assert listen in udp_bound_ports()
+    reply, _ = udp_exchange(listen, b"udp datagram")
+    assert reply == b"udp datagram"
+    ctl(flowgatectl_bin, d, "listener", "update", arn, "--protocol", "TCP")
+    assert listen not in udp_bound_ports()
+    assert tcp_exchange(listen, b"back") == b"back"
