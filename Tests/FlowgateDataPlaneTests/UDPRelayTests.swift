@@ -131,6 +131,26 @@ import FlowgateCore
         #expect(h.relay.stats.sessionsStarted == 4)
     }
 
+    @Test func evictionInsideOneBatchNeverMixesSessions() throws {
+        let backend = TestBackend(id: "a", answersWithID: false)
+        let h = try UDPRelayHarness(backends: [backend], maxFlows: 1)
+        defer { h.close() }
+        let c1 = TestUDPSocket(), c2 = TestUDPSocket()
+        defer { c1.close(); c2.close() }
+        let dest = IPAddress("127.0.0.1")!
+        // Queued before the loop runs: one recvmmsg batch of three datagrams,
+        // each new session evicting the previous one (table of one).
+        c1.send([1], to: dest, port: h.listenerPort)
+        c2.send([2], to: dest, port: h.listenerPort)
+        c1.send([3], to: dest, port: h.listenerPort)
+        h.pump(seconds: 2) { backend.log.count == 3 }
+        #expect(backend.log.map(\.bytes) == [[1], [2], [3]])
+        // Three sessions, hence three distinct upstream sockets (source ports).
+        #expect(Set(backend.log.map(\.port)).count == 3)
+        #expect(h.relay.stats.sessionsEvicted == 2)
+        #expect(h.relay.sessionCount(UDPRelayHarness.arn) == 1)
+    }
+
     @Test func refusedMemberGetsItsFlowRepicked() throws {
         let a = TestBackend(id: "a", answersWithID: true), b = TestBackend(id: "b", answersWithID: true)
         let h = try UDPRelayHarness(backends: [a, b])

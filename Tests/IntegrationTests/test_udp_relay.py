@@ -177,14 +177,14 @@ def test_udp_idle_expiry_frees_the_flow(daemon, udp_backend, port_range):
     a, b = udp_backend("a", mode="id"), udp_backend("b", mode="id")
     ports = port_range(1)
     dest = ("127.0.0.1", ports[0])
-    d = daemon(udp_config(ports, [member(a, 1), member(b, 0)], idle_timeout=2, workers=1))
+    d = daemon(udp_config(ports, [member(a, 1), member(b, 0)], idle_timeout=10, workers=1))
     s = client()
     try:
         assert round_trip(s, b"x", dest, tries=3)[0] == b"a"
-        d.write_config(udp_config(ports, [member(a, 0), member(b, 1)], idle_timeout=2, workers=1))
+        d.write_config(udp_config(ports, [member(a, 0), member(b, 1)], idle_timeout=10, workers=1))
         d.sighup(wait=True)
         assert round_trip(s, b"x", dest, tries=3)[0] == b"a"     # live flow: never moved
-        time.sleep(3.0)                                          # idle > 2 s (+0.25 s sweep)
+        time.sleep(10.8)                     # idle > 10 s (the smallest idle_timeout) + 0.25 s sweep
         assert round_trip(s, b"x", dest, tries=3)[0] == b"b"     # expired: picked afresh
     finally:
         s.close()

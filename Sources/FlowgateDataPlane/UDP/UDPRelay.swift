@@ -42,6 +42,8 @@ public final class UDPRelay: @unchecked Sendable {
     /// argument names the listener). Grown only when a higher fd appears.
     private var slotByFD: [Int32] = []
     private var sweepEvent: OpaquePointer?
+    /// The run of `inBatch` being collected by `clientReadable`.
+    private var run: (slot: FlowTable<FlowKey, UDPSession>.Slot, start: UInt32) = (-1, 0)
     public private(set) var stats = UDPRelayStats()
     /// The worker's metrics (set by UDPService); flows fold into it on release.
     var metrics: WorkerMetrics?
@@ -113,7 +115,7 @@ public final class UDPRelay: @unchecked Sendable {
         let state = p.state
         for slot in state.table.slotsByRecency where state.table[slot].listenerFD == p.fd {
             let (_, s) = state.table.remove(slot)
-            closeSession(state, s)
+            closeSession(state, s, reason: "port_closed")
         }
         if let e = p.event { event_free(e); p.event = nil }
         state.ports.removeAll { $0 === p }
@@ -150,7 +152,7 @@ public final class UDPRelay: @unchecked Sendable {
         for state in listeners.values {
             for slot in state.table.slotsByRecency {
                 let (_, s) = state.table.remove(slot)
-                closeSession(state, s)
+                closeSession(state, s, reason: "shutdown")
             }
         }
     }
@@ -158,7 +160,7 @@ public final class UDPRelay: @unchecked Sendable {
     private func dropListener(_ state: UDPListenerState) {
         for slot in state.table.slotsByRecency {
             let (_, s) = state.table.remove(slot)
-            closeSession(state, s)
+            closeSession(state, s, reason: "listener_removed")
         }
         listeners[state.arn] = nil
     }
@@ -189,27 +191,28 @@ public final class UDPRelay: @unchecked Sendable {
             if n <= 0 { return }
             let now = time.now()
             stats.datagramsFromClients += Int(n)
-            var runSlot: FlowTable<FlowKey, UDPSession>.Slot = -1
-            var runStart: UInt32 = 0
+            // A run: consecutive datagrams of one session, sent with one
+            // sendmmsg. It is flushed before a new session is created, since
+            // the insert may evict (and recycle the slot of) the run's session.
+            run = (-1, 0)
             for i in 0..<UInt32(n) {
                 let length = fg_batch_length(inBatch, i)
                 stats.bytesFromClients += length
-                let slot = session(for: i, state: state, port: port, now: now, pendingRun: runSlot)
+                let slot = session(for: i, state: state, port: port, now: now)
                 if slot >= 0 { state.table[slot].flow.traffic.countIn(length) }   // metrics
-                if slot != runSlot || slot < 0 {
-                    if runSlot >= 0 { sendRun(state, runSlot, from: runStart, to: i) }
-                    runSlot = slot; runStart = i
+                if slot != run.slot || slot < 0 {
+                    flushRun(state, upTo: i)
+                    run = (slot, i)
                 }
             }
-            if runSlot >= 0 { sendRun(state, runSlot, from: runStart, to: UInt32(n)) }
+            flushRun(state, upTo: UInt32(n))
             if UInt32(n) < slots { return }
         }
     }
 
     /// The session slot for datagram `i` of `inBatch`, creating the flow and
     /// session if new; -1 to drop it (no eligible member, no socket).
-    private func session(for i: UInt32, state: UDPListenerState, port: UDPPortSocket, now: Double,
-                         pendingRun: FlowTable<FlowKey, UDPSession>.Slot) -> FlowTable<FlowKey, UDPSession>.Slot {
+    private func session(for i: UInt32, state: UDPListenerState, port: UDPPortSocket, now: Double) -> FlowTable<FlowKey, UDPSession>.Slot {
         let client = UDPAddress(fg_batch_addr(inBatch, i), length: fg_batch_addr_len(inBatch, i))
         var local = UDPAddress()
         var localIP = state.plan.bindAddress
@@ -226,11 +229,12 @@ public final class UDPRelay: @unchecked Sendable {
         let ctx = FlowContext(transport: .udp, client: client.ip, clientPort: client.port, local: localIP, localPort: UInt16(truncatingIfNeeded: port.key.port))
         let key = FlowKey(ctx, affinity: .none)
         if let slot = state.table.slot(of: key) {
-            if slot == pendingRun { state.table.touch(slot, now: now); return slot }
+            if slot == run.slot { state.table.touch(slot, now: now); return slot }
             guard ensureUpstream(state, slot) else { return -1 }
             state.table.touch(slot, now: now)
             return slot
         }
+        flushRun(state, upTo: i)
         return newSession(state, key: key, context: ctx, client: client, local: local, listenerFD: port.fd, now: now)
     }
 
@@ -249,7 +253,7 @@ public final class UDPRelay: @unchecked Sendable {
         // session of this same flow, which must not end the flow.
         flow.sessions += 1
         if !checkTarget(state, flow) {
-            endSession(state, flow)
+            endSession(state, flow, reason: "no_member")
             return -1
         }
         let value = UDPSession(flow: flow, client: client, local: local, listenerFD: listenerFD)
@@ -257,11 +261,11 @@ public final class UDPRelay: @unchecked Sendable {
         stats.sessionsStarted += 1
         if let ev = evicted {
             stats.sessionsEvicted += 1
-            closeSession(state, ev.value)
+            closeSession(state, ev.value, reason: "evicted")
         }
         guard openUpstream(state, slot) else {
             let (_, s) = state.table.remove(slot)
-            closeSession(state, s)
+            closeSession(state, s, reason: "upstream_failed")
             return -1
         }
         return slot
@@ -302,7 +306,13 @@ public final class UDPRelay: @unchecked Sendable {
             }
             return false
         }
-        if flow.generation == 0 { stats.flowsStarted += 1 }
+        if flow.generation == 0 {
+            stats.flowsStarted += 1
+            if state.plan.listener.connectionLog {
+                Log.info("udp_flow_opened", ["listener": state.arn, "client": flow.context.client, "client_port": flow.context.clientPort,
+                                             "local": flow.context.local, "local_port": flow.context.localPort, "member": target.memberID])
+            }
+        }
         flow.target = target
         flow.plan = state.plan
         flow.generation &+= 1
@@ -358,18 +368,28 @@ public final class UDPRelay: @unchecked Sendable {
 
     /// A session removed from the table: close its socket; end its flow if
     /// it was the last session.
-    private func closeSession(_ state: UDPListenerState, _ s: UDPSession) {
+    private func closeSession(_ state: UDPListenerState, _ s: UDPSession, reason: String) {
         var s = s
         closeUpstream(&s)
-        endSession(state, s.flow)
+        endSession(state, s.flow, reason: reason)
     }
 
-    private func endSession(_ state: UDPListenerState, _ flow: UDPFlow) {
+    private func endSession(_ state: UDPListenerState, _ flow: UDPFlow, reason: String) {
         flow.sessions -= 1
         precondition(flow.sessions >= 0, "UDP flow session count below zero")
         guard flow.sessions == 0 else { return }
+        if state.plan.listener.connectionLog, let t = flow.target {
+            Log.info("udp_flow_closed", ["listener": state.arn, "client": flow.context.client, "client_port": flow.context.clientPort,
+                                         "member": t.memberID, "reason": reason])
+        }
         releaseTarget(flow, connected: true)
         if let f = state.flows[flow.key], f === flow { state.flows[flow.key] = nil }
+    }
+
+    /// Sends the pending run, datagrams [run.start, end) of `inBatch`, and clears it.
+    private func flushRun(_ state: UDPListenerState, upTo end: UInt32) {
+        if run.slot >= 0, run.start < end { sendRun(state, run.slot, from: run.start, to: end) }
+        run = (-1, end)
     }
 
     /// Sends datagrams [from, to) of `inBatch` on the session's upstream socket.
@@ -458,7 +478,7 @@ public final class UDPRelay: @unchecked Sendable {
         for state in listeners.values {
             while let e = state.table.popExpired(now: now) {
                 stats.sessionsExpired += 1
-                closeSession(state, e.value)
+                closeSession(state, e.value, reason: "idle_timeout")
             }
         }
     }
