@@ -52,6 +52,10 @@ func startControlPlane(loop: MainLoop, dataPlane: DataPlane, config: FlowgateCon
         }
     }
     let service = ControlService(applier: AnyApplier(dataPlane), store: StateStore(path: config.stateFile), baseConfig: fileConfig)
+    // Health and metrics (issue 6): ELB operating_status from the health
+    // checker; GET /metrics gets the data plane's families.
+    service.memberStatus = { [dataPlane] pool, member in dataPlane.operatingStatus(poolID: pool, memberID: member) }
+    service.metrics.register("dataplane") { [dataPlane] in dataPlane.renderMetrics() }
     let router = ControlRouter(service: service, control: control, tcpIsLoopback: tcpIsLoopback)
     do throws(ControlServerError) {
         let server = try ControlServer(router: router)

@@ -82,10 +82,7 @@ public final class PoolPlan: Sendable {
         let runtime = view.index(of: target.memberID).map { view.runtimes[$0] }
             ?? state.member(poolID: pool.id, memberID: target.memberID)
         runtime.active.subtract(1, ordering: .relaxed)
-        if !connected {
-            runtime.connectFailures.add(1, ordering: .relaxed)
-            runtime.failureStreak.add(1, ordering: .relaxed)
-        }
+        if !connected { runtime.connectFailed() }
         persistence?.release(flow.client, now: now, timeout: persistenceTimeout)
         affinity?.release(AffinityKey(client: flow.client, listenerAddress: flow.local), now: now, timeout: affinityTimeout)
     }

@@ -17,6 +17,10 @@ public final class MemberRuntime: Sendable {
     /// that succeeded, or a passing health check): the passive health check
     /// marks it down when this reaches the monitor's `max_retries_down`.
     let failureStreak = Atomic<Int>(0)
+    /// `max_retries_down` of the pool's health monitor (0: no monitor, no
+    /// passive check): the failure that makes the streak reach it marks the
+    /// member down at once, on the worker that saw it.
+    let passiveLimit = Atomic<Int>(0)
     /// Health: false only while the health checker says the member is down.
     let up = Atomic<Bool>(true)
     /// When the member last joined (slow start origin), as a Double's bit
@@ -30,6 +34,20 @@ public final class MemberRuntime: Sendable {
     public var connectFailureCount: Int { connectFailures.load(ordering: .relaxed) }
     public var isUp: Bool { up.load(ordering: .acquiring) }
     public var connectFailureStreak: Int { failureStreak.load(ordering: .relaxed) }
+    /// The health checker sets the passive threshold (0 turns it off).
+    public func setPassiveLimit(_ limit: Int) {
+        if passiveLimit.load(ordering: .relaxed) != limit { passiveLimit.store(limit, ordering: .relaxed) }
+    }
+
+    /// A connect to the member failed (PoolPlan.release): extend the streak
+    /// and mark the member down when it reaches the passive limit.
+    func connectFailed() {
+        connectFailures.add(1, ordering: .relaxed)
+        let streak = failureStreak.add(1, ordering: .relaxed).newValue
+        let limit = passiveLimit.load(ordering: .relaxed)
+        if limit > 0 && streak >= limit { up.store(false, ordering: .releasing) }
+    }
+
     /// The member proved reachable: the passive failure streak starts over.
     public func resetFailureStreak() {
         if failureStreak.load(ordering: .relaxed) != 0 { failureStreak.store(0, ordering: .relaxed) }

@@ -100,7 +100,13 @@ public final class HealthChecker: @unchecked Sendable {
             return before
         }
         let nowUnmonitored = previouslyMonitored.subtracting(specs.map { MemberKey(poolID: $0.poolID, memberID: $0.memberID) })
-        for k in nowUnmonitored { selection.setMemberUp(poolID: k.poolID, memberID: k.memberID, up: true) }
+        for k in nowUnmonitored {
+            selection.member(poolID: k.poolID, memberID: k.memberID).setPassiveLimit(0)
+            selection.setMemberUp(poolID: k.poolID, memberID: k.memberID, up: true)
+        }
+        // Passive checks act on the worker that sees the failure, before the
+        // checker's next tick (MemberRuntime.connectFailed).
+        for s in specs { selection.member(poolID: s.poolID, memberID: s.memberID).setPassiveLimit(s.monitor.maxRetriesDown) }
         if specs.isEmpty && !started.withLock({ $0 }) { return }
         let first = started.withLock { s -> Bool in defer { s = true }; return !s }
         if first { thread.start() }
@@ -159,10 +165,12 @@ public final class HealthChecker: @unchecked Sendable {
     private func onTick() {
         let now = time.now()
         for t in targets.values {
-            // Passive: the workers' connect failures since the last success.
-            if t.tracker.observePassive(streak: t.runtime.connectFailureStreak) != nil {
+            // Passive: a worker marked the member down after `fall`
+            // consecutive connect failures; the checker takes over from here
+            // (only active checks bring it back).
+            if t.tracker.isUp && !t.runtime.isUp, t.tracker.observePassive(streak: t.tracker.fall) != nil {
                 t.runtime.resetFailureStreak()
-                mark(t, up: false, reason: "\(t.tracker.fall) consecutive connect failures", check: "passive")
+                logTransition(t, up: false, reason: "\(t.tracker.fall) consecutive connect failures", check: "passive")
             }
             if t.schedule.isDue(now) { startProbe(t, now: now) }
         }
@@ -195,6 +203,10 @@ public final class HealthChecker: @unchecked Sendable {
 
     private func mark(_ t: Target, up: Bool, reason: String, check: String) {
         selection?.setMemberUp(poolID: t.spec.poolID, memberID: t.spec.memberID, up: up)
+        logTransition(t, up: up, reason: reason, check: check)
+    }
+
+    private func logTransition(_ t: Target, up: Bool, reason: String, check: String) {
         let fields: KeyValuePairs<String, Any> = [
             "pool": t.spec.poolID, "member": t.spec.memberID, "address": "\(SocketAddress(t.spec.address, port: t.spec.port))",
             "operating_status": up ? "ONLINE" : "OFFLINE", "check": check, "reason": reason]
