@@ -170,3 +170,32 @@ def test_pool_without_monitor_shows_no_monitor(daemon, tcp_backend, port_range):
     cfg = single_pool_config(ports, [member(a.port)])
     d = daemon(cfg)
     assert member_status(d, cfg["pools"][0]["id"]) == {a.port: "NO_MONITOR"}
+
+
+@pytest.mark.timeout(60)
+def test_monitor_created_through_the_elb_api_checks_and_deleting_it_frees_the_member(daemon, tcp_backend, port_range):
+    ports = port_range(1)
+    a = tcp_backend("a", mode="id")
+    b = tcp_backend("b", mode="id")
+    cfg = single_pool_config(ports, [member(a.port), member(b.port)], workers=2)
+    pool_id = cfg["pools"][0]["id"]
+    d = daemon(cfg)
+    b.stop()
+    base = f"/v3/{d.config['project_id']}/elb/healthmonitors"
+    status, _, body = d.request("POST", base, body={"healthmonitor": {
+        "pool_id": pool_id, "type": "TCP", "delay": 1, "timeout": 1, "max_retries": 1, "max_retries_down": 1}})
+    assert status == 201, body
+    monitor_id = json.loads(body)["healthmonitor"]["id"]
+    assert wait_for(lambda: member_status(d, pool_id) == {a.port: "ONLINE", b.port: "OFFLINE"}, 1 + 1 + SLACK) is not None
+    # Update: a longer delay keeps the state (the member stays OFFLINE).
+    status, _, body = d.request("PUT", f"{base}/{monitor_id}", body={"healthmonitor": {"delay": 5}})
+    assert status == 200, body
+    assert member_status(d, pool_id) == {a.port: "ONLINE", b.port: "OFFLINE"}
+    # Delete: NO_MONITOR, and nothing holds b down any more (its port is
+    # still closed, so connects to it fail and are retried on a).
+    status, _, body = d.request("DELETE", f"{base}/{monitor_id}")
+    assert status == 204, body
+    assert member_status(d, pool_id) == {a.port: "NO_MONITOR", b.port: "NO_MONITOR"}
+    samples = scrape(d)
+    b_id = member_ids(d, pool_id)[b.port]
+    assert metric_sum(samples, "flowgate_member_up", member=b_id) == 1
