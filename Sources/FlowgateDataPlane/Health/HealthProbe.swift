@@ -140,6 +140,9 @@ final class HealthProbe {
             finish(false, "malformed status line")
         case .incomplete:
             if n == 0 { finish(false, "closed before status line") }
+            // A persistent event's timeout restarts on every read: a server
+            // trickling bytes must not stretch the check past its deadline.
+            else if time.now() >= deadline { finish(false, "timeout") }
         }
     }
 
