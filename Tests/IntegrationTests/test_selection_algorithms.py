@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import time
 
-from harness.selection import (HeldConnections, fixed_members, names_of_connections, selection_config,
-                               smooth_wrr, source_addresses, tally)
+from harness.selection import (HeldConnections, expected_source_ip_member, fixed_members, maglev_table,
+                               names_of_connections, selection_config, siphash24, smooth_wrr, source_addresses,
+                               tally)
 
 
 def test_round_robin_weights_3_to_1_over_400_connections(daemon, tcp_backend, port_range):
@@ -110,7 +111,11 @@ def test_source_ip_is_stable_per_client_and_identical_across_daemons(daemon, tcp
     config (same ids and members, only its listening port differs) maps every
     client IP to the same member, even when the clients come in reverse order
     (the choice depends on the key, not on history). The spread is fixed by
-    the hash (not random), so it cannot flake."""
+    the hash (not random), so it cannot flake.
+
+    Each client's member is also exactly the one an independent model of the
+    documented algorithm gives (harness/selection.py: SipHash-2-4 with the
+    documented keys, Maglev over the members' "address:port" names)."""
     backends = [tcp_backend(n, mode="id") for n in ("a", "b", "c")]
     members = fixed_members(backends)
     first_port, second_port = port_range(1), port_range(1)
@@ -123,5 +128,17 @@ def test_source_ip_is_stable_per_client_and_identical_across_daemons(daemon, tcp
 
     assert set(first.values()) == {"a", "b", "c"}, first
     assert second == first
+    table = maglev_table([f"127.0.0.1:{b.port}" for b in backends])
+    assert first == {ip: backends[expected_source_ip_member(table, ip)].name for ip in clients}
     # Round robin would have alternated each client's 5 connections.
     assert sum(b.accepted for b in backends) == 200
+
+
+def test_siphash_model_matches_the_reference_vectors():
+    """The model used for exact SOURCE_IP expectations is SipHash-2-4 itself:
+    the reference implementation's vectors (key 00..0f, message 00..n-1)."""
+    k0 = int.from_bytes(bytes(range(8)), "little")
+    k1 = int.from_bytes(bytes(range(8, 16)), "little")
+    assert siphash24(b"", k0, k1) == 0x726FDB47DD0E0E31
+    assert siphash24(bytes(range(8)), k0, k1) == 0x93F5F5799A932462
+    assert siphash24(bytes(range(15)), k0, k1) == 0xA129CA6149BE45E5

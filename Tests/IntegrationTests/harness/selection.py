@@ -159,3 +159,75 @@ def udp_member_names(port: int, source_ports: int, source: str = "127.0.0.1",
 
 def tally(names: Iterable[str]) -> dict[str, int]:
     return dict(Counter(names))
+
+
+# -- an independent model of SOURCE_IP, for exact expectations -----------------
+# What the daemon documents (Sources/FlowgateCore/Hashing/StableHash.swift,
+# Selection/MaglevTable.swift, Selection/SourceIPHash.swift): SipHash-2-4 with
+# fixed keys; a member's table name is "address:port"; Maglev population
+# (Eisenbud et al., NSDI 2016, §3.4, Pseudocode 1) over names sorted, table
+# size 65537; a client's slot is siphash(its 4 address bytes) mod 65537. Written
+# from that description, not translated from the Swift, so a disagreement
+# means one side does not do what is documented.
+
+_MASK = (1 << 64) - 1
+_K0 = int.from_bytes(b"flowgate", "little")
+_K1_OFFSET = int.from_bytes(b"maglevof", "little")
+_K1_SKIP = int.from_bytes(b"maglevsk", "little")
+_K1_SLOT = int.from_bytes(b"clientsl", "little")
+MAGLEV_SIZE = 65537
+
+
+def _rotl(x: int, b: int) -> int:
+    return ((x << b) | (x >> (64 - b))) & _MASK
+
+
+def siphash24(data: bytes, k0: int, k1: int) -> int:
+    """SipHash-2-4 (Aumasson & Bernstein 2012), the reference algorithm."""
+    v0, v1 = k0 ^ 0x736F6D6570736575, k1 ^ 0x646F72616E646F6D
+    v2, v3 = k0 ^ 0x6C7967656E657261, k1 ^ 0x7465646279746573
+
+    def sipround() -> None:
+        nonlocal v0, v1, v2, v3
+        v0 = (v0 + v1) & _MASK; v1 = _rotl(v1, 13) ^ v0; v0 = _rotl(v0, 32)
+        v2 = (v2 + v3) & _MASK; v3 = _rotl(v3, 16) ^ v2
+        v0 = (v0 + v3) & _MASK; v3 = _rotl(v3, 21) ^ v0
+        v2 = (v2 + v1) & _MASK; v1 = _rotl(v1, 17) ^ v2; v2 = _rotl(v2, 32)
+
+    tail = len(data) % 8
+    blocks = [int.from_bytes(data[i:i + 8], "little") for i in range(0, len(data) - tail, 8)]
+    blocks.append(((len(data) & 0xFF) << 56) | int.from_bytes(data[len(data) - tail:], "little"))
+    for m in blocks:
+        v3 ^= m; sipround(); sipround(); v0 ^= m
+    v2 ^= 0xFF
+    for _ in range(4):
+        sipround()
+    return v0 ^ v1 ^ v2 ^ v3
+
+
+def maglev_table(names: list[str], size: int = MAGLEV_SIZE) -> list[int]:
+    """slot -> index into `names` (unweighted: one turn per member per round,
+    members taking turns in name order)."""
+    offsets = [siphash24(n.encode(), _K0, _K1_OFFSET) % size for n in names]
+    skips = [siphash24(n.encode(), _K0, _K1_SKIP) % (size - 1) + 1 for n in names]
+    order = sorted(range(len(names)), key=lambda i: (names[i], i))
+    nxt = [0] * len(names)
+    table = [-1] * size
+    filled = 0
+    while filled < size:
+        for i in order:
+            c = (offsets[i] + nxt[i] * skips[i]) % size
+            while table[c] >= 0:
+                nxt[i] += 1
+                c = (offsets[i] + nxt[i] * skips[i]) % size
+            table[c] = i
+            nxt[i] += 1
+            filled += 1
+            if filled == size:
+                break
+    return table
+
+
+def expected_source_ip_member(table: list[int], client_ipv4: str) -> int:
+    """Index of the member a client reaches when every member is usable."""
+    return table[siphash24(socket.inet_aton(client_ipv4), _K0, _K1_SLOT) % len(table)]
