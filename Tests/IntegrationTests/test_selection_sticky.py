@@ -60,6 +60,42 @@ def test_session_persistence_source_ip_holds_then_lets_go(daemon, tcp_backend, p
     assert names_of_connections(port, 3, source=x) == ["b"] * 3
 
 
+def test_session_persistence_replaces_a_member_that_is_no_longer_eligible(daemon, tcp_backend, port_range):
+    """Pool session_persistence SOURCE_IP over ROUND_ROBIN a, b.
+
+    Client X is remembered on a (RR pick 1) and holds a connection there.
+    SIGHUP sets a's weight to 0 (drain): X's next connection cannot use the
+    remembered a, so it is re-picked (b, the only eligible member) and the
+    new choice remembered; X's held connection on a keeps working (weight 0
+    takes no new flows, live ones continue). A second SIGHUP gives a its
+    weight back: X stays on b, because the entry now says b (a table that
+    was not overwritten would send X back to a)."""
+    a, b = tcp_backend("a", mode="id"), tcp_backend("b", mode="id")
+    ports = port_range(1)
+    persistence = {"type": "SOURCE_IP", "persistence_timeout": 1}
+    d = daemon(selection_config(ports, fixed_members([a, b]), session_persistence=persistence))
+    x = "127.0.0.2"
+
+    with tcp_connect(ports[0], source=x) as held:
+        assert recv_line(held).decode() == "a"
+        assert names_of_connections(ports[0], 2, source=x) == ["a", "a"]
+
+        d.write_config(selection_config(ports, fixed_members([a, b], weights=[0, 1]),
+                                        session_persistence=persistence))
+        d.sighup(wait=True)
+        assert names_of_connections(ports[0], 3, source=x) == ["b"] * 3
+        held.sendall(b"still here\n")
+        assert recv_line(held) == b"still here"
+
+        d.write_config(selection_config(ports, fixed_members([a, b], weights=[1, 1]),
+                                        session_persistence=persistence))
+        d.sighup(wait=True)
+        assert names_of_connections(ports[0], 3, source=x) == ["b"] * 3
+    # A new client still gets RR picks over both members again.
+    assert sorted(names_of_connections(ports[0], 1, source="127.0.0.3")
+                  + names_of_connections(ports[0], 1, source="127.0.0.4")) == ["a", "b"]
+
+
 def test_client_affinity_source_ip_udp_flows_from_many_ports_share_one_member(daemon, udp_backend, port_range):
     """UDP listener with ClientAffinity SOURCE_IP over a ROUND_ROBIN UDP pool:
     20 sockets of client 127.0.0.2 (20 source ports; with two workers the
