@@ -5,7 +5,7 @@ import FlowgateCore
 /// turns the outcome into the located lines the daemon prints.
 enum ConfigSource {
     static func load(_ path: String) -> Result<FlowgateConfig, ConfigProblems> {
-        switch PendingConfigLoader.load(path: path) {
+        switch ConfigLoader.load(path: path) {
         case .success(let config): return .success(config)
         case .failure(let errors): return .failure(ConfigProblems(lines: "\(errors)".split(separator: "\n").map(String.init)))
         }
