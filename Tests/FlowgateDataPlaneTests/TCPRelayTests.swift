@@ -162,6 +162,28 @@ struct TCPRelayTests {
         #expect(plane.workers[0].counters.connectFailures.load(ordering: .relaxed) == 1)
     }
 
+    @Test func idleTimeoutClosesAQuietConnection() throws {
+        let (backend, backendPort) = TestSocket.listen()
+        defer { close(backend) }
+        _ = TestSocket.startEcho(backend, connections: 1)
+        let port = TestSocket.freePort()
+        let plane = DataPlane(workerCount: 1, tuning: Tuning())
+        try plane.start(makeConfig(port: port, members: [(backendPort, 1)], idleTimeout: 1))
+        defer { plane.shutdown() }
+        let client = try #require(TestSocket.connect(port))
+        defer { close(client) }
+        #expect(TestSocket.sendAll(client, [7]))
+        var one = [UInt8](repeating: 0, count: 1)
+        #expect(one.withUnsafeMutableBytes { recv(client, $0.baseAddress, 1, 0) } == 1)
+        let began = Date()
+        // Nothing more is sent: the proxy closes at the idle timeout (1-2 s,
+        // the clock is whole seconds).
+        #expect(one.withUnsafeMutableBytes { recv(client, $0.baseAddress, 1, 0) } == 0)
+        let waited = Date().timeIntervalSince(began)
+        #expect(waited >= 0.5 && waited < 3)
+        #expect(waitUntil { plane.activeFlows == 0 })
+    }
+
     @Test func noReachableMemberResetsTheClient() throws {
         let port = TestSocket.freePort()
         let plane = DataPlane(workerCount: 1, tuning: Tuning())
