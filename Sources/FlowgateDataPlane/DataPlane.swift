@@ -9,8 +9,8 @@ public enum Lifecycle: String, Sendable {
 /// The data plane: workers, their listening sockets, and how a configuration
 /// goes live (design §4, §5). `prepare` binds every port the change adds on
 /// the calling thread before anything is committed; `commit` swaps the new
-/// snapshot into every worker, waits for all of them, then lets each close
-/// the ports the change removed.
+/// snapshot into every worker, has each close the ports the change removed,
+/// and returns when all of them have.
 public final class DataPlane: ConfigApplier, @unchecked Sendable {
     /// What `prepare` opened, handed to `commit` or `abort` exactly once.
     public final class PreparedUpdate: @unchecked Sendable {
@@ -98,13 +98,13 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
         }
         let budget = DescriptorBudget(limit: System.descriptorLimit(), openNow: System.openDescriptorCount())
         let binder = ListenerBinder(drivers: drivers, workers: workers.count)
-        let opened = try binder.bind(added, budget: budget)
+        let k = try binder.socketsPerPort(added, budget: budget)
         if !added.isEmpty {
             Log.info("descriptor_budget", ["limit": budget.limit, "open": budget.openNow, "reserve": budget.reserve,
-                                           "new_ports": added.count, "workers": workers.count,
-                                           "sockets_per_port": opened.socketsPerPort,
-                                           "mode": opened.socketsPerPort == workers.count ? "reuseport_per_worker" : "ports_shared_round_robin"])
+                                           "new_ports": added.count, "workers": workers.count, "sockets_per_port": k,
+                                           "mode": k == workers.count ? "reuseport_per_worker" : "ports_dealt_to_workers"])
         }
+        let opened = try binder.bind(added, socketsPerPort: k)
         let addedKeys = Set(added.map(\.key))
         for plan in snapshot.listeners where drivers[plan.listener.protocol] != nil && !addedKeys.isEmpty {
             let newPorts = plan.ports.filter { addedKeys.contains(ListeningSocketKey(transport: plan.listener.protocol, bind: plan.bindAddress, port: $0)) }
@@ -130,13 +130,15 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
                     guard let plan = index.plans[s.key], let service = w.service(s.key.transport) else { System.close(s.fd); continue }
                     service.attach(s, plan: plan)
                 }
-                latch.countDown()
-                // After the swap: sockets of removed ports are closed by their owner.
+                // After the swap, the owner closes the sockets of removed
+                // ports; commit returns only then, so a caller told "done"
+                // finds removed ports refusing as well as new ones serving.
                 if !removed.isEmpty {
                     for service in w.services.values {
                         for k in service.attachedKeys where removed.contains(k) { service.detach(k) }
                     }
                 }
+                latch.countDown()
             }
         }
         latch.wait()

@@ -7,7 +7,7 @@ enum ConfigSource {
     static func load(_ path: String) -> Result<FlowgateConfig, ConfigProblems> {
         switch ConfigLoader.load(path: path) {
         case .success(let config): return .success(config)
-        case .failure(let errors): return .failure(ConfigProblems(lines: "\(errors)".split(separator: "\n").map(String.init)))
+        case .failure(let errors): return .failure(ConfigProblems(lines: errors.issues.map(\.description)))
         }
     }
 }

@@ -16,12 +16,17 @@ struct ListenerBinder {
 
     /// `added` lists the new keys in a stable order (listener by listener,
     /// ascending ports) with the listener that asked for each.
-    func bind(_ added: [(key: ListeningSocketKey, plan: ListenerPlan)], budget: DescriptorBudget) throws(ApplyError) -> Opened {
+    /// Sockets per port for `added`, or the budget error naming the listeners.
+    func socketsPerPort(_ added: [(key: ListeningSocketKey, plan: ListenerPlan)], budget: DescriptorBudget) throws(ApplyError) -> Int {
         guard let k = budget.socketsPerPort(ports: added.count, workers: workers) else {
             let arns = Set(added.map(\.plan.listener.listenerArn)).sorted().joined(separator: ",")
             throw ApplyError(.descriptorBudget,
                 "listeners \(arns): \(added.count) new ports need at least \(added.count) descriptors but only \(budget.available) of the open-files limit \(budget.limit) are free (\(budget.openNow) open, \(budget.reserve) kept for connections); raise LimitNOFILE or narrow the port ranges")
         }
+        return k
+    }
+
+    func bind(_ added: [(key: ListeningSocketKey, plan: ListenerPlan)], socketsPerPort k: Int) throws(ApplyError) -> Opened {
         var opened = Opened(byWorker: Array(repeating: [], count: workers), socketsPerPort: k)
         for (i, entry) in added.enumerated() {
             guard let driver = drivers[entry.key.transport] else { continue }
