@@ -193,8 +193,9 @@ public final class UDPRelay: @unchecked Sendable {
             // sendmmsg. It is flushed before a new session is created, since
             // the insert may evict (and recycle the slot of) the run's session.
             run = (-1, 0)
+            var bytes = 0
             for i in 0..<UInt32(n) {
-                stats.bytesFromClients += fg_batch_length(inBatch, i)
+                bytes &+= fg_batch_length(inBatch, i)
                 let slot = session(for: i, state: state, port: port, now: now)
                 if slot != run.slot || slot < 0 {
                     flushRun(state, upTo: i)
@@ -202,6 +203,7 @@ public final class UDPRelay: @unchecked Sendable {
                 }
             }
             flushRun(state, upTo: UInt32(n))
+            stats.bytesFromClients &+= bytes
             if UInt32(n) < slots { return }
         }
     }
@@ -431,8 +433,9 @@ public final class UDPRelay: @unchecked Sendable {
             let listenerFD = state.table[slot].listenerFD
             let client = state.table[slot].client
             let local = state.table[slot].local
+            var bytes = 0
             for k in 0..<UInt32(n) {
-                stats.bytesFromMembers += fg_batch_length(outBatch, k)
+                bytes &+= fg_batch_length(outBatch, k)
                 client.withSockaddr { sa, len in fg_batch_set_addr(outBatch, k, sa, len) }
                 if local.length > 0 {
                     local.withSockaddr { sa, _ in fg_batch_set_source(outBatch, k, sa) }
@@ -440,6 +443,7 @@ public final class UDPRelay: @unchecked Sendable {
                     fg_batch_set_source(outBatch, k, nil)
                 }
             }
+            stats.bytesFromMembers &+= bytes
             var first: UInt32 = 0
             while first < UInt32(n) {
                 let r = fg_batch_send(listenerFD, outBatch, first, UInt32(n) - first)
