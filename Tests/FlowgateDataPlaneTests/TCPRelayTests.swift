@@ -173,6 +173,9 @@ struct TCPRelayTests {
         let early = try #require(TestSocket.connect(first))
         defer { close(early) }
         #expect(TestSocket.sendAll(early, [1, 2, 3]))
+        var echoed = [UInt8](repeating: 0, count: 3)
+        #expect(echoed.withUnsafeMutableBytes { recv(early, $0.baseAddress, 3, Int32(MSG_WAITALL)) } == 3)
+        #expect(echoed == [1, 2, 3])
 
         let prepared = try plane.prepare(makeConfig(port: second, members: [(backendPort, 1)]))
         #expect(prepared.socketsOpened == 2)
@@ -185,8 +188,9 @@ struct TCPRelayTests {
         shutdown(late, Int32(SHUT_WR))
         #expect(TestSocket.readAll(late) == [4])
         // The connection accepted before the update still relays.
+        #expect(TestSocket.sendAll(early, [5]))
         shutdown(early, Int32(SHUT_WR))
-        #expect(TestSocket.readAll(early) == [1, 2, 3])
+        #expect(TestSocket.readAll(early) == [5])
     }
 
     @Test func abortClosesWhatPrepareOpened() throws {
