@@ -45,11 +45,16 @@ public final class UDPRelay: @unchecked Sendable {
     /// The run of `inBatch` being collected by `clientReadable`.
     private var run: (slot: FlowTable<FlowKey, UDPSession>.Slot, start: UInt32) = (-1, 0)
     public private(set) var stats = UDPRelayStats()
+    /// Where `stats` are published for other threads (the worker's).
+    let counters: UDPCounters
+    private var liveSessions: Int { listeners.values.reduce(0) { $0 + $1.table.count } }
 
     /// `maxFlows` bounds each listener's table on this worker
     /// (Tuning.maxUDPFlows); `bufferBytes` is Tuning.udpSocketBuffer.
-    public init(base: OpaquePointer, maxFlows: Int, bufferBytes: Int, time: TimeSource = SystemTime()) {
+    public init(base: OpaquePointer, maxFlows: Int, bufferBytes: Int, time: TimeSource = SystemTime(),
+                counters: UDPCounters = UDPCounters()) {
         self.base = base
+        self.counters = counters
         self.maxFlows = maxFlows
         self.bufferBytes = bufferBytes
         self.time = time
@@ -466,6 +471,9 @@ public final class UDPRelay: @unchecked Sendable {
         Log.info("udp_flow_repick", ["listener": state.arn, "client": flow.context.client, "member": t.memberID, "reason": "port_unreachable"])
     }
 
+    /// Stores `stats` where other threads read them.
+    func publish() { counters.publish(stats, sessions: liveSessions) }
+
     // MARK: - Expiry
 
     fileprivate func sweep() {
@@ -481,17 +489,21 @@ public final class UDPRelay: @unchecked Sendable {
 
 private let udpClientReadable: event_callback_fn = { _, _, arg in
     Unmanaged<UDPPortSocket>.fromOpaque(arg!)._withUnsafeGuaranteedRef { p in
-        p.state.relay.clientReadable(p)
+        let relay = p.state.relay
+        relay.clientReadable(p)
+        relay.publish()
     }
 }
 
 private let udpMemberReadable: event_callback_fn = { fd, _, arg in
     Unmanaged<UDPListenerState>.fromOpaque(arg!)._withUnsafeGuaranteedRef { s in
-        s.relay.memberReadable(s, fd: fd)
+        let relay = s.relay
+        relay.memberReadable(s, fd: fd)
+        relay.publish()
     }
 }
 
 private let udpSweepTimer: event_callback_fn = { _, _, arg in
-    Unmanaged<UDPRelay>.fromOpaque(arg!)._withUnsafeGuaranteedRef { $0.sweep() }
+    Unmanaged<UDPRelay>.fromOpaque(arg!)._withUnsafeGuaranteedRef { $0.sweep(); $0.publish() }
 }
 
