@@ -20,6 +20,7 @@ final class UDPListenerState {
     let wildcard: Bool
     /// Logged once per listener, then only counted.
     var loggedNoMember = false
+    var loggedUpstreamFailure = false
 
     init(relay: UDPRelay, plan: ListenerPlan, maxFlows: Int) {
         self.relay = relay
@@ -39,6 +40,7 @@ final class UDPListenerState {
         memberIDs = Set(new.pool.members.map(\.id))
         table.idleTimeout = Double(max(1, new.listener.idleTimeout))
         loggedNoMember = false
+        loggedUpstreamFailure = false
     }
 }
 

@@ -335,13 +335,32 @@ public final class UDPRelay: @unchecked Sendable {
     private func openUpstream(_ state: UDPListenerState, _ slot: FlowTable<FlowKey, UDPSession>.Slot) -> Bool {
         closeUpstream(&state.table[slot])
         guard let target = state.table[slot].flow.target else { return false }
-        let fd: Int32
-        do {
-            fd = try UDPSockets.openUpstream(target, bufferBytes: bufferBytes)
-        } catch {
-            stats.upstreamOpenFailures += 1
-            Log.error("udp_upstream_failed", ["listener": state.arn, "member": target.memberID, "error": error])
-            return false
+        var fd: Int32 = -1
+        var evictedForDescriptor = false
+        while fd < 0 {
+            do {
+                fd = try UDPSockets.openUpstream(target, bufferBytes: bufferBytes)
+            } catch {
+                // Out of descriptors (every flow holds one): give this flow the
+                // least recently used session's, once, so the table behaves as
+                // an LRU bounded by the descriptor limit too. Never the slot
+                // being opened nor the run waiting to be sent.
+                if error.isDescriptorExhaustion, !evictedForDescriptor, let victim = state.table.oldest,
+                   victim != slot, victim != run.slot {
+                    evictedForDescriptor = true
+                    let (_, s) = state.table.remove(victim)
+                    stats.sessionsEvicted += 1
+                    closeSession(state, s, reason: "descriptors_exhausted")
+                    continue
+                }
+                stats.upstreamOpenFailures += 1
+                if !state.loggedUpstreamFailure {
+                    state.loggedUpstreamFailure = true
+                    Log.error("udp_upstream_failed", ["listener": state.arn, "member": target.memberID, "error": error,
+                                                      "note": "logged once per listener until the next config change; counted"])
+                }
+                return false
+            }
         }
         let arg = Unmanaged.passUnretained(state).toOpaque()
         guard let ev = event_new(base, fd, Int16(EV_READ | EV_PERSIST), udpMemberReadable, arg) else {
