@@ -21,6 +21,8 @@ final class UDPListenerState {
     /// Logged once per listener, then only counted.
     var loggedNoMember = false
     var loggedUpstreamFailure = false
+    /// "member reason" pairs already logged as re-picks.
+    var loggedRepicks: Set<String> = []
 
     init(relay: UDPRelay, plan: ListenerPlan, maxFlows: Int) {
         self.relay = relay
@@ -41,6 +43,7 @@ final class UDPListenerState {
         table.idleTimeout = Double(max(1, new.listener.idleTimeout))
         loggedNoMember = false
         loggedUpstreamFailure = false
+        loggedRepicks.removeAll()
     }
 }
 

@@ -293,7 +293,7 @@ public final class UDPRelay: @unchecked Sendable {
             if let t = flow.target, !state.memberIDs.contains(t.memberID) {
                 releaseTarget(flow, connected: true)
                 stats.repickedRemoved += 1
-                Log.info("udp_flow_repick", ["listener": state.arn, "client": flow.context.client, "member": t.memberID, "reason": "member_removed"])
+                logRepick(state, flow, member: t.memberID, reason: "member_removed")
             }
         }
         if flow.target != nil { return true }
@@ -487,7 +487,16 @@ public final class UDPRelay: @unchecked Sendable {
         flow.refusedMember = t.memberID
         releaseTarget(flow, connected: false)
         stats.repickedRefused += 1
-        Log.info("udp_flow_repick", ["listener": state.arn, "client": flow.context.client, "member": t.memberID, "reason": "port_unreachable"])
+        logRepick(state, flow, member: t.memberID, reason: "port_unreachable")
+    }
+
+    /// One line per (member, reason) per listener until the next config
+    /// change: a dead member with 10,000 flows must not write 10,000 lines.
+    /// Every re-pick is counted in `stats` either way.
+    private func logRepick(_ state: UDPListenerState, _ flow: UDPFlow, member: String, reason: String) {
+        guard state.loggedRepicks.insert(member + " " + reason).inserted else { return }
+        Log.info("udp_flow_repick", ["listener": state.arn, "client": flow.context.client, "member": member, "reason": reason,
+                                     "note": "first of this member and reason; the rest are counted"])
     }
 
     /// Stores `stats` where other threads read them.
