@@ -55,6 +55,17 @@ import FlowgateCore
         #expect(r6?.port == h.listenerPort)
     }
 
+    @Test func ipv4ClientReachesAnIPv6Member() throws {
+        let h = try UDPRelayHarness(backends: [TestBackend(id: "v6", answersWithID: false, ip: "::1")])
+        defer { h.close() }
+        let client = TestUDPSocket()
+        defer { client.close() }
+        let reply = h.roundTrip(client, [0xde, 0xad])
+        #expect(reply?.bytes == [0xde, 0xad])
+        #expect(reply?.from == IPAddress("127.0.0.1")!)
+        #expect(h.backends[0].received == 1)
+    }
+
     @Test func sourceIPAffinityKeepsOneMemberAcrossSourcePorts() throws {
         let members = [TestBackend(id: "a", answersWithID: true), TestBackend(id: "b", answersWithID: true)]
         let h = try UDPRelayHarness(affinity: .sourceIP, backends: members)
@@ -129,6 +140,26 @@ import FlowgateCore
         #expect(h.roundTrip(c2, [2]) != nil)             // c2 comes back as a new session, evicting c1
         #expect(h.relay.stats.sessionsEvicted == 2)
         #expect(h.relay.stats.sessionsStarted == 4)
+    }
+
+    @Test func evictionInsideOneBatchNeverMixesSessions() throws {
+        let backend = TestBackend(id: "a", answersWithID: false)
+        let h = try UDPRelayHarness(backends: [backend], maxFlows: 1)
+        defer { h.close() }
+        let c1 = TestUDPSocket(), c2 = TestUDPSocket()
+        defer { c1.close(); c2.close() }
+        let dest = IPAddress("127.0.0.1")!
+        // Queued before the loop runs: one recvmmsg batch of three datagrams,
+        // each new session evicting the previous one (table of one).
+        c1.send([1], to: dest, port: h.listenerPort)
+        c2.send([2], to: dest, port: h.listenerPort)
+        c1.send([3], to: dest, port: h.listenerPort)
+        h.pump(seconds: 2) { backend.log.count == 3 }
+        #expect(backend.log.map(\.bytes) == [[1], [2], [3]])
+        // Three sessions, hence three distinct upstream sockets (source ports).
+        #expect(Set(backend.log.map(\.port)).count == 3)
+        #expect(h.relay.stats.sessionsEvicted == 2)
+        #expect(h.relay.sessionCount(UDPRelayHarness.arn) == 1)
     }
 
     @Test func refusedMemberGetsItsFlowRepicked() throws {

@@ -61,6 +61,8 @@ final class TestBackend {
     let answersWithID: Bool
     var received = 0
     var clientsSeen: Set<UInt16> = []
+    /// (source port, payload) of every datagram, in arrival order.
+    var log: [(port: UInt16, bytes: [UInt8])] = []
     init(id: String, answersWithID: Bool, ip: String = "127.0.0.1") {
         self.id = id; self.answersWithID = answersWithID; socket = TestUDPSocket(ip)
     }
@@ -68,6 +70,7 @@ final class TestBackend {
         while let d = socket.receive() {
             received += 1
             clientsSeen.insert(d.port)
+            log.append((d.port, d.bytes))
             socket.send(answersWithID ? Array(id.utf8) : d.bytes, to: d.from, port: d.port)
         }
     }

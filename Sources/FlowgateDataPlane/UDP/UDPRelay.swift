@@ -42,12 +42,19 @@ public final class UDPRelay: @unchecked Sendable {
     /// argument names the listener). Grown only when a higher fd appears.
     private var slotByFD: [Int32] = []
     private var sweepEvent: OpaquePointer?
+    /// The run of `inBatch` being collected by `clientReadable`.
+    private var run: (slot: FlowTable<FlowKey, UDPSession>.Slot, start: UInt32) = (-1, 0)
     public private(set) var stats = UDPRelayStats()
+    /// Where `stats` are published for other threads (the worker's).
+    let counters: UDPCounters
+    private var liveSessions: Int { listeners.values.reduce(0) { $0 + $1.table.count } }
 
     /// `maxFlows` bounds each listener's table on this worker
     /// (Tuning.maxUDPFlows); `bufferBytes` is Tuning.udpSocketBuffer.
-    public init(base: OpaquePointer, maxFlows: Int, bufferBytes: Int, time: TimeSource = SystemTime()) {
+    public init(base: OpaquePointer, maxFlows: Int, bufferBytes: Int, time: TimeSource = SystemTime(),
+                counters: UDPCounters = UDPCounters()) {
         self.base = base
+        self.counters = counters
         self.maxFlows = maxFlows
         self.bufferBytes = bufferBytes
         self.time = time
@@ -111,7 +118,7 @@ public final class UDPRelay: @unchecked Sendable {
         let state = p.state
         for slot in state.table.slotsByRecency where state.table[slot].listenerFD == p.fd {
             let (_, s) = state.table.remove(slot)
-            closeSession(state, s)
+            closeSession(state, s, reason: "port_closed")
         }
         if let e = p.event { event_free(e); p.event = nil }
         state.ports.removeAll { $0 === p }
@@ -148,7 +155,7 @@ public final class UDPRelay: @unchecked Sendable {
         for state in listeners.values {
             for slot in state.table.slotsByRecency {
                 let (_, s) = state.table.remove(slot)
-                closeSession(state, s)
+                closeSession(state, s, reason: "shutdown")
             }
         }
     }
@@ -156,7 +163,7 @@ public final class UDPRelay: @unchecked Sendable {
     private func dropListener(_ state: UDPListenerState) {
         for slot in state.table.slotsByRecency {
             let (_, s) = state.table.remove(slot)
-            closeSession(state, s)
+            closeSession(state, s, reason: "listener_removed")
         }
         listeners[state.arn] = nil
     }
@@ -187,25 +194,28 @@ public final class UDPRelay: @unchecked Sendable {
             if n <= 0 { return }
             let now = time.now()
             stats.datagramsFromClients += Int(n)
-            var runSlot: FlowTable<FlowKey, UDPSession>.Slot = -1
-            var runStart: UInt32 = 0
+            // A run: consecutive datagrams of one session, sent with one
+            // sendmmsg. It is flushed before a new session is created, since
+            // the insert may evict (and recycle the slot of) the run's session.
+            run = (-1, 0)
+            var bytes = 0
             for i in 0..<UInt32(n) {
-                stats.bytesFromClients += fg_batch_length(inBatch, i)
-                let slot = session(for: i, state: state, port: port, now: now, pendingRun: runSlot)
-                if slot != runSlot || slot < 0 {
-                    if runSlot >= 0 { sendRun(state, runSlot, from: runStart, to: i) }
-                    runSlot = slot; runStart = i
+                bytes &+= fg_batch_length(inBatch, i)
+                let slot = session(for: i, state: state, port: port, now: now)
+                if slot != run.slot || slot < 0 {
+                    flushRun(state, upTo: i)
+                    run = (slot, i)
                 }
             }
-            if runSlot >= 0 { sendRun(state, runSlot, from: runStart, to: UInt32(n)) }
+            flushRun(state, upTo: UInt32(n))
+            stats.bytesFromClients &+= bytes
             if UInt32(n) < slots { return }
         }
     }
 
     /// The session slot for datagram `i` of `inBatch`, creating the flow and
     /// session if new; -1 to drop it (no eligible member, no socket).
-    private func session(for i: UInt32, state: UDPListenerState, port: UDPPortSocket, now: Double,
-                         pendingRun: FlowTable<FlowKey, UDPSession>.Slot) -> FlowTable<FlowKey, UDPSession>.Slot {
+    private func session(for i: UInt32, state: UDPListenerState, port: UDPPortSocket, now: Double) -> FlowTable<FlowKey, UDPSession>.Slot {
         let client = UDPAddress(fg_batch_addr(inBatch, i), length: fg_batch_addr_len(inBatch, i))
         var local = UDPAddress()
         var localIP = state.plan.bindAddress
@@ -222,11 +232,12 @@ public final class UDPRelay: @unchecked Sendable {
         let ctx = FlowContext(transport: .udp, client: client.ip, clientPort: client.port, local: localIP, localPort: UInt16(truncatingIfNeeded: port.key.port))
         let key = FlowKey(ctx, affinity: .none)
         if let slot = state.table.slot(of: key) {
-            if slot == pendingRun { state.table.touch(slot, now: now); return slot }
+            if slot == run.slot { state.table.touch(slot, now: now); return slot }
             guard ensureUpstream(state, slot) else { return -1 }
             state.table.touch(slot, now: now)
             return slot
         }
+        flushRun(state, upTo: i)
         return newSession(state, key: key, context: ctx, client: client, local: local, listenerFD: port.fd, now: now)
     }
 
@@ -245,7 +256,7 @@ public final class UDPRelay: @unchecked Sendable {
         // session of this same flow, which must not end the flow.
         flow.sessions += 1
         if !checkTarget(state, flow) {
-            endSession(state, flow)
+            endSession(state, flow, reason: "no_member")
             return -1
         }
         let value = UDPSession(flow: flow, client: client, local: local, listenerFD: listenerFD)
@@ -253,11 +264,11 @@ public final class UDPRelay: @unchecked Sendable {
         stats.sessionsStarted += 1
         if let ev = evicted {
             stats.sessionsEvicted += 1
-            closeSession(state, ev.value)
+            closeSession(state, ev.value, reason: "evicted")
         }
         guard openUpstream(state, slot) else {
             let (_, s) = state.table.remove(slot)
-            closeSession(state, s)
+            closeSession(state, s, reason: "upstream_failed")
             return -1
         }
         return slot
@@ -282,7 +293,7 @@ public final class UDPRelay: @unchecked Sendable {
             if let t = flow.target, !state.memberIDs.contains(t.memberID) {
                 releaseTarget(flow, connected: true)
                 stats.repickedRemoved += 1
-                Log.info("udp_flow_repick", ["listener": state.arn, "client": flow.context.client, "member": t.memberID, "reason": "member_removed"])
+                logRepick(state, flow, member: t.memberID, reason: "member_removed")
             }
         }
         if flow.target != nil { return true }
@@ -298,7 +309,13 @@ public final class UDPRelay: @unchecked Sendable {
             }
             return false
         }
-        if flow.generation == 0 { stats.flowsStarted += 1 }
+        if flow.generation == 0 {
+            stats.flowsStarted += 1
+            if state.plan.listener.connectionLog {
+                Log.info("udp_flow_opened", ["listener": state.arn, "client": flow.context.client, "client_port": flow.context.clientPort,
+                                             "local": flow.context.local, "local_port": flow.context.localPort, "member": target.memberID])
+            }
+        }
         flow.target = target
         flow.plan = state.plan
         flow.generation &+= 1
@@ -318,13 +335,32 @@ public final class UDPRelay: @unchecked Sendable {
     private func openUpstream(_ state: UDPListenerState, _ slot: FlowTable<FlowKey, UDPSession>.Slot) -> Bool {
         closeUpstream(&state.table[slot])
         guard let target = state.table[slot].flow.target else { return false }
-        let fd: Int32
-        do {
-            fd = try UDPSockets.openUpstream(target, bufferBytes: bufferBytes)
-        } catch {
-            stats.upstreamOpenFailures += 1
-            Log.error("udp_upstream_failed", ["listener": state.arn, "member": target.memberID, "error": error])
-            return false
+        var fd: Int32 = -1
+        var evictedForDescriptor = false
+        while fd < 0 {
+            do {
+                fd = try UDPSockets.openUpstream(target, bufferBytes: bufferBytes)
+            } catch {
+                // Out of descriptors (every flow holds one): give this flow the
+                // least recently used session's, once, so the table behaves as
+                // an LRU bounded by the descriptor limit too. Never the slot
+                // being opened nor the run waiting to be sent.
+                if error.isDescriptorExhaustion, !evictedForDescriptor, let victim = state.table.oldest,
+                   victim != slot, victim != run.slot {
+                    evictedForDescriptor = true
+                    let (_, s) = state.table.remove(victim)
+                    stats.sessionsEvicted += 1
+                    closeSession(state, s, reason: "descriptors_exhausted")
+                    continue
+                }
+                stats.upstreamOpenFailures += 1
+                if !state.loggedUpstreamFailure {
+                    state.loggedUpstreamFailure = true
+                    Log.error("udp_upstream_failed", ["listener": state.arn, "member": target.memberID, "error": error,
+                                                      "note": "logged once per listener until the next config change; counted"])
+                }
+                return false
+            }
         }
         let arg = Unmanaged.passUnretained(state).toOpaque()
         guard let ev = event_new(base, fd, Int16(EV_READ | EV_PERSIST), udpMemberReadable, arg) else {
@@ -353,18 +389,28 @@ public final class UDPRelay: @unchecked Sendable {
 
     /// A session removed from the table: close its socket; end its flow if
     /// it was the last session.
-    private func closeSession(_ state: UDPListenerState, _ s: UDPSession) {
+    private func closeSession(_ state: UDPListenerState, _ s: UDPSession, reason: String) {
         var s = s
         closeUpstream(&s)
-        endSession(state, s.flow)
+        endSession(state, s.flow, reason: reason)
     }
 
-    private func endSession(_ state: UDPListenerState, _ flow: UDPFlow) {
+    private func endSession(_ state: UDPListenerState, _ flow: UDPFlow, reason: String) {
         flow.sessions -= 1
         precondition(flow.sessions >= 0, "UDP flow session count below zero")
         guard flow.sessions == 0 else { return }
+        if state.plan.listener.connectionLog, let t = flow.target {
+            Log.info("udp_flow_closed", ["listener": state.arn, "client": flow.context.client, "client_port": flow.context.clientPort,
+                                         "member": t.memberID, "reason": reason])
+        }
         releaseTarget(flow, connected: true)
         if let f = state.flows[flow.key], f === flow { state.flows[flow.key] = nil }
+    }
+
+    /// Sends the pending run, datagrams [run.start, end) of `inBatch`, and clears it.
+    private func flushRun(_ state: UDPListenerState, upTo end: UInt32) {
+        if run.slot >= 0, run.start < end { sendRun(state, run.slot, from: run.start, to: end) }
+        run = (-1, end)
     }
 
     /// Sends datagrams [from, to) of `inBatch` on the session's upstream socket.
@@ -411,8 +457,9 @@ public final class UDPRelay: @unchecked Sendable {
             let listenerFD = state.table[slot].listenerFD
             let client = state.table[slot].client
             let local = state.table[slot].local
+            var bytes = 0
             for k in 0..<UInt32(n) {
-                stats.bytesFromMembers += fg_batch_length(outBatch, k)
+                bytes &+= fg_batch_length(outBatch, k)
                 client.withSockaddr { sa, len in fg_batch_set_addr(outBatch, k, sa, len) }
                 if local.length > 0 {
                     local.withSockaddr { sa, _ in fg_batch_set_source(outBatch, k, sa) }
@@ -420,6 +467,7 @@ public final class UDPRelay: @unchecked Sendable {
                     fg_batch_set_source(outBatch, k, nil)
                 }
             }
+            stats.bytesFromMembers &+= bytes
             var first: UInt32 = 0
             while first < UInt32(n) {
                 let r = fg_batch_send(listenerFD, outBatch, first, UInt32(n) - first)
@@ -439,8 +487,20 @@ public final class UDPRelay: @unchecked Sendable {
         flow.refusedMember = t.memberID
         releaseTarget(flow, connected: false)
         stats.repickedRefused += 1
-        Log.info("udp_flow_repick", ["listener": state.arn, "client": flow.context.client, "member": t.memberID, "reason": "port_unreachable"])
+        logRepick(state, flow, member: t.memberID, reason: "port_unreachable")
     }
+
+    /// One line per (member, reason) per listener until the next config
+    /// change: a dead member with 10,000 flows must not write 10,000 lines.
+    /// Every re-pick is counted in `stats` either way.
+    private func logRepick(_ state: UDPListenerState, _ flow: UDPFlow, member: String, reason: String) {
+        guard state.loggedRepicks.insert(member + " " + reason).inserted else { return }
+        Log.info("udp_flow_repick", ["listener": state.arn, "client": flow.context.client, "member": member, "reason": reason,
+                                     "note": "first of this member and reason; the rest are counted"])
+    }
+
+    /// Stores `stats` where other threads read them.
+    func publish() { counters.publish(stats, sessions: liveSessions) }
 
     // MARK: - Expiry
 
@@ -449,7 +509,7 @@ public final class UDPRelay: @unchecked Sendable {
         for state in listeners.values {
             while let e = state.table.popExpired(now: now) {
                 stats.sessionsExpired += 1
-                closeSession(state, e.value)
+                closeSession(state, e.value, reason: "idle_timeout")
             }
         }
     }
@@ -457,17 +517,21 @@ public final class UDPRelay: @unchecked Sendable {
 
 private let udpClientReadable: event_callback_fn = { _, _, arg in
     Unmanaged<UDPPortSocket>.fromOpaque(arg!)._withUnsafeGuaranteedRef { p in
-        p.state.relay.clientReadable(p)
+        let relay = p.state.relay
+        relay.clientReadable(p)
+        relay.publish()
     }
 }
 
 private let udpMemberReadable: event_callback_fn = { fd, _, arg in
     Unmanaged<UDPListenerState>.fromOpaque(arg!)._withUnsafeGuaranteedRef { s in
-        s.relay.memberReadable(s, fd: fd)
+        let relay = s.relay
+        relay.memberReadable(s, fd: fd)
+        relay.publish()
     }
 }
 
 private let udpSweepTimer: event_callback_fn = { _, _, arg in
-    Unmanaged<UDPRelay>.fromOpaque(arg!)._withUnsafeGuaranteedRef { $0.sweep() }
+    Unmanaged<UDPRelay>.fromOpaque(arg!)._withUnsafeGuaranteedRef { $0.sweep(); $0.publish() }
 }
 
