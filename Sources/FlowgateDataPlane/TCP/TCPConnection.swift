@@ -20,10 +20,11 @@ import FlowgateCore
 /// pipe, or a buffer of exactly the unsent remainder: at most tcpMaxPending,
 /// since no read is larger), stop reading its source and arm EV_WRITE on the
 /// peer: backpressure reaches the sender through TCP's own window.
-/// Why splice by default: one iperf3 stream, interleaved runs on this 2-core
-/// machine (loaded by other builds), medians of 3: splice 7.44 Gbit/s at
-/// 1.8 % of a core per Gbit/s, copy 5.16 Gbit/s at 3.2 %/Gbit/s; splice won
-/// all three pairs. libevent 2.1's bufferevents were not used: `evbuffer_read`
+/// Why splice by default: one iperf3 stream, copy and splice runs
+/// interleaved on this 2-core machine (loaded by other builds), two sets of
+/// three, medians: splice 7.44 and 7.78 Gbit/s at 1.8-2.2 % of a core per
+/// Gbit/s; copy 5.16 and 6.53 Gbit/s at 3.2-3.8 %. Splice won 5 of 6 pairs
+/// on throughput and all 6 on CPU. libevent 2.1's bufferevents were not used: `evbuffer_read`
 /// reads 4 KiB per call and capped a relay at about 4 Gbit/s
 /// (shared/swift-libevent-notes.md).
 ///
