@@ -24,6 +24,13 @@ extension System {
         return Int((try? getOption(fd, SOL_SOCKET, SO_RCVBUF)) ?? 0)
     }
 
+    /// CLOCK_MONOTONIC_COARSE (vDSO, no syscall), nanoseconds.
+    public static func monotonicCoarseNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
     /// A non-blocking datagram socket connected to `address`.
     public static func connectedDatagramSocket(_ address: SocketAddress) throws(SystemError) -> Int32 {
         let fd = try datagramSocket(family: address.family)

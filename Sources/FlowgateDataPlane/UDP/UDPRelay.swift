@@ -45,11 +45,16 @@ public final class UDPRelay: @unchecked Sendable {
     /// The run of `inBatch` being collected by `clientReadable`.
     private var run: (slot: FlowTable<FlowKey, UDPSession>.Slot, start: UInt32) = (-1, 0)
     public private(set) var stats = UDPRelayStats()
+    /// Where `stats` are published for other threads (the worker's).
+    let counters: UDPCounters
+    private var liveSessions: Int { listeners.values.reduce(0) { $0 + $1.table.count } }
 
     /// `maxFlows` bounds each listener's table on this worker
     /// (Tuning.maxUDPFlows); `bufferBytes` is Tuning.udpSocketBuffer.
-    public init(base: OpaquePointer, maxFlows: Int, bufferBytes: Int, time: TimeSource = SystemTime()) {
+    public init(base: OpaquePointer, maxFlows: Int, bufferBytes: Int, time: TimeSource = SystemTime(),
+                counters: UDPCounters = UDPCounters()) {
         self.base = base
+        self.counters = counters
         self.maxFlows = maxFlows
         self.bufferBytes = bufferBytes
         self.time = time
@@ -193,8 +198,9 @@ public final class UDPRelay: @unchecked Sendable {
             // sendmmsg. It is flushed before a new session is created, since
             // the insert may evict (and recycle the slot of) the run's session.
             run = (-1, 0)
+            var bytes = 0
             for i in 0..<UInt32(n) {
-                stats.bytesFromClients += fg_batch_length(inBatch, i)
+                bytes &+= fg_batch_length(inBatch, i)
                 let slot = session(for: i, state: state, port: port, now: now)
                 if slot != run.slot || slot < 0 {
                     flushRun(state, upTo: i)
@@ -202,6 +208,7 @@ public final class UDPRelay: @unchecked Sendable {
                 }
             }
             flushRun(state, upTo: UInt32(n))
+            stats.bytesFromClients &+= bytes
             if UInt32(n) < slots { return }
         }
     }
@@ -431,8 +438,9 @@ public final class UDPRelay: @unchecked Sendable {
             let listenerFD = state.table[slot].listenerFD
             let client = state.table[slot].client
             let local = state.table[slot].local
+            var bytes = 0
             for k in 0..<UInt32(n) {
-                stats.bytesFromMembers += fg_batch_length(outBatch, k)
+                bytes &+= fg_batch_length(outBatch, k)
                 client.withSockaddr { sa, len in fg_batch_set_addr(outBatch, k, sa, len) }
                 if local.length > 0 {
                     local.withSockaddr { sa, _ in fg_batch_set_source(outBatch, k, sa) }
@@ -440,6 +448,7 @@ public final class UDPRelay: @unchecked Sendable {
                     fg_batch_set_source(outBatch, k, nil)
                 }
             }
+            stats.bytesFromMembers &+= bytes
             var first: UInt32 = 0
             while first < UInt32(n) {
                 let r = fg_batch_send(listenerFD, outBatch, first, UInt32(n) - first)
@@ -462,6 +471,9 @@ public final class UDPRelay: @unchecked Sendable {
         Log.info("udp_flow_repick", ["listener": state.arn, "client": flow.context.client, "member": t.memberID, "reason": "port_unreachable"])
     }
 
+    /// Stores `stats` where other threads read them.
+    func publish() { counters.publish(stats, sessions: liveSessions) }
+
     // MARK: - Expiry
 
     fileprivate func sweep() {
@@ -477,17 +489,21 @@ public final class UDPRelay: @unchecked Sendable {
 
 private let udpClientReadable: event_callback_fn = { _, _, arg in
     Unmanaged<UDPPortSocket>.fromOpaque(arg!)._withUnsafeGuaranteedRef { p in
-        p.state.relay.clientReadable(p)
+        let relay = p.state.relay
+        relay.clientReadable(p)
+        relay.publish()
     }
 }
 
 private let udpMemberReadable: event_callback_fn = { fd, _, arg in
     Unmanaged<UDPListenerState>.fromOpaque(arg!)._withUnsafeGuaranteedRef { s in
-        s.relay.memberReadable(s, fd: fd)
+        let relay = s.relay
+        relay.memberReadable(s, fd: fd)
+        relay.publish()
     }
 }
 
 private let udpSweepTimer: event_callback_fn = { _, _, arg in
-    Unmanaged<UDPRelay>.fromOpaque(arg!)._withUnsafeGuaranteedRef { $0.sweep() }
+    Unmanaged<UDPRelay>.fromOpaque(arg!)._withUnsafeGuaranteedRef { $0.sweep(); $0.publish() }
 }
 
