@@ -65,6 +65,12 @@ func startControlPlane(loop: MainLoop, dataPlane: DataPlane, config: FlowgateCon
 
         """
     }
+    service.refusingChanges = { [dataPlane] in
+        switch dataPlane.lifecycle {
+        case .running, .reloading: return nil
+        case let other: return "flowgated is \(other.rawValue)"
+        }
+    }
     let router = ControlRouter(service: service, control: control, tcpIsLoopback: tcpIsLoopback)
     do throws(ControlServerError) {
         let server = try ControlServer(router: router)
@@ -90,6 +96,7 @@ func reloadThroughControl(_ service: ControlService, fileConfig: FlowgateConfig)
             for issue in issues { Log.error("reload_rejected", ["error": issue.description]) }
         case let .apply(e): Log.error("reload_failed", ["error": e.message])
         case let .persist(e): Log.error("reload_failed", ["error": e.description])
+        case let .unavailable(reason): Log.warn("reload_ignored", ["reason": reason])
         }
     }
 }

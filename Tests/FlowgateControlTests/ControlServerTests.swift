@@ -50,3 +50,20 @@ import FlowgateCore
 #if canImport(Glibc)
 import Glibc
 #endif
+
+@Suite struct RefusingChangesTests {
+    @Test func drainingDaemonRefusesChangesInEachShape() {
+        let (router, applier) = Fixture.router()
+        router.service.refusingChanges = { "flowgated is draining" }
+        let a = Fixture.aws(router, "UpdateListener", #"{"ListenerArn":"\#(Fixture.listenerA)","ClientAffinity":"SOURCE_IP"}"#)
+        #expect(a.status == 500)
+        #expect(a.json?["__type"] == "InternalServiceErrorException")
+        #expect(a.json?["message"] == "the update was not applied: flowgated is draining")
+        let e = Fixture.elb(router, "PUT", "pools/\(Fixture.tcpPool)", #"{"pool": {"name": "x"}}"#)
+        #expect(e.status == 503)
+        #expect(e.json?["error_code"] == "ELB.8906")
+        #expect(applier.commits.isEmpty)
+        // Reads still answer.
+        #expect(Fixture.aws(router, "DescribeListener", #"{"ListenerArn":"\#(Fixture.listenerA)"}"#).status == 200)
+    }
+}
