@@ -83,7 +83,12 @@ struct Connection: ParsableArguments {
 
     func projectID(_ target: Target) throws -> String {
         if let p = projectId ?? Connection.env("HUAWEICLOUD_PROJECT_ID") { return p }
-        let reply = try ControlClient.exchange(target, method: "GET", path: "/flowgate/info", headers: [], body: [])
+        var headers: [(String, String)] = []
+        if case .tcp = target, let ak = Connection.env("HUAWEICLOUD_SDK_AK"), let sk = Connection.env("HUAWEICLOUD_SDK_SK") {
+            Signing.sdkHMAC(method: "GET", path: "/flowgate/info", query: [], host: target.hostHeader, headers: &headers, body: [],
+                            ak: ak, sk: sk, now: Int64(time(nil)))
+        }
+        let reply = try ControlClient.exchange(target, method: "GET", path: "/flowgate/info", headers: headers, body: [])
         guard reply.status == 200, let p = (try? JSONValue.parse(reply.body))?["project_id"]?.stringValue else {
             throw ClientError(description: "cannot learn the project id from the daemon (HTTP \(reply.status)); pass --project-id")
         }

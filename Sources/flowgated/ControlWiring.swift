@@ -52,10 +52,29 @@ func startControlPlane(loop: MainLoop, dataPlane: DataPlane, config: FlowgateCon
         }
     }
     let service = ControlService(applier: AnyApplier(dataPlane), store: StateStore(path: config.stateFile), baseConfig: fileConfig)
+    // The data plane's gauges that exist today; per-listener/pool/member
+    // metrics (design §8) register their own collectors the same way.
+    service.metrics.register("dataplane") { [dataPlane] in
+        """
+        # HELP flowgate_active_flows Flows (TCP connections and UDP flows) open now, all workers.
+        # TYPE flowgate_active_flows gauge
+        flowgate_active_flows \(dataPlane.activeFlows)
+        # HELP flowgate_bound_ports Listening ports bound now (each protocol counted).
+        # TYPE flowgate_bound_ports gauge
+        flowgate_bound_ports \(dataPlane.boundPortCount)
+
+        """
+    }
+    service.refusingChanges = { [dataPlane] in
+        switch dataPlane.lifecycle {
+        case .running, .reloading: return nil
+        case let other: return "flowgated is \(other.rawValue)"
+        }
+    }
     // Health and metrics (issue 6): ELB operating_status from the health
-    // checker; GET /metrics gets the data plane's families.
+    // checker; per-listener/pool/member/worker families (Metrics/).
     service.memberStatus = { [dataPlane] pool, member in dataPlane.operatingStatus(poolID: pool, memberID: member) }
-    service.metrics.register("dataplane") { [dataPlane] in dataPlane.renderMetrics() }
+    service.metrics.register("dataplane-flows") { [dataPlane] in dataPlane.renderMetrics() }
     let router = ControlRouter(service: service, control: control, tcpIsLoopback: tcpIsLoopback)
     do throws(ControlServerError) {
         let server = try ControlServer(router: router)
@@ -81,6 +100,7 @@ func reloadThroughControl(_ service: ControlService, fileConfig: FlowgateConfig)
             for issue in issues { Log.error("reload_rejected", ["error": issue.description]) }
         case let .apply(e): Log.error("reload_failed", ["error": e.message])
         case let .persist(e): Log.error("reload_failed", ["error": e.description])
+        case let .unavailable(reason): Log.warn("reload_ignored", ["reason": reason])
         }
     }
 }

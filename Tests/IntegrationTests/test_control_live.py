@@ -187,7 +187,15 @@ def test_control_socket_mode_healthz_and_metrics(daemon, tcp_backend, port_range
     ctl(flowgatectl_bin, d, "listener", "list")
     status, headers, body = d.request("GET", "/metrics")
     assert status == 200
-    assert 'flowgate_control_requests_total{operation="ListListeners",status="200"} 1' in body.decode()
+    text = body.decode()
+    assert 'flowgate_control_requests_total{operation="ListListeners",status="200"} 1' in text
+    from harness import parse_metrics, promtool_check, promtool_path
+    samples = {s.name: s.value for s in parse_metrics(text)}
+    assert samples["flowgate_bound_ports"] == 1
+    assert samples["flowgate_active_flows"] == 0
+    if promtool_path():
+        lint = promtool_check(text)
+        assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
 def test_oversized_body_is_refused(daemon, tcp_backend, port_range):

@@ -80,6 +80,8 @@ enum AWSRequestRules {
             }
         case let .persist(e):
             return AWSError("InternalServiceErrorException", "the update was not applied: \(e.description)", status: 500)
+        case let .unavailable(reason):
+            return AWSError("InternalServiceErrorException", "the update was not applied: \(reason)", status: 500)
         }
     }
 

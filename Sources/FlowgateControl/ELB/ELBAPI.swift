@@ -273,6 +273,7 @@ public final class ELBAPI: @unchecked Sendable {
             default: return ELBError(400, "ELB.8902", e.message)
             }
         case let .persist(e): return ELBError(500, "ELB.8906", "the update was not applied: \(e.description)")
+        case let .unavailable(reason): return ELBError(503, "ELB.8906", "the update was not applied: \(reason)")
         }
     }
 

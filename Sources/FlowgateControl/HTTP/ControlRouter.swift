@@ -30,7 +30,13 @@ public final class ControlRouter: @unchecked Sendable {
             return ControlResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")], body: Array(service.metrics.render().utf8))
         }
         if request.method == "GET" && path == "/flowgate/info" {
-            // What flowgatectl needs to address the ELB shape; nothing secret.
+            // What flowgatectl needs to address the ELB shape; on TCP it is
+            // signed like an ELB request (it names the project and accelerators).
+            if request.overTCP, let failure = authenticate(request, verify: { r, t throws(AuthFailure) in
+                try SDKHMACVerifier(credentials: control.huaweiCredentials).verify(r, now: t)
+            }, configured: !control.huaweiCredentials.isEmpty) {
+                return ELBAPI.errorResponse(ELBError(401, "APIGW.0301", "Incorrect IAM authentication information: \(failure.message)"), requestID: requestID)
+            }
             let config = service.config
             return ControlResponse(status: 200, headers: [("Content-Type", "application/json")],
                                    json: .object([("project_id", .string(config.projectID)),

@@ -45,6 +45,8 @@ public enum UpdateFailure: Error, Sendable {
     case apply(ApplyError)
     /// The state file could not be written: the applier aborted, nothing changed.
     case persist(StateFileError)
+    /// The daemon is not taking changes now (draining or stopped).
+    case unavailable(String)
 }
 
 /// Owns the accepted configuration. Called only from the control thread, so
@@ -60,6 +62,9 @@ public final class ControlService: @unchecked Sendable {
     /// Per-member health for ELB `operating_status`; nil → NO_MONITOR.
     public var memberStatus: (@Sendable (_ poolID: String, _ memberID: String) -> OperatingStatus?)?
     public let metrics: MetricsRegistry
+    /// nil while changes are accepted; otherwise why not (e.g. draining):
+    /// a change then would rebind ports the shutdown just closed.
+    public var refusingChanges: @Sendable () -> String? = { nil }
     /// Serialises API updates (control thread) with SIGHUP reloads (main thread).
     private let gate = Mutex<Int>(0)
 
@@ -121,6 +126,7 @@ public final class ControlService: @unchecked Sendable {
     /// Runs one change with the gate held; the count is the number of changes applied.
     private func serialized(_ body: () throws(UpdateFailure) -> FlowgateConfig) throws(UpdateFailure) -> FlowgateConfig {
         try gate.withLock { (applied: inout Int) throws(UpdateFailure) -> FlowgateConfig in
+            if let reason = refusingChanges() { throw UpdateFailure.unavailable(reason) }
             let result = try body()
             applied += 1
             return result
