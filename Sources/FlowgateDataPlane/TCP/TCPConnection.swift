@@ -363,6 +363,7 @@ final class TCPConnection {
     /// reference: callers must return right after).
     func close(reason: String, error: SystemError? = nil) {
         guard phase != .closed else { return }
+        let wasRelaying = phase == .relaying   // metrics: reached its member
         phase = .closed
         for e in [clientRead, backendRead, clientWrite, backendWrite, timer] { if let e { event_free(e) } }
         clientRead = nil; backendRead = nil; clientWrite = nil; backendWrite = nil; timer = nil
