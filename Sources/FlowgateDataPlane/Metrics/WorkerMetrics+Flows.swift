@@ -97,3 +97,13 @@ extension UDPRelay {
         }
     }
 }
+
+/// Helpers for the per-listener connection log (`connection_log: true`).
+enum ConnectionLog {
+    /// Seconds since a `System.monotonicMicroseconds()` reading, to the millisecond.
+    static func seconds(since start: UInt64) -> String {
+        let ms = (System.monotonicMicroseconds() &- start) / 1000
+        let frac = String(ms % 1000)
+        return "\(ms / 1000)." + String(repeating: "0", count: 3 - frac.count) + frac
+    }
+}

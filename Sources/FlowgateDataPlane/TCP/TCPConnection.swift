@@ -69,6 +69,9 @@ final class TCPConnection {
     private var backendWrite: OpaquePointer?
     private var timer: OpaquePointer?
     private var lastActivity = 0
+    /// Monotonic µs when the flow reached its member; set only on listeners
+    /// with `connection_log` (no clock read per connection otherwise).
+    private var openedAt: UInt64 = 0
 
     /// client → member.
     private(set) var upstream = Direction()
@@ -173,6 +176,7 @@ final class TCPConnection {
         var tv = timeval(tv_sec: plan.listener.idleTimeout, tv_usec: 0)
         event_add(timer, &tv)
         if plan.listener.connectionLog, let t = target {
+            openedAt = System.monotonicMicroseconds()   // connection log: duration
             Log.info("flow_opened", ["listener": plan.listener.listenerArn, "client": "\(flow.client):\(flow.clientPort)",
                                      "port": flow.localPort, "member": t.memberID, "backend": "\(t.address):\(t.port)"])
         }
@@ -388,7 +392,8 @@ final class TCPConnection {
             Log.emit(plan.listener.connectionLog ? .info : .debug, "flow_closed", [
                 "listener": plan.listener.listenerArn, "client": "\(flow.client):\(flow.clientPort)",
                 "port": flow.localPort, "member": target?.memberID ?? "-", "reason": reason,
-                "bytes_in": upstream.bytes, "bytes_out": downstream.bytes, "error": error?.reason ?? "-"])
+                "bytes_in": upstream.bytes, "bytes_out": downstream.bytes,
+                "duration_s": openedAt == 0 ? "-" : ConnectionLog.seconds(since: openedAt), "error": error?.reason ?? "-"])
         }
         service.unlink(self)
     }

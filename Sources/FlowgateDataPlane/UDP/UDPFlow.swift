@@ -37,6 +37,8 @@ final class UDPFlow {
     /// counted this flow as opened (a re-pick is not a new flow).
     var traffic = UDPFlowTraffic()
     var listenerCounted = false
+    /// Connection log: monotonic µs of the flow's first pick (0 when off).
+    var openedAt: UInt64 = 0
 
     init(key: FlowKey, context: FlowContext, planGeneration: UInt64) {
         self.key = key; self.context = context; self.checkedPlanGeneration = planGeneration

@@ -316,6 +316,7 @@ public final class UDPRelay: @unchecked Sendable {
         if flow.generation == 0 {
             stats.flowsStarted += 1
             if state.plan.listener.connectionLog {
+                flow.openedAt = System.monotonicMicroseconds()   // connection log: duration
                 Log.info("udp_flow_opened", ["listener": state.arn, "client": flow.context.client, "client_port": flow.context.clientPort,
                                              "local": flow.context.local, "local_port": flow.context.localPort, "member": target.memberID])
             }
@@ -406,7 +407,10 @@ public final class UDPRelay: @unchecked Sendable {
         guard flow.sessions == 0 else { return }
         if state.plan.listener.connectionLog, let t = flow.target {
             Log.info("udp_flow_closed", ["listener": state.arn, "client": flow.context.client, "client_port": flow.context.clientPort,
-                                         "member": t.memberID, "reason": reason])
+                                         "member": t.memberID, "reason": reason,
+                                         "datagrams_in": flow.traffic.datagramsIn, "datagrams_out": flow.traffic.datagramsOut,
+                                         "bytes_in": flow.traffic.bytesIn, "bytes_out": flow.traffic.bytesOut,
+                                         "duration_s": flow.openedAt == 0 ? "-" : ConnectionLog.seconds(since: flow.openedAt)])
         }
         releaseTarget(flow, connected: true)
         if let f = state.flows[flow.key], f === flow { state.flows[flow.key] = nil }
