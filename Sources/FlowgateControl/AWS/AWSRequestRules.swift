@@ -39,8 +39,8 @@ enum AWSRequestRules {
     static func portRanges(_ v: JSONValue) throws(AWSError) -> [PortRange] {
         guard let items = v.arrayValue else { throw .invalidArgument("PortRanges must be a list, not \(v.typeName)") }
         guard !items.isEmpty else { throw .invalidPortRange("PortRanges must hold 1 to 10 port ranges, not 0") }
-        guard items.count <= CrossObjectRules.maxPortRangesPerListener else {
-            throw AWSError("LimitExceededException", "PortRanges holds \(items.count) port ranges; a listener has at most \(CrossObjectRules.maxPortRangesPerListener)")
+        guard items.count <= ConfigValidator.maxPortRangesPerListener else {
+            throw AWSError("LimitExceededException", "PortRanges holds \(items.count) port ranges; a listener has at most \(ConfigValidator.maxPortRangesPerListener)")
         }
         var out: [PortRange] = []
         for (i, item) in items.enumerated() {

@@ -126,6 +126,9 @@ extension ConfigValidator {
     /// No port may be served twice for the same protocol and overlapping bind
     /// addresses. `others` are the listeners already in place (a listener with
     /// the same ARN is skipped, so an update can pass the whole list).
+    /// The message names both listeners by ARN: which of the two sits at
+    /// `path` depends on file order, and an API client that changed either
+    /// one knows listeners by ARN, not by index.
     public static func validatePortConflicts(_ l: Listener, path: String, others: [Listener]) -> [ValidationIssue] {
         var issues: [ValidationIssue] = []
         guard l.portRanges.count <= maxPortRangesPerListener else { return [] }  // refused by validatePortRanges
@@ -136,7 +139,8 @@ extension ConfigValidator {
                 if let hit = other.portRanges.first(where: { $0.overlaps(r) }) {
                     let port = max(hit.fromPort, r.fromPort)
                     issues.append(.init(.invalidPortRange, FieldPath.index(rangesPath, i),
-                                        "port \(port) is already served by \(other.protocol.rawValue) listener \(other.listenerArn) on \(other.bind) (\(RuleText.ports(hit)))"))
+                                        "port \(port)/\(l.protocol.rawValue) of listener \(l.listenerArn) on \(l.bind) (\(RuleText.ports(r))) "
+                                            + "is already served by listener \(other.listenerArn) on \(other.bind) (\(RuleText.ports(hit)))"))
                     break
                 }
             }
