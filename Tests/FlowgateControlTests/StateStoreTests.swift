@@ -1,4 +1,5 @@
-// The state file: round trip, missing file, corrupt file, overlay, reset.
+// The state file: round trip, missing file, corrupt file, reset (the overlay
+// itself is StateFile.overlay, tested in FlowgateCoreTests).
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -50,22 +51,6 @@ import FlowgateCore
             #expect(error.message.contains("not valid JSON"))
             #expect(error.message.hasSuffix("fix it, or delete it (flowgatectl state reset) to start from the config file"))
         }
-    }
-
-    @Test func overlayReplacesSameObjectsAndKeepsAPIMonitors() {
-        let file = Fixture.config()
-        var state = file
-        state.accelerators[0].listeners[0].portRanges = [PortRange(fromPort: 7000, toPort: 7001)]
-        state.pools[0].lbAlgorithm = "LEAST_CONNECTIONS"
-        state.healthmonitors = [HealthMonitor(id: "dddddddd-0000-4000-8000-000000000001", type: .tcp)]
-        state.pools[0].healthmonitorID = "dddddddd-0000-4000-8000-000000000001"
-        var changedFile = file
-        changedFile.control.region = "eu-west-1"
-        let merged = StateOverlay.apply(state: state, over: changedFile)
-        #expect(merged.allListeners[0].portRanges == [PortRange(fromPort: 7000, toPort: 7001)])
-        #expect(merged.pools[0].lbAlgorithm == "LEAST_CONNECTIONS")
-        #expect(merged.healthmonitors.map(\.id) == ["dddddddd-0000-4000-8000-000000000001"])
-        #expect(merged.control.region == "eu-west-1")
     }
 
     @Test func resetGoesBackToTheFileAndDeletesTheState() throws {

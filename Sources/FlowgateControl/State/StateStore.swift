@@ -120,16 +120,3 @@ enum AtomicFile {
         return mkdir(dir, 0o755) == 0 || errno == EEXIST
     }
 }
-
-/// Start-up overlay (design §6): core-config's `StateFile.overlay` (state
-/// objects replace config-file objects of the same ARN/id), plus the health
-/// monitors created through the API, which exist only in the state file.
-public enum StateOverlay {
-    public static func apply(state: FlowgateConfig, over file: FlowgateConfig) -> FlowgateConfig {
-        var out = StateFile.overlay(config: file, state: state)
-        let known = Set(out.healthmonitors.map(\.id))
-        let linked = Set(out.pools.compactMap(\.healthmonitorID))
-        out.healthmonitors += state.healthmonitors.filter { !known.contains($0.id) && linked.contains($0.id) }
-        return out
-    }
-}

@@ -109,7 +109,7 @@ public final class ControlService: @unchecked Sendable {
             var next = fileConfig
             if let store {
                 do throws(StateFileError) {
-                    if let state = try store.load() { next = StateOverlay.apply(state: state, over: fileConfig) }
+                    if let state = try store.load() { next = StateFile.overlay(config: fileConfig, state: state) }
                 } catch {
                     throw UpdateFailure.persist(error)
                 }
