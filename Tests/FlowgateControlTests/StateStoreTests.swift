@@ -53,6 +53,25 @@ import FlowgateCore
         }
     }
 
+    @Test func failuresNameTheStepAndTheReason() throws {
+        // A regular file where the state file's directory should be.
+        let blocker = Self.tempPath("blocker")
+        let fd = open(blocker, O_WRONLY | O_CREAT, 0o600)
+        close(fd)
+        let store = StateStore(path: blocker + "/sub/state.json")
+        #expect(throws: StateFileError(path: store.path, message: "cannot create directory \(blocker)/sub: Not a directory")) {
+            try store.save(Fixture.config())
+        }
+        #expect(throws: StateFileError(path: store.path, message: "cannot open: Not a directory")) { try store.load() }
+        #expect(throws: StateFileError(path: store.path, message: "cannot remove: Not a directory")) { try store.remove() }
+        // A directory where the state file should be.
+        let dir = Self.tempPath("state.json")
+        mkdir(dir, 0o700)
+        #expect(throws: StateFileError(path: dir, message: "cannot read: Is a directory")) { try StateStore(path: dir).load() }
+        // Removing a state file that is not there is not an error.
+        try StateStore(path: Self.tempPath("absent.json")).remove()
+    }
+
     @Test func resetGoesBackToTheFileAndDeletesTheState() throws {
         let path = Self.tempPath("state.json")
         let config = Fixture.config()
