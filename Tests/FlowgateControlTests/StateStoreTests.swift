@@ -87,5 +87,10 @@ import FlowgateCore
         // Over TCP without allow_unsigned it is refused.
         let tcp = router.route(ControlRequest(method: "POST", path: "/flowgate/state/reset", overTCP: true))
         #expect(tcp.status == 403)
+        #expect(tcp.json?["error_code"] == "Forbidden")
+        #expect(tcp.json?["error_msg"] == "state reset is served on the Unix control socket only")
+        let get = router.route(ControlRequest(method: "GET", path: "/flowgate/state/reset"))
+        #expect(get.status == 405)
+        #expect(get.json?["error_code"] == "MethodNotAllowed")
     }
 }

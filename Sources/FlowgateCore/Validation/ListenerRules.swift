@@ -58,24 +58,19 @@ extension ConfigValidator {
 
     /// Empty, over 255 characters, or not `arn:aws:globalaccelerator::<12 digits>:accelerator/<uuid>/listener/<8 hex>`.
     public static func validateListenerArn(_ arn: String, path: String) -> [ValidationIssue] {
-        if arn.isEmpty { return [.init(.invalidArgument, path, "must not be empty")] }
-        if arn.count > ArnFormat.maxLength {
-            return [.init(.invalidArgument, path, RuleText.tooLong(arn.count, max: ArnFormat.maxLength))]
-        }
-        if ArnFormat.parseListener(arn) == nil {
-            return [.init(.invalidArgument, path, "\(RuleText.quoted(arn)) is not a listener ARN (\(ArnFormat.listenerPattern))")]
-        }
-        return []
+        validateArn(arn, path: path, parses: ArnFormat.parseListener(arn) != nil, kind: "a listener ARN", pattern: ArnFormat.listenerPattern)
     }
 
     public static func validateAcceleratorArn(_ arn: String, path: String) -> [ValidationIssue] {
+        validateArn(arn, path: path, parses: ArnFormat.parseAccelerator(arn) != nil, kind: "an accelerator ARN", pattern: ArnFormat.acceleratorPattern)
+    }
+
+    private static func validateArn(_ arn: String, path: String, parses: Bool, kind: String, pattern: String) -> [ValidationIssue] {
         if arn.isEmpty { return [.init(.invalidArgument, path, "must not be empty")] }
         if arn.count > ArnFormat.maxLength {
             return [.init(.invalidArgument, path, RuleText.tooLong(arn.count, max: ArnFormat.maxLength))]
         }
-        if ArnFormat.parseAccelerator(arn) == nil {
-            return [.init(.invalidArgument, path, "\(RuleText.quoted(arn)) is not an accelerator ARN (\(ArnFormat.acceleratorPattern))")]
-        }
+        if !parses { return [.init(.invalidArgument, path, "\(RuleText.quoted(arn)) is not \(kind) (\(pattern))")] }
         return []
     }
 
