@@ -167,6 +167,14 @@ private func listener(id: String = "0a1b2c3d", _ ranges: [(Int, Int)], _ p: Tran
     b.protocolPort = nil
     #expect(ConfigValidator.conflictingMember(b, in: [a]) == nil)
     #expect(ConfigValidator.validateMemberSet([a, a], path: "members").map(\.kind) == [.conflict, .conflict])
+    // The IPv4-mapped form of the same address is the same endpoint.
+    var mapped = b
+    mapped.address = "::ffff:" + a.address
+    mapped.protocolPort = a.protocolPort
+    #expect(ConfigValidator.conflictingMember(mapped, in: [a]) == a)
+    #expect(ConfigValidator.validateMemberSet([a, mapped], path: "members") == [
+        .init(.conflict, "members[1]", "same address and protocol_port as members[0] ([::ffff:7f00:1]:9001)"),
+    ])
 }
 
 @Test func healthMonitorExpectedCodes() {

@@ -113,8 +113,7 @@ public final class ELBAPI: @unchecked Sendable {
         let body = try wrapped(request, "member")
         guard let pool = service.config.pool(id: poolID) else { throw .notFound("pool", poolID) }
         let member = try ELBRules.newMember(body, id: newID())
-        let key = IPAddress(member.address)!.unmapped
-        if let dup = pool.members.first(where: { IPAddress($0.address)?.unmapped == key && $0.protocolPort == member.protocolPort }) {
+        if let dup = ConfigValidator.conflictingMember(member, in: pool.members) {
             throw ELBError(409, "ELB.8907", "A member with address \(member.address) and protocol_port \(member.protocolPort.map(String.init) ?? "null") already exists in pool \(poolID) (member \(dup.id)).")
         }
         let updated = try commit { (config: inout FlowgateConfig) throws(ELBError) in
