@@ -44,6 +44,8 @@ class Proxy:
         self.proc = None
         self.workdir = None
         self.log_path = None
+        self.wrapper = []  # e.g. valgrind for bench/callgrind
+        self.ready_seconds = READY_SECONDS
 
     def supports_udp(self):
         return self.name in UDP_CAPABLE
@@ -64,7 +66,7 @@ class Proxy:
         self.workdir = workdir
         self.log_path = os.path.join(workdir, "proxy.log")
         argv, env = self.prepare(workdir)
-        self.proc = self.registry.start(self.name, argv, cpu=cpu, log_path=self.log_path, env=env)
+        self.proc = self.registry.start(self.name, self.wrapper + argv, cpu=cpu, log_path=self.log_path, env=env)
         self.wait_ready()
 
     def stop(self):
@@ -79,7 +81,7 @@ class Proxy:
 
     def wait_ready(self):
         tcp, udp = self.expected_ports()
-        deadline = time.monotonic() + READY_SECONDS
+        deadline = time.monotonic() + self.ready_seconds
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise ProxyStartError(f"exited with status {self.proc.returncode}: {_log_tail(self.log_path)}")
@@ -88,7 +90,7 @@ class Proxy:
                 return
             time.sleep(0.1)
         missing = sorted(tcp - procfs.tcp_listening_ports()) + [f"{p}/udp" for p in sorted(udp - procfs.udp_bound_ports())]
-        raise ProxyStartError(f"ports {missing} not bound within {READY_SECONDS} s: {_log_tail(self.log_path)}")
+        raise ProxyStartError(f"ports {missing} not bound within {self.ready_seconds} s: {_log_tail(self.log_path)}")
 
     def after_ready(self):
         time.sleep(0.3)  # let workers finish their own start-up before RSS is read
