@@ -6,8 +6,8 @@
 #   TARGET=flowgated|haproxy TCP_MIB=64 UDP_DATAGRAMS=20000 UPDATE_BASELINE=0 \
 #   FLOWGATED=path/to/flowgated bench/callgrind/run.sh
 #
-# Without FLOWGATED it builds flowgated in release mode (with debug info, so
-# that callgrind can name functions). UPDATE_BASELINE=1 rewrites
+# Without FLOWGATED it builds flowgated in release mode (the same build as
+# bench/run.sh; its symbols name the functions). UPDATE_BASELINE=1 rewrites
 # bench/callgrind/baseline.txt (or baseline-<target>.txt).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -41,8 +41,8 @@ trap 'exit 143' TERM HUP
 
 export TARGET="${TARGET:-flowgated}" FLOWGATED="${FLOWGATED:-}" FLOWGATED_UNAVAILABLE=""
 if [ "$TARGET" = flowgated ] && [ -z "$FLOWGATED" ]; then
-    log "building flowgated (swift build -c release -debug-info-format dwarf --product flowgated)"
-    if timeout 3600 swift build -c release -debug-info-format dwarf --product flowgated >"$workdir/build.log" 2>&1; then
+    log "building flowgated (swift build -c release --product flowgated)"
+    if timeout 3600 swift build -c release --product flowgated >"$workdir/build.log" 2>&1; then
         FLOWGATED="$(swift build -c release --show-bin-path)/flowgated"
     else
         log "release build failed (log: $workdir/build.log)"; exit 1

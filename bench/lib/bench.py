@@ -138,7 +138,10 @@ def run_round(round_index, settings, proxies, ctx, results):
             for name in order:
                 proxy = proxies[name]
                 if needs_udp and not proxy.supports_udp():
-                    results.not_applicable.add((test, name))
+                    if getattr(proxy, "udp_failure", None):
+                        results.fail(test, name, proxy.udp_failure)
+                    else:
+                        results.not_applicable.add((test, name))
                     continue
                 if name not in started:
                     continue

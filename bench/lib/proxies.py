@@ -154,61 +154,128 @@ class Nginx(Proxy):
 
 
 class Flowgated(Proxy):
-    """flowgated with a YAML config in the shape of design.md section 9."""
+    """flowgated with a YAML config in the shape of design.md section 9.
+
+    Two spellings of the same config are written: the section 9 form, which
+    leaves defaults out, and a full form that spells out every field of the
+    model (what a strict decoder needs). `flowgated --check-config` picks the
+    first one the binary accepts, once per run.
+    """
 
     NAMESPACE = uuid.UUID("6b1f3c0e-2d4a-4f7b-9a51-0c8e5d7f3a21")
+    CHECK_SECONDS = 30
 
     def __init__(self, name, ports, registry, binary, unavailable_reason):
         super().__init__(name, ports, registry)
         self.binary = binary
         self.unavailable_reason = unavailable_reason
         self.notify = None
+        self.form = None  # "short" or "full" once --check-config accepted one
+        self.udp_enabled = True
+        self.udp_failure = None
+
+    def supports_udp(self):
+        return self.udp_enabled
+
+    def start(self, workdir, cpu):
+        """Starts with TCP and UDP listeners; if that fails, once more TCP-only,
+        so that a data plane without UDP yet still gets its TCP figures."""
+        try:
+            super().start(workdir, cpu)
+        except ProxyStartError as error:
+            self.stop()
+            if not self.udp_enabled or self.unavailable_reason:
+                raise
+            self.udp_enabled = False
+            try:
+                super().start(workdir + "-tcp-only", cpu)
+            except ProxyStartError:
+                self.udp_enabled = True
+                self.stop()
+                raise error
+            self.udp_failure = f"flowgated did not start with UDP listeners ({error}); it ran TCP-only"
 
     def _id(self, text):
         return str(uuid.uuid5(self.NAMESPACE, text))
 
-    def config_text(self, workdir):
+    def config_text(self, workdir, full=False):
         accelerator = self._id("accelerator")
         accelerator_arn = f"arn:aws:globalaccelerator::123456789012:accelerator/{accelerator}"
         listeners, pools = [], []
         for s in SERVICES:
-            for protocol, wanted in (("TCP", s.tcp), ("UDP", s.udp)):
+            for protocol, wanted in (("TCP", s.tcp), ("UDP", s.udp and self.udp_enabled)):
                 if not wanted:
                     continue
                 pool_id = self._id(f"pool-{s.name}-{protocol}")
                 listener_id = self._id(f"listener-{s.name}-{protocol}").replace("-", "")[:8]
                 port = self.port(s.name)
-                listeners.append(
-                    f"      - ListenerArn: {accelerator_arn}/listener/{listener_id}\n"
-                    f"        PortRanges: [{{FromPort: {port}, ToPort: {port}}}]\n"
-                    f"        Protocol: {protocol}\n"
-                    f"        ClientAffinity: NONE\n"
-                    f"        pool_id: {pool_id}\n"
-                    f"        bind: 127.0.0.1")
-                pools.append(
-                    f"  - id: {pool_id}\n"
-                    f"    name: {s.name}-{protocol.lower()}\n"
-                    f"    protocol: {protocol}\n"
-                    f"    lb_algorithm: ROUND_ROBIN\n"
-                    f"    members:\n"
-                    f"      - {{address: 127.0.0.1, protocol_port: {self.ports.backend(s.name)}, weight: 1}}")
-        return _template("flowgate.yaml.tmpl").substitute(
+                listener = (f"      - ListenerArn: {accelerator_arn}/listener/{listener_id}\n"
+                            f"        PortRanges: [{{FromPort: {port}, ToPort: {port}}}]\n"
+                            f"        Protocol: {protocol}\n"
+                            f"        ClientAffinity: NONE\n"
+                            f"        pool_id: {pool_id}\n"
+                            f"        bind: 127.0.0.1")
+                if full:
+                    listener += f"\n        idle_timeout: {340 if protocol == 'TCP' else 30}\n        connection_log: false"
+                listeners.append(listener)
+                member = f"address: 127.0.0.1, protocol_port: {self.ports.backend(s.name)}, weight: 1"
+                if full:
+                    member = f"id: {self._id('member-' + s.name + protocol)}, name: backend, {member}, admin_state_up: true"
+                pool = (f"  - id: {pool_id}\n"
+                        f"    name: {s.name}-{protocol.lower()}\n"
+                        f"    protocol: {protocol}\n"
+                        f"    lb_algorithm: ROUND_ROBIN\n")
+                if full:
+                    pool += ("    description: benchmark\n"
+                             "    slow_start: {enable: false, duration: 30}\n"
+                             "    connection_drain: {enable: false, timeout: 300}\n"
+                             "    admin_state_up: true\n")
+                pools.append(pool + f"    members:\n      - {{{member}}}")
+        text = _template("flowgate.yaml.tmpl").substitute(
             workdir=workdir, accelerator_arn=accelerator_arn, listeners="\n".join(listeners),
             project_id=uuid.uuid5(self.NAMESPACE, "project").hex, pools="\n".join(pools))
+        if full:
+            text = text.replace("  allow_unsigned: true\n",
+                                "  allow_unsigned: true\n  region: us-west-2\n"
+                                "  aws_credentials: []\n  huawei_credentials: []\n"
+                                "tuning: {drain_timeout: 10, max_udp_flows: 262144, max_sticky_entries: 1048576,"
+                                " udp_socket_buffer: 4194304, tcp_scratch_buffer: 1048576,"
+                                " tcp_max_pending: 1048576, connect_timeout: 3}\n")
+            text = text.replace("  - AcceleratorArn: " + accelerator_arn + "\n",
+                                "  - AcceleratorArn: " + accelerator_arn + "\n    Name: bench\n")
+            text += "healthmonitors: []\n"
+        return text
+
+    def _check(self, path):
+        code, out = self.registry.run("flowgated-check", [self.binary, "--config", path, "--check-config"],
+                                      self.CHECK_SECONDS)
+        return code == 0, " | ".join(out.strip().splitlines()[-4:])
 
     def prepare(self, workdir):
         if self.unavailable_reason:
             raise ProxyStartError(self.unavailable_reason)
-        path = os.path.join(workdir, "flowgate.yaml")
-        with open(path, "w") as f:
-            f.write(self.config_text(workdir))
+        paths = {}
+        for form in ("short", "full"):
+            paths[form] = os.path.join(workdir, f"flowgate-{form}.yaml")
+            with open(paths[form], "w") as f:
+                f.write(self.config_text(workdir, full=(form == "full")))
+        if self.form is None:
+            problems = []
+            for form in ("short", "full"):
+                accepted, output = self._check(paths[form])
+                if accepted:
+                    self.form = form
+                    break
+                problems.append(f"{form} form: {output}")
+            else:
+                raise ProxyStartError("--check-config rejected the config: " + " ; ".join(problems))
         # sd_notify: flowgated sends READY=1 once every listener is bound (design.md section 2).
         notify_path = os.path.join(workdir, "notify.sock")
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(notify_path)
         self.notify.setblocking(False)
         env = dict(os.environ, NOTIFY_SOCKET=notify_path)
-        return [self.binary, "--config", path], env
+        return [self.binary, "--config", paths[self.form]], env
 
     def after_ready(self):
         # The ports are bound; give READY=1 up to 3 s more (it may come after the bind).
