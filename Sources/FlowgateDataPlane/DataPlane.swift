@@ -1,3 +1,212 @@
-import CLibevent
-import CFlowgateSys
 import FlowgateCore
+import Synchronization
+
+/// Where the daemon is in its life (design §8); every change is logged.
+public enum Lifecycle: String, Sendable {
+    case starting, running, reloading, draining, stopped
+}
+
+/// The data plane: workers, their listening sockets, and how a configuration
+/// goes live (design §4, §5). `prepare` binds every port the change adds on
+/// the calling thread before anything is committed; `commit` swaps the new
+/// snapshot into every worker, waits for all of them, then lets each close
+/// the ports the change removed.
+public final class DataPlane: ConfigApplier, @unchecked Sendable {
+    /// What `prepare` opened, handed to `commit` or `abort` exactly once.
+    public final class PreparedUpdate: @unchecked Sendable {
+        public let config: FlowgateConfig
+        public let index: SnapshotIndex
+        let opened: ListenerBinder.Opened
+        let added: Set<ListeningSocketKey>
+        let removed: Set<ListeningSocketKey>
+        fileprivate var finished = false
+        init(config: FlowgateConfig, index: SnapshotIndex, opened: ListenerBinder.Opened,
+             added: Set<ListeningSocketKey>, removed: Set<ListeningSocketKey>) {
+            self.config = config; self.index = index; self.opened = opened; self.added = added; self.removed = removed
+        }
+        public var socketsPerPort: Int { opened.socketsPerPort }
+        public var socketsOpened: Int { opened.count }
+    }
+
+    /// TCP only here; the UDP relay adds its driver (see UDP/).
+    public static let defaultDrivers: [TransportDriver] = [TCPDriver()]
+
+    public let workers: [Worker]
+    let drivers: [TransportProtocol: TransportDriver]
+
+    private struct State {
+        var config: FlowgateConfig
+        var index: SnapshotIndex?
+        var generation: UInt64 = 0
+        var bound: Set<ListeningSocketKey> = []
+        var lifecycle: Lifecycle = .starting
+        var warnedUnsupported: Set<String> = []
+    }
+    private let state: Mutex<State>
+
+    /// `workerCount` nil: one per online CPU. `tuning` is fixed for the
+    /// process's life (scratch buffers are sized from it).
+    public init(workerCount: Int?, tuning: Tuning, drivers: [TransportDriver] = DataPlane.defaultDrivers) {
+        let n = max(1, workerCount ?? System.onlineCPUs())
+        var byTransport: [TransportProtocol: TransportDriver] = [:]
+        for d in drivers { byTransport[d.transport] = d }
+        self.drivers = byTransport
+        self.workers = (0..<n).map { Worker(index: $0, tuning: tuning, drivers: drivers) }
+        self.state = Mutex(State(config: FlowgateConfig(projectID: "")))
+    }
+
+    public var current: FlowgateConfig { state.withLock { $0.config } }
+    public var snapshot: RuntimeSnapshot? { state.withLock { $0.index?.snapshot } }
+    public var lifecycle: Lifecycle { state.withLock { $0.lifecycle } }
+    public var boundPortCount: Int { state.withLock { $0.bound.count } }
+
+    public func setLifecycle(_ next: Lifecycle) {
+        let previous = state.withLock { s -> Lifecycle in let p = s.lifecycle; s.lifecycle = next; return p }
+        if previous != next { Log.info("state_changed", ["from": previous.rawValue, "to": next.rawValue]) }
+    }
+
+    /// Starts the worker threads and brings `config` live; on failure the
+    /// workers are stopped again and nothing stays bound.
+    public func start(_ config: FlowgateConfig) throws(ApplyError) {
+        for w in workers { w.start() }
+        do {
+            let p = try prepare(config)
+            commit(p)
+        } catch {
+            for w in workers { w.stopAndJoin() }
+            setLifecycle(.stopped)
+            throw error
+        }
+        setLifecycle(.running)
+    }
+
+    public func prepare(_ new: FlowgateConfig) throws(ApplyError) -> PreparedUpdate {
+        let (previous, generation, bound) = state.withLock { ($0.index?.snapshot, $0.generation, $0.bound) }
+        let snapshot = SnapshotBuilder().build(new, generation: generation + 1, previous: previous)
+        warnUnsupported(snapshot)
+        let index = SnapshotIndex(snapshot, transports: Set(drivers.keys))
+        let wanted = Set(index.plans.keys)
+        let removed = bound.subtracting(wanted)
+        // Stable order: listener by listener, ascending ports, so round-robin
+        // ownership is deterministic.
+        var added: [(key: ListeningSocketKey, plan: ListenerPlan)] = []
+        for plan in snapshot.listeners where drivers[plan.listener.protocol] != nil {
+            for port in plan.ports {
+                let key = ListeningSocketKey(transport: plan.listener.protocol, bind: plan.bindAddress, port: port)
+                if !bound.contains(key) && index.plans[key] === plan { added.append((key, plan)) }
+            }
+        }
+        let budget = DescriptorBudget(limit: System.descriptorLimit(), openNow: System.openDescriptorCount())
+        let binder = ListenerBinder(drivers: drivers, workers: workers.count)
+        let k = try binder.socketsPerPort(added, budget: budget)
+        if !added.isEmpty {
+            Log.info("descriptor_budget", ["limit": budget.limit, "open": budget.openNow, "reserve": budget.reserve,
+                                           "new_ports": added.count, "workers": workers.count, "sockets_per_port": k,
+                                           "mode": k == workers.count ? "reuseport_per_worker" : "ports_dealt_to_workers"])
+        }
+        let opened = try binder.bind(added, socketsPerPort: k)
+        let addedKeys = Set(added.map(\.key))
+        for plan in snapshot.listeners where drivers[plan.listener.protocol] != nil && !addedKeys.isEmpty {
+            let newPorts = plan.ports.filter { addedKeys.contains(ListeningSocketKey(transport: plan.listener.protocol, bind: plan.bindAddress, port: $0)) }
+            if newPorts.isEmpty { continue }
+            Log.info("listener_bound", ["listener": plan.listener.listenerArn, "protocol": plan.listener.protocol.rawValue,
+                                        "bind": plan.listener.bind, "ports": DataPlane.describe(newPorts),
+                                        "sockets_per_port": opened.socketsPerPort])
+        }
+        return PreparedUpdate(config: new, index: index, opened: opened, added: addedKeys, removed: removed)
+    }
+
+    public func commit(_ prepared: PreparedUpdate) {
+        precondition(!prepared.finished, "update committed or aborted twice")
+        prepared.finished = true
+        let index = prepared.index
+        let removed = prepared.removed
+        let latch = Latch(workers.count)
+        for (i, w) in workers.enumerated() {
+            let mine = prepared.opened.byWorker[i]
+            w.post { w in
+                w.swap(index)
+                for s in mine {
+                    guard let plan = index.plans[s.key], let service = w.service(s.key.transport) else { System.close(s.fd); continue }
+                    service.attach(s, plan: plan)
+                }
+                latch.countDown()
+                // After the swap: sockets of removed ports are closed by their owner.
+                if !removed.isEmpty {
+                    for service in w.services.values {
+                        for k in service.attachedKeys where removed.contains(k) { service.detach(k) }
+                    }
+                }
+            }
+        }
+        latch.wait()
+        state.withLock { s in
+            s.config = prepared.config
+            s.index = index
+            s.generation = index.snapshot.generation
+            s.bound.subtract(removed)
+            s.bound.formUnion(prepared.added)
+        }
+        if !removed.isEmpty { Log.info("ports_closed", ["count": removed.count]) }
+        Log.info("snapshot_committed", ["generation": index.snapshot.generation, "workers": workers.count,
+                                        "ports": state.withLock { $0.bound.count }])
+    }
+
+    public func abort(_ prepared: PreparedUpdate) {
+        precondition(!prepared.finished, "update committed or aborted twice")
+        prepared.finished = true
+        prepared.opened.closeAll()
+        Log.info("update_aborted", ["closed_sockets": prepared.opened.count])
+    }
+
+    /// Flows open on every worker.
+    public var activeFlows: Int { workers.reduce(0) { $0 + $1.counters.activeFlows.load(ordering: .relaxed) } }
+
+    /// Closes every listening socket (no new flows); established flows go on.
+    /// Returns after every worker closed its sockets.
+    public func stopAccepting() {
+        let latch = Latch(workers.count)
+        for w in workers {
+            w.post { w in
+                for s in w.services.values { for k in s.attachedKeys { s.detach(k) } }
+                latch.countDown()
+            }
+        }
+        latch.wait()
+        state.withLock { $0.bound.removeAll() }
+        Log.info("listeners_closed", ["active_flows": activeFlows])
+    }
+
+    /// Closes every flow and listening socket and joins the worker threads.
+    public func shutdown() {
+        let left = activeFlows
+        for w in workers { w.stopAndJoin() }
+        state.withLock { $0.bound.removeAll() }
+        setLifecycle(.stopped)
+        Log.info("data_plane_stopped", ["flows_cut": left])
+    }
+
+    private func warnUnsupported(_ snapshot: RuntimeSnapshot) {
+        for plan in snapshot.listeners where drivers[plan.listener.protocol] == nil {
+            let arn = plan.listener.listenerArn
+            let first = state.withLock { $0.warnedUnsupported.insert(arn).inserted }
+            if first {
+                Log.warn("listener_not_served", ["listener": arn, "protocol": plan.listener.protocol.rawValue,
+                                                  "reason": "no \(plan.listener.protocol.rawValue) relay in this build"])
+            }
+        }
+    }
+
+    /// "8000-8009,9000" for a sorted port list.
+    static func describe(_ ports: [Int]) -> String {
+        var parts: [String] = []
+        var i = 0
+        while i < ports.count {
+            var j = i
+            while j + 1 < ports.count && ports[j + 1] == ports[j] + 1 { j += 1 }
+            parts.append(i == j ? "\(ports[i])" : "\(ports[i])-\(ports[j])")
+            i = j + 1
+        }
+        return parts.joined(separator: ",")
+    }
+}

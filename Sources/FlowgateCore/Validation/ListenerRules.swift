@@ -1,0 +1,181 @@
+// Listener and accelerator rules (api.md §A, design §2). Each function takes
+// the path of the object it checks, so the config file reports
+// `accelerators[0].listeners[1].PortRanges[2].ToPort` and an API request
+// body `PortRanges[2].ToPort` from the same code.
+
+extension ConfigValidator {
+    /// AWS: 10 port ranges per listener, not adjustable.
+    public static let maxPortRangesPerListener = 10
+    /// AWS: 10 listeners per accelerator.
+    public static let maxListenersPerAccelerator = 10
+    public static let portRange = 1...65535
+    /// Seconds. Global Accelerator's own idle timeouts are fixed (TCP 340, UDP 30);
+    /// Flowgate lets them be set within this range for either protocol.
+    public static let idleTimeoutRange = 10...4000
+    /// AWS limits accelerator names to 64 characters.
+    public static let maxAcceleratorNameLength = 64
+
+    /// `ranges` is a listener's `PortRanges`; `path` names that field.
+    public static func validatePortRanges(_ ranges: [PortRange], path: String) -> [ValidationIssue] {
+        var issues: [ValidationIssue] = []
+        if ranges.isEmpty {
+            issues.append(.init(.invalidPortRange, path, "at least 1 port range is required"))
+        }
+        if ranges.count > maxPortRangesPerListener {
+            issues.append(.init(.limitExceeded, path,
+                                "at most \(maxPortRangesPerListener) port ranges per listener, got \(ranges.count)"))
+        }
+        var wellFormed: [(index: Int, range: PortRange)] = []
+        for (i, r) in ranges.enumerated() {
+            let p = FieldPath.index(path, i)
+            var ok = true
+            if !portRange.contains(r.fromPort) {
+                issues.append(.init(.invalidPortRange, FieldPath.field(p, "FromPort"), RuleText.notIn(r.fromPort, portRange)))
+                ok = false
+            }
+            if !portRange.contains(r.toPort) {
+                issues.append(.init(.invalidPortRange, FieldPath.field(p, "ToPort"), RuleText.notIn(r.toPort, portRange)))
+                ok = false
+            }
+            if ok && r.fromPort > r.toPort {
+                issues.append(.init(.invalidPortRange, FieldPath.field(p, "ToPort"),
+                                    "ToPort \(r.toPort) is less than FromPort \(r.fromPort)"))
+                ok = false
+            }
+            guard ok else { continue }
+            if let earlier = wellFormed.first(where: { $0.range.overlaps(r) }) {
+                let name = lastComponent(path)
+                issues.append(.init(.invalidPortRange, p,
+                                    "\(RuleText.ports(r)) overlaps \(name)[\(earlier.index)] (\(RuleText.ports(earlier.range)))"))
+            }
+            wellFormed.append((i, r))
+        }
+        return issues
+    }
+
+    /// Empty, over 255 characters, or not `arn:aws:globalaccelerator::<12 digits>:accelerator/<uuid>/listener/<8 hex>`.
+    public static func validateListenerArn(_ arn: String, path: String) -> [ValidationIssue] {
+        if arn.isEmpty { return [.init(.invalidArgument, path, "must not be empty")] }
+        if arn.count > ArnFormat.maxLength {
+            return [.init(.invalidArgument, path, RuleText.tooLong(arn.count, max: ArnFormat.maxLength))]
+        }
+        if ArnFormat.parseListener(arn) == nil {
+            return [.init(.invalidArgument, path, "\(RuleText.quoted(arn)) is not a listener ARN (\(ArnFormat.listenerPattern))")]
+        }
+        return []
+    }
+
+    public static func validateAcceleratorArn(_ arn: String, path: String) -> [ValidationIssue] {
+        if arn.isEmpty { return [.init(.invalidArgument, path, "must not be empty")] }
+        if arn.count > ArnFormat.maxLength {
+            return [.init(.invalidArgument, path, RuleText.tooLong(arn.count, max: ArnFormat.maxLength))]
+        }
+        if ArnFormat.parseAccelerator(arn) == nil {
+            return [.init(.invalidArgument, path, "\(RuleText.quoted(arn)) is not an accelerator ARN (\(ArnFormat.acceleratorPattern))")]
+        }
+        return []
+    }
+
+    /// Everything about one listener that does not depend on other listeners:
+    /// ARN, port ranges, bind address, idle timeout, and (when `pools` is
+    /// given) that `pool_id` names a pool of a protocol this listener can front.
+    public static func validateListener(_ l: Listener, path: String, pools: [Pool]?) -> [ValidationIssue] {
+        var issues = validateListenerArn(l.listenerArn, path: FieldPath.field(path, "ListenerArn"))
+        issues += validatePortRanges(l.portRanges, path: FieldPath.field(path, "PortRanges"))
+        if IPAddress(l.bind) == nil {
+            issues.append(.init(.invalidArgument, FieldPath.field(path, "bind"),
+                                "\(RuleText.quoted(l.bind)) is not an IPv4 or IPv6 address literal"))
+        }
+        if !idleTimeoutRange.contains(l.idleTimeout) {
+            issues.append(.init(.invalidArgument, FieldPath.field(path, "idle_timeout"),
+                                RuleText.notIn(l.idleTimeout, idleTimeoutRange, unit: "seconds")))
+        }
+        if let pools {
+            issues += validatePoolReference(l, path: FieldPath.field(path, "pool_id"), pools: pools)
+        }
+        return issues
+    }
+
+    /// `pool_id` must name an existing pool; a TCP listener fronts a TCP or
+    /// HTTP pool, a UDP listener a UDP pool (design §2).
+    public static func validatePoolReference(_ l: Listener, path: String, pools: [Pool]) -> [ValidationIssue] {
+        if l.poolID.isEmpty { return [.init(.invalidArgument, path, "must not be empty")] }
+        guard let pool = pools.first(where: { $0.id == l.poolID }) else {
+            return [.init(.notFound, path, "no pool with id \(RuleText.quoted(l.poolID))")]
+        }
+        if !canFront(listener: l.protocol, pool: pool.protocol) {
+            let allowed = l.protocol == .tcp ? "a TCP or HTTP pool" : "a UDP pool"
+            return [.init(.invalidArgument, path,
+                          "\(RuleText.quoted(l.poolID)) is a \(pool.protocol.rawValue) pool; a \(l.protocol.rawValue) listener fronts \(allowed)")]
+        }
+        return []
+    }
+
+    public static func canFront(listener: TransportProtocol, pool: PoolProtocol) -> Bool {
+        switch listener {
+        case .tcp: return pool == .tcp || pool == .http
+        case .udp: return pool == .udp
+        }
+    }
+
+    /// No port may be served twice for the same protocol and overlapping bind
+    /// addresses. `others` are the listeners already in place (a listener with
+    /// the same ARN is skipped, so an update can pass the whole list).
+    public static func validatePortConflicts(_ l: Listener, path: String, others: [Listener]) -> [ValidationIssue] {
+        var issues: [ValidationIssue] = []
+        let rangesPath = FieldPath.field(path, "PortRanges")
+        for (i, r) in l.portRanges.enumerated() where portRange.contains(r.fromPort) && portRange.contains(r.toPort) && r.fromPort <= r.toPort {
+            for other in others where other.listenerArn != l.listenerArn && other.protocol == l.protocol
+                && bindsConflict(l.bind, other.bind) {
+                if let hit = other.portRanges.first(where: { $0.overlaps(r) }) {
+                    let port = max(hit.fromPort, r.fromPort)
+                    issues.append(.init(.invalidPortRange, FieldPath.index(rangesPath, i),
+                                        "port \(port) is already served by \(other.protocol.rawValue) listener \(other.listenerArn) on \(other.bind) (\(RuleText.ports(hit)))"))
+                    break
+                }
+            }
+        }
+        return issues
+    }
+
+    /// Two bind addresses conflict when both cannot own the same port: equal
+    /// addresses, a wildcard and any address of its family, and `::`, which
+    /// is dual stack, with everything. (With SO_REUSEPORT the kernel would not
+    /// refuse some of these pairs; it would split traffic between them instead.)
+    public static func bindsConflict(_ a: String, _ b: String) -> Bool {
+        guard let x = IPAddress(a), let y = IPAddress(b) else { return a == b }
+        if x == y { return true }
+        if (!x.isV4 && x.isUnspecified) || (!y.isV4 && y.isUnspecified) { return true }
+        if x.isV4 == y.isV4 && (x.isUnspecified || y.isUnspecified) { return true }
+        return false
+    }
+
+    /// ARN form, name length, listener count, and that each listener's ARN
+    /// lies under this accelerator.
+    public static func validateAccelerator(_ a: Accelerator, path: String) -> [ValidationIssue] {
+        var issues = validateAcceleratorArn(a.acceleratorArn, path: FieldPath.field(path, "AcceleratorArn"))
+        if a.name.count > maxAcceleratorNameLength {
+            issues.append(.init(.invalidArgument, FieldPath.field(path, "Name"), RuleText.tooLong(a.name.count, max: maxAcceleratorNameLength)))
+        }
+        let listenersPath = FieldPath.field(path, "listeners")
+        if a.listeners.count > maxListenersPerAccelerator {
+            issues.append(.init(.limitExceeded, listenersPath,
+                                "at most \(maxListenersPerAccelerator) listeners per accelerator, got \(a.listeners.count)"))
+        }
+        if ArnFormat.parseAccelerator(a.acceleratorArn) != nil {
+            for (i, l) in a.listeners.enumerated() {
+                if let parts = ArnFormat.parseListener(l.listenerArn), parts.acceleratorArn != a.acceleratorArn {
+                    issues.append(.init(.invalidArgument, FieldPath.field(FieldPath.index(listenersPath, i), "ListenerArn"),
+                                        "\(RuleText.quoted(l.listenerArn)) does not belong to accelerator \(a.acceleratorArn)"))
+                }
+            }
+        }
+        return issues
+    }
+
+    /// `PortRanges` from `a.b.PortRanges`.
+    static func lastComponent(_ path: String) -> String {
+        if let dot = path.lastIndex(of: ".") { return String(path[path.index(after: dot)...]) }
+        return path
+    }
+}

@@ -1,0 +1,70 @@
+import FlowgateCore
+
+/// Identity of one listening port: a worker's socket set is keyed by it, and
+/// an update binds only keys it adds and closes only keys it removes.
+public struct ListeningSocketKey: Sendable, Hashable, CustomStringConvertible {
+    public var transport: TransportProtocol
+    public var bind: IPAddress
+    public var port: Int
+    public init(transport: TransportProtocol, bind: IPAddress, port: Int) {
+        self.transport = transport; self.bind = bind; self.port = port
+    }
+    public var description: String { "\(transport.rawValue) \(bind):\(port)" }
+}
+
+/// A bound socket handed to the worker that owns it.
+public struct ListeningSocket: Sendable {
+    public var key: ListeningSocketKey
+    public var fd: Int32
+    public init(key: ListeningSocketKey, fd: Int32) { self.key = key; self.fd = fd }
+}
+
+/// The listener plan for every listening key of one snapshot, built once per
+/// update off the hot path and shared read-only by every worker.
+public final class SnapshotIndex: Sendable {
+    public let snapshot: RuntimeSnapshot
+    public let plans: [ListeningSocketKey: ListenerPlan]
+
+    public init(_ snapshot: RuntimeSnapshot, transports: Set<TransportProtocol>) {
+        self.snapshot = snapshot
+        var plans: [ListeningSocketKey: ListenerPlan] = [:]
+        for plan in snapshot.listeners where transports.contains(plan.listener.protocol) {
+            for port in plan.ports {
+                plans[ListeningSocketKey(transport: plan.listener.protocol, bind: plan.bindAddress, port: port)] = plan
+            }
+        }
+        self.plans = plans
+    }
+}
+
+/// One transport (TCP, UDP) as the data plane plugs it in: how its listening
+/// sockets are opened, and what serves them inside a worker. `DataPlane` is
+/// created with the list of drivers it runs; a listener whose protocol has no
+/// driver is reported and skipped, never half-served.
+public protocol TransportDriver: Sendable {
+    var transport: TransportProtocol { get }
+    /// Opens, configures and binds one listening socket (called on the
+    /// updating thread, before anything is committed). `reusePort` is set
+    /// whenever more than one socket serves the port.
+    func openListeningSocket(_ address: SocketAddress, reusePort: Bool) throws(SystemError) -> Int32
+    /// The worker's share of this transport; called once per worker, on the
+    /// worker's thread, before its loop runs.
+    func makeService(worker: Worker) -> TransportService
+}
+
+/// A transport's per-worker state: the listening sockets the worker owns for
+/// that protocol and the flows they opened. Every method runs on the
+/// worker's thread.
+public protocol TransportService: AnyObject {
+    /// Start serving a socket bound in `prepare`.
+    func attach(_ socket: ListeningSocket, plan: ListenerPlan)
+    /// Stop serving a key and close its socket (removed port, or shutdown).
+    func detach(_ key: ListeningSocketKey)
+    /// Keys currently attached.
+    var attachedKeys: [ListeningSocketKey] { get }
+    /// A new snapshot was swapped in: refresh listener plans (flows keep
+    /// their member).
+    func snapshotDidChange(_ index: SnapshotIndex)
+    /// End of drain: close every flow now.
+    func closeAllFlows()
+}

@@ -1,0 +1,55 @@
+import CLibevent
+import FlowgateCore
+
+/// One listening TCP socket owned by one worker. Each wakeup drains the
+/// accept queue up to a bound (nginx's multi_accept, bounded so one busy port
+/// cannot starve the loop's other sockets).
+final class TCPAcceptor {
+    static let acceptsPerWakeup = 64
+
+    let key: ListeningSocketKey
+    let fd: Int32
+    var plan: ListenerPlan
+    unowned(unsafe) let service: TCPService
+    private(set) var event: OpaquePointer?
+    /// When bound to a wildcard, each connection's local address is read
+    /// with getsockname (it matters for SOURCE_IP affinity's 2-tuple).
+    let wildcard: Bool
+
+    init(socket: ListeningSocket, plan: ListenerPlan, service: TCPService) {
+        key = socket.key; fd = socket.fd; self.plan = plan; self.service = service
+        wildcard = socket.key.bind.isUnspecified
+        let cb: event_callback_fn = { _, _, ctx in
+            Unmanaged<TCPAcceptor>.fromOpaque(ctx!).takeUnretainedValue().acceptReady()
+        }
+        event = event_new(service.worker.base, fd, Int16(EV_READ | EV_PERSIST), cb, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    func enable() { event_add(event, nil) }
+    func disable() { event_del(event) }
+
+    func close() {
+        if let e = event { event_free(e); event = nil }
+        System.close(fd)
+    }
+
+    private func acceptReady() {
+        for _ in 0..<TCPAcceptor.acceptsPerWakeup {
+            let accepted: (fd: Int32, peer: SocketAddress)?
+            do {
+                accepted = try System.accept(fd)
+            } catch {
+                if error.isDescriptorExhaustion { service.pauseAccepting(error); return }
+                // ECONNABORTED and friends concern one client only.
+                Log.debug("accept_failed", ["port": key.port, "error": error])
+                continue
+            }
+            guard let (client, peer) = accepted else { return }
+            var local = key.bind
+            if wildcard, let a = try? System.localAddress(client) { local = a.ip }
+            let flow = FlowContext(transport: .tcp, client: peer.ip, clientPort: UInt16(truncatingIfNeeded: peer.port),
+                                   local: local, localPort: UInt16(truncatingIfNeeded: key.port))
+            service.open(client: client, flow: flow, plan: plan)
+        }
+    }
+}

@@ -1,3 +1,0 @@
-// flowgated: placeholder entry point until the foundation wiring lands.
-import FlowgateCore
-print("flowgated")
