@@ -171,43 +171,63 @@ def total_ir(path):
     raise RuntimeError(f"no totals in {path}")
 
 
-def call_counts(path):
-    """Calls per callee name, from the `cfn=` / `calls=` lines of a callgrind file."""
-    names, counts, callee = {}, {}, None
-    pattern = re.compile(r"^c?fn=\((\d+)\)(?: (.*))?$")
+def parse_profile(path):
+    """Self Ir per function and calls per callee name, from a callgrind file.
+
+    A cost line right after `calls=` is the inclusive cost of that call and
+    belongs to the callee; every other cost line is self cost of the current
+    `fn=`. Names are compressed: `fn=(id) name` the first time, `fn=(id)` after.
+    """
+    names, self_ir, calls = {}, {}, {}
+    function = callee = None
+    after_calls = False
+    pattern = re.compile(r"^(c?fn)=\((\d+)\)(?: (.*))?$")
     with open(path, errors="replace") as f:
         for line in f:
             line = line.rstrip("\n")
+            if not line:
+                continue
             match = pattern.match(line)
             if match:
-                ident, name = match.groups()
+                kind, ident, name = match.groups()
                 if name is not None:
                     names[ident] = name
-                if line.startswith("cfn="):
+                if kind == "fn":
+                    function = names.get(ident, ident)
+                else:
                     callee = names.get(ident, ident)
+                after_calls = False
                 continue
-            if line.startswith("calls=") and callee is not None:
-                counts[callee] = counts.get(callee, 0) + int(line[6:].split()[0])
-    return counts
+            if line.startswith("calls="):
+                if callee is not None:
+                    calls[callee] = calls.get(callee, 0) + int(line[6:].split()[0])
+                after_calls = True
+                continue
+            if line[0].isdigit() or line[0] in "+-*":
+                if after_calls:
+                    after_calls = False
+                    continue
+                fields = line.split()
+                if function is not None and len(fields) >= 2:
+                    self_ir[function] = self_ir.get(function, 0) + int(fields[1])
+    return self_ir, calls
 
 
-def top_functions(path, count=15):
+def demangle(names):
     try:
-        out = subprocess.run(["callgrind_annotate", "--inclusive=no", path], capture_output=True, text=True,
-                             timeout=120).stdout
-    except (OSError, subprocess.SubprocessError) as error:
-        return [f"(callgrind_annotate failed: {error})"]
-    lines = out.splitlines()
-    start = next((i for i, line in enumerate(lines) if "file:function" in line), None)
-    if start is None:
-        return ["(no function table)"]
-    rows = [line for line in lines[start + 1:] if line.strip() and not line.startswith("-")][:count]
-    try:
-        rows = subprocess.run(["swift", "demangle", "--simplified", "--compact"], input="\n".join(rows),
-                              capture_output=True, text=True, timeout=60).stdout.splitlines()
+        out = subprocess.run(["swift", "demangle", "--simplified", "--compact"], input="\n".join(names),
+                             capture_output=True, text=True, timeout=60).stdout.splitlines()
+        if len(out) == len(names):
+            return out
     except (OSError, subprocess.SubprocessError):
         pass
-    return [row[:160] for row in rows]
+    return names
+
+
+def top_functions(self_ir, total, count=15):
+    ranked = sorted(self_ir.items(), key=lambda item: -item[1])[:count]
+    names = demangle([name for name, _ in ranked])
+    return [f"{ir:>12,} {100 * ir / max(total, 1):5.1f}%  {name[:140]}" for (_, ir), name in zip(ranked, names)]
 
 
 def main():
@@ -282,14 +302,14 @@ def main():
         lines.append(f"{phase}_ir_per_{unit} {net / amount:,.0f}")
         if phase == "udp":
             lines.append(f"udp_forwarded {amount} of {datagrams}")
-        counts = call_counts(path)
+        self_ir, counts = parse_profile(path)
         watched = [(name, counts[name]) for name in WATCHED_CALLS if counts.get(name)]
         details.append(f"\n## {phase}: {amount} {unit}{'s' if unit == 'datagram' else ''}, "
                        f"{total_ir(path):,} Ir in {elapsed:.1f} s")
         details.append("calls per " + unit + ": " + (", ".join(
             f"{name} {calls / amount:,.2f}" for name, calls in watched) or "none of " + " ".join(WATCHED_CALLS)))
         details.append("top functions by self Ir:")
-        details.extend("  " + row for row in top_functions(path))
+        details.extend("  " + row for row in top_functions(self_ir, total_ir(path)))
     text = "\n".join(lines + details) + "\n"
     print(text)
     if os.environ.get("UPDATE_BASELINE") == "1":
