@@ -13,6 +13,8 @@ UNITDIR ?= /lib/systemd/system
 SYSCONFDIR ?= /etc
 CONFIG ?= config/flowgate.yaml
 SWIFT ?= swift
+# Where `make install` takes the binaries from (the release build).
+RELEASE_DIR ?= .build/release
 VENV := .venv
 PYTEST_ARGS ?= -q
 
@@ -56,7 +58,7 @@ check: test
 
 install: release
 	install -d $(DESTDIR)$(BINDIR)
-	install -m 0755 .build/release/flowgated .build/release/flowgatectl $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(RELEASE_DIR)/flowgated $(RELEASE_DIR)/flowgatectl $(DESTDIR)$(BINDIR)/
 	install -d $(DESTDIR)$(UNITDIR)
 	sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/etc/flowgate/|$(SYSCONFDIR)/flowgate/|g' systemd/flowgated.service > $(DESTDIR)$(UNITDIR)/flowgated.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/flowgated.service

@@ -26,8 +26,9 @@ done
 log() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- system packages --------------------------------------------------------
-# libevent-dev + pkg-config: the CLibevent system library target (Package.swift).
-build_pkgs=(make pkg-config libevent-dev)
+# libevent-dev + pkg-config: the CLibevent system library target (Package.swift);
+# git + ca-certificates: SwiftPM fetches the package dependencies with git.
+build_pkgs=(make pkg-config libevent-dev git ca-certificates)
 # iperf3: throughput smoke tests; systemd: systemd-analyze verify of the unit;
 # python3-venv: the test venv on Debian's python3; prometheus: promtool, which
 # checks the /metrics scrape format (installed without recommends).

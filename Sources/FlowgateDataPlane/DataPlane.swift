@@ -9,8 +9,8 @@ public enum Lifecycle: String, Sendable {
 /// The data plane: workers, their listening sockets, and how a configuration
 /// goes live (design §4, §5). `prepare` binds every port the change adds on
 /// the calling thread before anything is committed; `commit` swaps the new
-/// snapshot into every worker, waits for all of them, then lets each close
-/// the ports the change removed.
+/// snapshot into every worker, has each close the ports the change removed,
+/// and returns when all of them have.
 public final class DataPlane: ConfigApplier, @unchecked Sendable {
     /// What `prepare` opened, handed to `commit` or `abort` exactly once.
     public final class PreparedUpdate: @unchecked Sendable {
@@ -130,13 +130,15 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
                     guard let plan = index.plans[s.key], let service = w.service(s.key.transport) else { System.close(s.fd); continue }
                     service.attach(s, plan: plan)
                 }
-                latch.countDown()
-                // After the swap: sockets of removed ports are closed by their owner.
+                // After the swap, the owner closes the sockets of removed
+                // ports; commit returns only then, so a caller told "done"
+                // finds removed ports refusing as well as new ones serving.
                 if !removed.isEmpty {
                     for service in w.services.values {
                         for k in service.attachedKeys where removed.contains(k) { service.detach(k) }
                     }
                 }
+                latch.countDown()
             }
         }
         latch.wait()

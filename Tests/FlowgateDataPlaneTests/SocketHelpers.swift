@@ -44,7 +44,7 @@ enum TestSocket {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var a = loopback(port)
         let r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        if r != 0 { close(fd); return nil }
+        if r != 0 { let e = errno; close(fd); errno = e; return nil }
         setTimeout(fd, seconds: 5)
         return fd
     }

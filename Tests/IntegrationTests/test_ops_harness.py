@@ -192,3 +192,23 @@ def test_config_builders_make_the_design_shape():
     assert lst["pool_id"] == back["pools"][0]["id"]
     assert back["pools"][0]["members"] == [{"address": "127.0.0.1", "protocol_port": 9001, "weight": 3},
                                            {"address": "127.0.0.1"}]
+
+
+def test_metrics_parser_and_promtool():
+    from harness import metric_sum, parse_metrics, promtool_check, promtool_path
+    text = ('# HELP flowgate_flows_total Flows opened.\n# TYPE flowgate_flows_total counter\n'
+            'flowgate_flows_total{listener="l1",member="a"} 3\n'
+            'flowgate_flows_total{listener="l1",member="b \\"q\\""} 4\n'
+            'flowgate_up 1\n')
+    samples = parse_metrics(text)
+    assert metric_sum(samples, "flowgate_flows_total") == 7
+    assert metric_sum(samples, "flowgate_flows_total", member='b "q"') == 4
+    assert metric_sum(samples, "flowgate_up") == 1
+    with pytest.raises(ValueError):
+        parse_metrics("flowgate_up{oops} 1\n")
+    if promtool_path() is None:
+        pytest.skip("promtool not installed")
+    assert promtool_check(text).returncode != 0  # flowgate_up has no HELP/TYPE: lint problem
+    ok = text.replace("flowgate_up 1\n", "# HELP flowgate_up Up.\n# TYPE flowgate_up gauge\nflowgate_up 1\n")
+    done = promtool_check(ok)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -97,6 +97,6 @@ def test_unit_security_exposure_stays_low():
                           capture_output=True, text=True, timeout=60)
     m = re.search(r"Overall exposure level for flowgated\.service: (\d+\.\d+)", done.stdout + done.stderr)
     assert m, done.stdout + done.stderr
-    # 1.7 when written (lower is better, 10 = unprotected); see the unit's
+    # 1.6 when written (lower is better, 10 = unprotected); see the unit's
     # comments for what cannot be restricted.
     assert float(m.group(1)) <= 2.0, done.stdout

@@ -105,6 +105,22 @@ def test_drain_deadline_cuts_a_stalled_flow(daemon, tcp_backend, port_range):
     assert d.log_lines("drain_timeout")
 
 
+def test_second_sigterm_during_drain_stops_at_once(daemon, tcp_backend, port_range):
+    hold = tcp_backend("hold", mode="hold")
+    (port,) = port_range(1)
+    d = daemon(single_pool_config([port], [member(hold.port)], tuning={"drain_timeout": 60}))
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        assert hold.wait_accepted(1)
+        d.signal(signal.SIGTERM)
+        d.wait_notification("STOPPING=1")
+        began = time.monotonic()
+        d.signal(signal.SIGTERM)
+        assert d.wait_exit(10) == 0
+        assert time.monotonic() - began < 3
+    cut = d.log_lines("drain_cut")
+    assert len(cut) == 1 and "active_flows=1" in cut[0]
+
+
 def test_check_config_accepts_a_good_file_and_binds_nothing(tmp_path, tcp_backend, port_range):
     from harness import dump_config
     (port,) = port_range(1)

@@ -17,14 +17,22 @@ struct ConfigDecoder {
         if let control = top.mapping("control", allowed: ConfigSchema.control) { c.control = self.control(control) }
         if let tuning = top.mapping("tuning", allowed: ConfigSchema.tuning) { c.tuning = self.tuning(tuning) }
         c.projectID = top.string("project_id", default: defaults.projectID)
-        c.healthmonitors = uniqueKeys(top.list("healthmonitors"), schema: ConfigSchema.healthMonitor).compactMap { item in
-            healthMonitor(item.map, key: item.key, projectID: c.projectID)
+        // Objects whose type/protocol could not be read hold a placeholder;
+        // rules that compare them across references would only add noise.
+        var uncertainMonitors = Set<String>(), uncertainPools = Set<String>()
+        c.healthmonitors = uniqueKeys(top.list("healthmonitors"), schema: ConfigSchema.healthMonitor).map { item in
+            let h = healthMonitor(item.map, key: item.key, projectID: c.projectID)
+            if reader.hasFailed(item.map.fieldPath("type")) { uncertainMonitors.insert(h.id) }
+            return h
         }
-        c.pools = uniqueKeys(top.list("pools"), schema: ConfigSchema.pool).compactMap { item in
-            pool(item.map, key: item.key, projectID: c.projectID)
+        c.pools = uniqueKeys(top.list("pools"), schema: ConfigSchema.pool).map { item in
+            let p = pool(item.map, key: item.key, projectID: c.projectID)
+            if reader.hasFailed(item.map.fieldPath("protocol")) { uncertainPools.insert(p.id) }
+            if let hm = p.healthmonitorID, uncertainMonitors.contains(hm) { reader.suppress(item.map.fieldPath("healthmonitor_id")) }
+            return p
         }
-        c.accelerators = uniqueKeys(top.list("accelerators"), schema: ConfigSchema.accelerator, nameKey: "Name").compactMap { item in
-            accelerator(item.map, key: item.key, projectID: c.projectID, pools: c.pools)
+        c.accelerators = uniqueKeys(top.list("accelerators"), schema: ConfigSchema.accelerator, nameKey: "Name").map { item in
+            accelerator(item.map, key: item.key, projectID: c.projectID, pools: c.pools, uncertainPools: uncertainPools)
         }
         return c
     }
@@ -87,12 +95,16 @@ struct ConfigDecoder {
         return t
     }
 
-    private func accelerator(_ m: MapReader, key: String, projectID: String, pools: [Pool]) -> Accelerator? {
+    private func accelerator(_ m: MapReader, key: String, projectID: String, pools: [Pool], uncertainPools: Set<String>) -> Accelerator {
         let arn = m.optionalString("AcceleratorArn") ?? DerivedIDs.acceleratorArn(projectID: projectID, key: key)
         let name = m.string("Name", default: "")
         let listeners = m.list("listeners").enumerated().compactMap { i, item -> Listener? in
             guard let lm = reader.mapping(item.node, path: item.path, allowed: ConfigSchema.listener) else { return nil }
-            return listener(lm, acceleratorArn: arn, index: i, pools: pools)
+            let l = listener(lm, acceleratorArn: arn, index: i, pools: pools)
+            if uncertainPools.contains(l.poolID) || reader.hasFailed(lm.fieldPath("Protocol")) {
+                reader.suppress(lm.fieldPath("pool_id"))
+            }
+            return l
         }
         return Accelerator(acceleratorArn: arn, name: name, listeners: listeners)
     }
@@ -125,7 +137,7 @@ struct ConfigDecoder {
                         connectionLog: m.bool("connection_log", default: false))
     }
 
-    private func pool(_ m: MapReader, key: String, projectID: String) -> Pool? {
+    private func pool(_ m: MapReader, key: String, projectID: String) -> Pool {
         let id = m.optionalString("id") ?? DerivedIDs.poolID(projectID: projectID, key: key)
         let proto = m.enumValue("protocol", PoolProtocol.self, default: nil) ?? .tcp
         var p = Pool(id: id, name: m.string("name", default: ""), description: m.string("description", default: ""),
@@ -153,7 +165,7 @@ struct ConfigDecoder {
         return p
     }
 
-    private func member(_ m: MapReader, poolID: String, index: Int, usedEndpoints: inout Set<String>) -> Member? {
+    private func member(_ m: MapReader, poolID: String, index: Int, usedEndpoints: inout Set<String>) -> Member {
         let address = m.requiredString("address") ?? ""
         let port = m.optionalInt("protocol_port")
         var id = m.optionalString("id")
@@ -170,7 +182,7 @@ struct ConfigDecoder {
                       weight: m.int("weight", default: 1), adminStateUp: m.bool("admin_state_up", default: true))
     }
 
-    private func healthMonitor(_ m: MapReader, key: String, projectID: String) -> HealthMonitor? {
+    private func healthMonitor(_ m: MapReader, key: String, projectID: String) -> HealthMonitor {
         let id = m.optionalString("id") ?? DerivedIDs.healthMonitorID(projectID: projectID, key: key)
         let d = HealthMonitor(id: id, type: .tcp)
         let type = m.enumValue("type", HealthMonitor.Kind.self, default: nil) ?? .tcp

@@ -15,7 +15,7 @@ public enum ConfigLoader {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            return .failure(ConfigErrors([fileIssue(path, "cannot read the file: \(error)")]))
+            return .failure(ConfigErrors([fileIssue(path, "cannot read the file: \(readError(error))")]))
         }
         guard let text = String(validating: data, as: UTF8.self) else {
             return .failure(ConfigErrors([fileIssue(path, "is not UTF-8 text")]))
@@ -48,6 +48,26 @@ public enum ConfigLoader {
         return .failure(ConfigErrors(ordered))
     }
 
+    /// "no such file" rather than Foundation's NSCocoaErrorDomain dump.
+    static func readError(_ error: Error) -> String {
+        if let e = error as? CocoaError {
+            switch e.code {
+            case .fileReadNoSuchFile: return "no such file"
+            case .fileReadNoPermission: return "permission denied"
+            default: break
+            }
+            if let posix = e.userInfo["NSUnderlyingError"] as? POSIXError {
+                switch posix.code {
+                case .EISDIR: return "is a directory"
+                case .EACCES: return "permission denied"
+                case .ENOENT: return "no such file"
+                default: return "error \(posix.code.rawValue)"
+                }
+            }
+        }
+        return "\(error)"
+    }
+
     static func fileIssue(_ file: String, _ message: String) -> LocatedIssue {
         LocatedIssue(.init(.invalidArgument, "", message), file: file, line: 0, column: 0)
     }
@@ -58,8 +78,12 @@ public enum ConfigLoader {
             LocatedIssue(.init(.invalidArgument, "", message), file: fileName, line: mark.line, column: mark.column)
         }
         func withContext(_ problem: String, _ context: YamlError.Context?) -> String {
-            guard let context else { return "YAML syntax: \(problem)" }
-            return "YAML syntax: \(problem) (\(context.text) at \(context.mark.line):\(context.mark.column))"
+            // libyaml reads an unquoted `bind: ::` as a nested mapping; IPv6
+            // literals are the likeliest cause in this file, so say how to fix it.
+            let hint = problem == "mapping values are not allowed in this context"
+                ? "; quote a value that contains ':' (e.g. bind: \"::\")" : ""
+            guard let context else { return "YAML syntax: \(problem)\(hint)" }
+            return "YAML syntax: \(problem) (\(context.text) at \(context.mark.line):\(context.mark.column))\(hint)"
         }
         switch error as? YamlError {
         case let .scanner(context, problem, mark, _)?: return located(withContext(problem, context), mark)

@@ -28,6 +28,12 @@ final class YAMLReader {
         failedPaths.append(failedPath ?? path)
     }
 
+    /// Marks `path` as unreliable without an issue of its own: its rules
+    /// depend on a value that could not be read elsewhere.
+    func suppress(_ path: String) { failedPaths.append(path) }
+
+    func hasFailed(_ path: String) -> Bool { failedPaths.contains(path) }
+
     /// The position recorded for `path` or its nearest ancestor.
     func position(of path: String) -> Position? {
         var p: String? = path

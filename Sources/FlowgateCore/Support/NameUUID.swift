@@ -39,39 +39,38 @@ public enum NameUUID {
 
     public static func format(_ bytes: [UInt8]) -> String {
         precondition(bytes.count == 16, "a UUID is 16 bytes")
-        let hex = hexString(bytes)
-        let u = Array(hex)
-        return String(u[0..<8]) + "-" + String(u[8..<12]) + "-" + String(u[12..<16]) + "-"
-            + String(u[16..<20]) + "-" + String(u[20..<32])
+        var out: [UInt8] = []
+        out.reserveCapacity(36)
+        for (i, b) in bytes.enumerated() {
+            if i == 4 || i == 6 || i == 8 || i == 10 { out.append(UInt8(ascii: "-")) }
+            out.append(hexDigits[Int(b >> 4)]); out.append(hexDigits[Int(b & 15)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     public static func hexString(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef")
-        var out = ""
+        var out: [UInt8] = []
         out.reserveCapacity(bytes.count * 2)
-        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
-        return out
+        for b in bytes { out.append(hexDigits[Int(b >> 4)]); out.append(hexDigits[Int(b & 15)]) }
+        return String(decoding: out, as: UTF8.self)
     }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// Parses `8-4-4-4-12` hex (either case) or 32 bare hex digits.
     public static func parse(_ text: String) -> [UInt8]? {
-        let chars = Array(text.utf8)
-        let hexOnly: [UInt8]
-        if chars.count == 36 {
-            for i in [8, 13, 18, 23] where chars[i] != UInt8(ascii: "-") { return nil }
-            hexOnly = chars.enumerated().filter { ![8, 13, 18, 23].contains($0.offset) }.map(\.element)
-        } else if chars.count == 32 {
-            hexOnly = chars
-        } else {
-            return nil
-        }
+        let dashed = text.utf8.count == 36
+        guard dashed || text.utf8.count == 32 else { return nil }
         var out: [UInt8] = []
         out.reserveCapacity(16)
-        var i = 0
-        while i < 32 {
-            guard let hi = hexValue(hexOnly[i]), let lo = hexValue(hexOnly[i + 1]) else { return nil }
-            out.append(hi << 4 | lo)
-            i += 2
+        var high: UInt8? = nil
+        for (i, c) in text.utf8.enumerated() {
+            if dashed && (i == 8 || i == 13 || i == 18 || i == 23) {
+                guard c == UInt8(ascii: "-") else { return nil }
+                continue
+            }
+            guard let v = hexValue(c) else { return nil }
+            if let h = high { out.append(h << 4 | v); high = nil } else { high = v }
         }
         return out
     }

@@ -10,6 +10,8 @@ public struct SHA1: Sendable {
 
     public init() { block.reserveCapacity(64) }
 
+    @inline(__always) private func rotl(_ x: UInt32, _ n: UInt32) -> UInt32 { Self.rotl(x, n) }
+
     /// The 20-byte digest of `bytes`.
     public static func hash<S: Sequence>(_ bytes: S) -> [UInt8] where S.Element == UInt8 {
         var s = SHA1()
@@ -26,9 +28,13 @@ public struct SHA1: Sendable {
     }
 
     public mutating func update<S: Sequence>(_ bytes: S) where S.Element == UInt8 {
-        for b in bytes {
-            block.append(b)
-            length &+= 1
+        let input = Array(bytes)
+        length &+= UInt64(input.count)
+        var i = 0
+        while i < input.count {
+            let take = min(64 - block.count, input.count - i)
+            block.append(contentsOf: input[i..<(i + take)])
+            i += take
             if block.count == 64 { compress(); block.removeAll(keepingCapacity: true) }
         }
     }
@@ -54,26 +60,28 @@ public struct SHA1: Sendable {
     }
 
     private mutating func compress() {
-        var w = [UInt32](repeating: 0, count: 80)
-        for t in 0..<16 {
-            w[t] = UInt32(block[4 * t]) << 24 | UInt32(block[4 * t + 1]) << 16
-                | UInt32(block[4 * t + 2]) << 8 | UInt32(block[4 * t + 3])
-        }
-        for t in 16..<80 { w[t] = rotl(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1) }
         var (a, b, c, d, e) = h
-        for t in 0..<80 {
-            let f: UInt32, k: UInt32
-            switch t {
-            case 0..<20: f = (b & c) | (~b & d); k = 0x5A82_7999
-            case 20..<40: f = b ^ c ^ d; k = 0x6ED9_EBA1
-            case 40..<60: f = (b & c) | (b & d) | (c & d); k = 0x8F1B_BCDC
-            default: f = b ^ c ^ d; k = 0xCA62_C1D6
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 80) { w in
+            block.withUnsafeBufferPointer { m in
+                for t in 0..<16 {
+                    w[t] = UInt32(m[4 * t]) << 24 | UInt32(m[4 * t + 1]) << 16 | UInt32(m[4 * t + 2]) << 8 | UInt32(m[4 * t + 3])
+                }
             }
-            let temp = rotl(a, 5) &+ f &+ e &+ k &+ w[t]
-            e = d; d = c; c = rotl(b, 30); b = a; a = temp
+            for t in 16..<80 { w[t] = rotl(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1) }
+            for t in 0..<80 {
+                let f: UInt32, k: UInt32
+                switch t {
+                case 0..<20: f = (b & c) | (~b & d); k = 0x5A82_7999
+                case 20..<40: f = b ^ c ^ d; k = 0x6ED9_EBA1
+                case 40..<60: f = (b & c) | (b & d) | (c & d); k = 0x8F1B_BCDC
+                default: f = b ^ c ^ d; k = 0xCA62_C1D6
+                }
+                let temp = rotl(a, 5) &+ f &+ e &+ k &+ w[t]
+                e = d; d = c; c = rotl(b, 30); b = a; a = temp
+            }
         }
         h = (h.0 &+ a, h.1 &+ b, h.2 &+ c, h.3 &+ d, h.4 &+ e)
     }
 
-    @inline(__always) private func rotl(_ x: UInt32, _ n: UInt32) -> UInt32 { x << n | x >> (32 - n) }
+    @inline(__always) private static func rotl(_ x: UInt32, _ n: UInt32) -> UInt32 { x << n | x >> (32 - n) }
 }

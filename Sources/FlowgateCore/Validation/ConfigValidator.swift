@@ -5,7 +5,11 @@
 
 public enum ConfigValidator {
     /// Every issue of a whole configuration, paths as in the config file.
-    public static func validate(_ c: FlowgateConfig) -> [ValidationIssue] {
+    /// `checkListenerPoolProtocol` false accepts a listener whose protocol
+    /// differs from its pool's, which UpdateListener may produce (design §2:
+    /// the listener then forwards its protocol to the same members); the
+    /// config file keeps the pairing rule.
+    public static func validate(_ c: FlowgateConfig, checkListenerPoolProtocol: Bool = true) -> [ValidationIssue] {
         var issues: [ValidationIssue] = []
         issues += validateWorkers(c.workers, path: "workers")
         if c.stateFile.isEmpty { issues.append(.init(.invalidArgument, "state_file", "must not be empty")) }
@@ -27,7 +31,7 @@ public enum ConfigValidator {
             }
             for (i, l) in acc.listeners.enumerated() {
                 let lp = FieldPath.index(FieldPath.field(ap, "listeners"), i)
-                issues += validateListener(l, path: lp, pools: c.pools)
+                issues += validateListener(l, path: lp, pools: c.pools, checkPoolProtocol: checkListenerPoolProtocol)
                 if let first = seenListeners[l.listenerArn] {
                     issues.append(.init(.conflict, FieldPath.field(lp, "ListenerArn"), "duplicate ListenerArn (also \(first))"))
                 } else {

@@ -42,7 +42,9 @@ extension ConfigValidator {
                                     "ToPort \(r.toPort) is less than FromPort \(r.fromPort)"))
                 ok = false
             }
-            guard ok else { continue }
+            // Past the limit the request is refused anyway; skipping the
+            // pairwise overlap scan keeps a huge list from costing O(n²).
+            guard ok, ranges.count <= maxPortRangesPerListener else { continue }
             if let earlier = wellFormed.first(where: { $0.range.overlaps(r) }) {
                 let name = lastComponent(path)
                 issues.append(.init(.invalidPortRange, p,
@@ -79,7 +81,9 @@ extension ConfigValidator {
     /// Everything about one listener that does not depend on other listeners:
     /// ARN, port ranges, bind address, idle timeout, and (when `pools` is
     /// given) that `pool_id` names a pool of a protocol this listener can front.
-    public static func validateListener(_ l: Listener, path: String, pools: [Pool]?) -> [ValidationIssue] {
+    /// `checkPoolProtocol` false skips the listener/pool protocol pairing:
+    /// an UpdateListener may change `Protocol` and keep its pool (design §2).
+    public static func validateListener(_ l: Listener, path: String, pools: [Pool]?, checkPoolProtocol: Bool = true) -> [ValidationIssue] {
         var issues = validateListenerArn(l.listenerArn, path: FieldPath.field(path, "ListenerArn"))
         issues += validatePortRanges(l.portRanges, path: FieldPath.field(path, "PortRanges"))
         if IPAddress(l.bind) == nil {
@@ -91,19 +95,19 @@ extension ConfigValidator {
                                 RuleText.notIn(l.idleTimeout, idleTimeoutRange, unit: "seconds")))
         }
         if let pools {
-            issues += validatePoolReference(l, path: FieldPath.field(path, "pool_id"), pools: pools)
+            issues += validatePoolReference(l, path: FieldPath.field(path, "pool_id"), pools: pools, checkProtocol: checkPoolProtocol)
         }
         return issues
     }
 
     /// `pool_id` must name an existing pool; a TCP listener fronts a TCP or
     /// HTTP pool, a UDP listener a UDP pool (design §2).
-    public static func validatePoolReference(_ l: Listener, path: String, pools: [Pool]) -> [ValidationIssue] {
+    public static func validatePoolReference(_ l: Listener, path: String, pools: [Pool], checkProtocol: Bool = true) -> [ValidationIssue] {
         if l.poolID.isEmpty { return [.init(.invalidArgument, path, "must not be empty")] }
         guard let pool = pools.first(where: { $0.id == l.poolID }) else {
             return [.init(.notFound, path, "no pool with id \(RuleText.quoted(l.poolID))")]
         }
-        if !canFront(listener: l.protocol, pool: pool.protocol) {
+        if checkProtocol && !canFront(listener: l.protocol, pool: pool.protocol) {
             let allowed = l.protocol == .tcp ? "a TCP or HTTP pool" : "a UDP pool"
             return [.init(.invalidArgument, path,
                           "\(RuleText.quoted(l.poolID)) is a \(pool.protocol.rawValue) pool; a \(l.protocol.rawValue) listener fronts \(allowed)")]
@@ -123,6 +127,7 @@ extension ConfigValidator {
     /// the same ARN is skipped, so an update can pass the whole list).
     public static func validatePortConflicts(_ l: Listener, path: String, others: [Listener]) -> [ValidationIssue] {
         var issues: [ValidationIssue] = []
+        guard l.portRanges.count <= maxPortRangesPerListener else { return [] }  // refused by validatePortRanges
         let rangesPath = FieldPath.field(path, "PortRanges")
         for (i, r) in l.portRanges.enumerated() where portRange.contains(r.fromPort) && portRange.contains(r.toPort) && r.fromPort <= r.toPort {
             for other in others where other.listenerArn != l.listenerArn && other.protocol == l.protocol
@@ -143,7 +148,9 @@ extension ConfigValidator {
     /// is dual stack, with everything. (With SO_REUSEPORT the kernel would not
     /// refuse some of these pairs; it would split traffic between them instead.)
     public static func bindsConflict(_ a: String, _ b: String) -> Bool {
-        guard let x = IPAddress(a), let y = IPAddress(b) else { return a == b }
+        // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) receives the same
+        // IPv4 traffic as a.b.c.d, so compare the unmapped forms.
+        guard let x = IPAddress(a)?.unmapped, let y = IPAddress(b)?.unmapped else { return a == b }
         if x == y { return true }
         if (!x.isV4 && x.isUnspecified) || (!y.isV4 && y.isUnspecified) { return true }
         if x.isV4 == y.isV4 && (x.isUnspecified || y.isUnspecified) { return true }

@@ -23,19 +23,40 @@ extension ConfigValidator {
     /// The members of one pool together: ids unique, no two with the same
     /// address and protocol_port (ELB.8907). `path` is the `members` field.
     public static func validateMemberSet(_ members: [Member], path: String) -> [ValidationIssue] {
+        // Dictionaries, not pairwise scans: pools may grow to thousands of
+        // members through CreateMember, and this runs on every update.
         var issues: [ValidationIssue] = []
+        var ids: [String: Int] = [:]
+        var endpoints: [EndpointKey: Int] = [:]
         for (i, m) in members.enumerated() {
             let p = FieldPath.index(path, i)
-            if let j = members[..<i].firstIndex(where: { $0.id == m.id }) {
+            if let j = ids[m.id] {
                 issues.append(.init(.conflict, FieldPath.field(p, "id"),
                                     "duplicate id \(RuleText.quoted(m.id)) (also \(lastComponent(path))[\(j)])"))
+            } else {
+                ids[m.id] = i
             }
-            if let j = members[..<i].firstIndex(where: { sameEndpoint($0, m) }) {
+            let key = EndpointKey(m)
+            if let j = endpoints[key] {
                 issues.append(.init(.conflict, p,
                                     "same address and protocol_port as \(lastComponent(path))[\(j)] (\(endpointText(m)))"))
+            } else {
+                endpoints[key] = i
             }
         }
         return issues
+    }
+
+    /// A member's address (as an IP value when it parses) and port.
+    struct EndpointKey: Hashable {
+        var address: IPAddress?
+        var text: String
+        var port: Int?
+        init(_ m: Member) {
+            address = IPAddress(m.address)
+            text = address == nil ? m.address : ""
+            port = m.protocolPort
+        }
     }
 
     /// The member of `existing` that `candidate` would duplicate (same address

@@ -28,13 +28,17 @@ final class TCPAcceptor {
     func enable() { event_add(event, nil) }
     func disable() { event_del(event) }
 
+    /// Closing a listening socket resets every connection still in its
+    /// accept queue; those clients already completed the handshake, so they
+    /// are taken in first (bounded) and served like the rest.
     func close() {
         if let e = event { event_free(e); event = nil }
+        acceptReady(limit: 1024)
         System.close(fd)
     }
 
-    private func acceptReady() {
-        for _ in 0..<TCPAcceptor.acceptsPerWakeup {
+    private func acceptReady(limit: Int = TCPAcceptor.acceptsPerWakeup) {
+        for _ in 0..<limit {
             let accepted: (fd: Int32, peer: SocketAddress)?
             do {
                 accepted = try System.accept(fd)

@@ -7,6 +7,7 @@ from .configs import (PROJECT_ID, accelerator_arn, config, listener, listener_ar
                       single_pool_config)
 from .daemon import Daemon, DaemonError, NotifyListener, UnixHTTPConnection, dump_config, run_check_config
 from .iperf import Iperf3Error, Iperf3Server, iperf3_client, iperf3_path, iperf3_server, received_bps, sent_bytes
+from .metrics import Sample, metric_sum, parse_metrics, promtool_check, promtool_path
 from .paths import REPO_ROOT, default_config, flowgatectl_bin, flowgated_bin
 from .ports import (ephemeral_range, free_port, free_port_range, port_is_free, refused_port, release_ports,
                     tcp_listening_ports, udp_bound_ports, wait_port_state)
@@ -19,6 +20,7 @@ __all__ = [
     "single_pool_config",
     "Daemon", "DaemonError", "NotifyListener", "UnixHTTPConnection", "dump_config", "run_check_config",
     "Iperf3Error", "Iperf3Server", "iperf3_client", "iperf3_path", "iperf3_server", "received_bps", "sent_bytes",
+    "Sample", "metric_sum", "parse_metrics", "promtool_check", "promtool_path",
     "REPO_ROOT", "default_config", "flowgatectl_bin", "flowgated_bin",
     "ephemeral_range", "free_port", "free_port_range", "port_is_free", "refused_port", "release_ports",
     "tcp_listening_ports", "udp_bound_ports", "wait_port_state",

@@ -8,6 +8,7 @@ datagram, see sd_notify(3)). start() returns once READY=1 arrives.
 """
 from __future__ import annotations
 
+import atexit
 import copy
 import http.client
 import json
@@ -25,6 +26,16 @@ from typing import Any, Callable, Mapping, Sequence
 from .paths import REPO_ROOT, flowgated_bin
 
 READY_TIMEOUT = 20.0
+_live: "set[subprocess.Popen]" = set()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """Last resort when pytest ends without teardown (e.g. interrupted)."""
+    for proc in list(_live):
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 STOP_GRACE = 5.0  # teardown: SIGTERM, then SIGKILL after this long
 
 
@@ -70,8 +81,12 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 class NotifyListener:
     """The test side of NOTIFY_SOCKET: collects every datagram in order."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, on_message: Callable[[int, str], None] | None = None):
         self.path = path
+        # Called on the listener thread as each message arrives, before any
+        # waiter wakes: lets a test sample state at that instant (e.g. that
+        # every port already listens when READY=1 arrives).
+        self.on_message = on_message
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sock.bind(path)
         self._sock.settimeout(0.1)
@@ -90,8 +105,14 @@ class NotifyListener:
                 continue
             except OSError:
                 return
+            message = data.decode("utf-8", "replace")
+            if self.on_message is not None:
+                try:
+                    self.on_message(len(self.messages), message)
+                except Exception as e:  # a test hook must not kill the listener
+                    message += f"\n# on_message raised {e!r}"
             with self._cond:
-                self.messages.append(data.decode("utf-8", "replace"))
+                self.messages.append(message)
                 self.times.append(time.monotonic())
                 self._cond.notify_all()
 
@@ -136,7 +157,8 @@ class Daemon:
     def __init__(self, config: Mapping[str, Any] | str, *, workdir: str | os.PathLike | None = None,
                  state_file: str | os.PathLike | None = None, control_socket: str | os.PathLike | None = None,
                  args: Sequence[str] = (), env: Mapping[str, str] | None = None,
-                 binary: str | os.PathLike | None = None, ready_timeout: float = READY_TIMEOUT):
+                 binary: str | os.PathLike | None = None, ready_timeout: float = READY_TIMEOUT,
+                 on_notify: Callable[[int, str], None] | None = None):
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="fg-", dir="/tmp"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -148,6 +170,7 @@ class Daemon:
         self.args = list(args)
         self.extra_env = dict(env or {})
         self.ready_timeout = ready_timeout
+        self.on_notify = on_notify
         self.proc: subprocess.Popen | None = None
         self.notify: NotifyListener | None = None
         self._starts = 0
@@ -225,7 +248,7 @@ class Daemon:
         if not self.binary.exists():
             raise FileNotFoundError(f"{self.binary} does not exist: run `swift build` first")
         if self.notify is None:
-            self.notify = NotifyListener(self.notify_path)
+            self.notify = NotifyListener(self.notify_path, self.on_notify)
         self._starts += 1
         self._start_mark = len(self.notify.messages)
         env = dict(os.environ)
@@ -238,6 +261,7 @@ class Daemon:
                                      stdin=subprocess.DEVNULL, stdout=self._stdout_file,
                                      stderr=self._stderr_file, env=env, cwd=self.workdir,
                                      start_new_session=True)
+        _live.add(self.proc)
         if wait_ready:
             self.wait_ready()
         return self
@@ -317,6 +341,7 @@ class Daemon:
         """Teardown: SIGTERM, SIGKILL after `grace`. Never raises."""
         if self.proc is None:
             return None
+        _live.discard(self.proc)
         if self.proc.poll() is None:
             try:
                 os.kill(self.proc.pid, signal.SIGTERM)
