@@ -20,8 +20,12 @@ ssize_t fg_splice(int fd_in, int fd_out, size_t len) {
     return splice(fd_in, NULL, fd_out, NULL, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 }
 
-// Control buffer big enough for one in6_pktinfo (covers in_pktinfo too).
-#define FG_CMSG_SPACE CMSG_SPACE(sizeof(struct in6_pktinfo))
+// Control buffer per slot. A dual-stack (::) socket with both IP_PKTINFO and
+// IPV6_RECVPKTINFO on gets TWO cmsgs for an IPv4 datagram (IPV6_PKTINFO with
+// the v4-mapped address from ip6_datagram_recv_common_ctl, then IP_PKTINFO
+// from ip_cmsg_recv_offset; net/ipv6/udp.c), so room for both: with room for
+// one only, the kernel sets MSG_CTRUNC and drops the second.
+#define FG_CMSG_SPACE (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo)))
 
 struct fg_mmsg_batch {
     unsigned int slots;
@@ -144,6 +148,8 @@ int fg_batch_recv(int fd, fg_mmsg_batch *b, unsigned int n) {
     return r;
 }
 
+int fg_batch_flags(const fg_mmsg_batch *b, unsigned int i) { return b->msgs[i].msg_hdr.msg_flags; }
+
 int fg_batch_recv_connected(int fd, fg_mmsg_batch *b, unsigned int n) {
     if (n > b->slots) n = b->slots;
     prepare_recv(b, n, 0);
@@ -188,6 +194,10 @@ int fg_batch_send_connected(int fd, fg_mmsg_batch *b, unsigned int first, unsign
     int r;
     do { r = sendmmsg(fd, b->msgs + first, n, MSG_DONTWAIT | MSG_NOSIGNAL); } while (r < 0 && errno == EINTR);
     return r;
+}
+
+int fg_udp_socket(int family) {
+    return socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 }
 
 int fg_enable_pktinfo(int fd, int family) {

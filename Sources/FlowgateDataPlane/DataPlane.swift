@@ -28,8 +28,8 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
         public var socketsOpened: Int { opened.count }
     }
 
-    /// TCP only here; the UDP relay adds its driver (see UDP/).
-    public static let defaultDrivers: [TransportDriver] = [TCPDriver()]
+    /// TCP and UDP (UDP/UDPSockets.swift).
+    public static let defaultDrivers: [TransportDriver] = [TCPDriver(), UDPDriver()]
 
     public let workers: [Worker]
     let drivers: [TransportProtocol: TransportDriver]

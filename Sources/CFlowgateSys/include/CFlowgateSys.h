@@ -48,6 +48,8 @@ int fg_batch_local_addr(fg_mmsg_batch *b, unsigned int i, struct sockaddr_storag
 void fg_batch_set_source(fg_mmsg_batch *b, unsigned int i, const struct sockaddr *src);
 /// recvmmsg(fd, ..., MSG_DONTWAIT) into up to n slots (with addresses and cmsgs).
 int fg_batch_recv(int fd, fg_mmsg_batch *b, unsigned int n);
+/// msg_flags of slot i after a receive (MSG_TRUNC: the datagram did not fit).
+int fg_batch_flags(const fg_mmsg_batch *b, unsigned int i);
 /// recvmmsg on a connected socket (no addresses, no cmsgs).
 int fg_batch_recv_connected(int fd, fg_mmsg_batch *b, unsigned int n);
 /// sendmmsg slots [first, first+n) with addresses (NULL address when len 0)
@@ -56,6 +58,8 @@ int fg_batch_send(int fd, fg_mmsg_batch *b, unsigned int first, unsigned int n);
 /// sendmmsg on a connected socket (no addresses).
 int fg_batch_send_connected(int fd, fg_mmsg_batch *b, unsigned int first, unsigned int n);
 
+/// socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
+int fg_udp_socket(int family);
 /// Enable IP_PKTINFO (v4) and IPV6_RECVPKTINFO (v6) on a UDP socket.
 int fg_enable_pktinfo(int fd, int family);
 /// setsockopt SO_RCVBUFFORCE/SO_SNDBUFFORCE falling back to SO_RCVBUF/SO_SNDBUF.

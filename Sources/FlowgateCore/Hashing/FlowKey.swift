@@ -18,3 +18,16 @@ public struct FlowKey: Sendable, Hashable {
         }
     }
 }
+
+extension FlowKey {
+    /// A hash of the key that is the same in every process and on every
+    /// instance (SipHash-2-4 with a fixed key), unlike `hashValue`.
+    public var stableHash: UInt64 {
+        var bytes: [UInt8] = [transport == .tcp ? 6 : 17]
+        bytes += client.unmapped.bytes16
+        bytes += [UInt8(clientPort >> 8), UInt8(clientPort & 0xff)]
+        bytes += local.unmapped.bytes16
+        bytes += [UInt8(localPort >> 8), UInt8(localPort & 0xff)]
+        return SipHash24.hash(bytes, k0: StableHash.commonK0, k1: StableHash.flowK1)
+    }
+}

@@ -8,44 +8,101 @@ public struct MemberPlan: Sendable, Hashable {
     public var id: String { member.id }
 }
 
-/// A pool inside a snapshot. Built off the hot path; `pick` is what workers
-/// call once per new flow.
-///
-/// STUB (foundation): smooth weighted round robin under a mutex, ignoring
-/// affinity and persistence. The selection work (issue 4) replaces the
-/// internals with the registered algorithms, sticky tables and slow start,
-/// keeping this public surface.
+/// A pool inside a snapshot. Built off the hot path (its algorithm is made,
+/// and any lookup table built, here); `pick` is what workers call once per new
+/// flow, through `ListenerPlan.pick`.
 public final class PoolPlan: Sendable {
     public let pool: Pool
     public let members: [MemberPlan]
-    private let rr: Mutex<[Int]>
+    /// The state shared with every other snapshot of this daemon.
+    public let state: SelectionState
+    public let view: PoolMembers
+    public let balancer: any LoadBalancer
+    /// The pool's SOURCE_IP session-persistence table, when it has one.
+    public let persistence: StickyTable<IPAddress>?
+    /// Seconds a persistence entry outlives its client's last flow.
+    public let persistenceTimeout: Double
+    /// Bound of each sticky table (`Tuning.maxStickyEntries`).
+    public let stickyCapacity: Int
+    let time: any TimeSource
 
-    public init(pool: Pool, members: [MemberPlan]) {
-        self.pool = pool; self.members = members
-        self.rr = Mutex([Int](repeating: 0, count: members.count))
+    public init(pool: Pool, members: [MemberPlan], state: SelectionState = SelectionState(),
+                time: any TimeSource = SystemTime(), options: LoadBalancerOptions = LoadBalancerOptions(),
+                stickyCapacity: Int = Tuning().maxStickyEntries) {
+        guard let factory = LoadBalancerRegistry.factory(named: pool.lbAlgorithm) else {
+            preconditionFailure("unvalidated lb_algorithm \(pool.lbAlgorithm)")
+        }
+        self.pool = pool; self.members = members; self.state = state; self.time = time
+        self.stickyCapacity = stickyCapacity
+        let runtimes = members.map { state.member(poolID: pool.id, memberID: $0.id) }
+        let slowStart = pool.slowStart.enable ? Double(pool.slowStart.duration) : nil
+        view = PoolMembers(plans: members, runtimes: runtimes, slowStart: slowStart, builtAt: time.now())
+        balancer = factory.make(view, options)
+        if let p = pool.sessionPersistence, p.type == .sourceIP {
+            persistence = state.persistenceTable(poolID: pool.id, capacity: stickyCapacity)
+            persistenceTimeout = Double(p.persistenceTimeout) * 60
+        } else {
+            persistence = nil; persistenceTimeout = 0
+        }
     }
 
     public var id: String { pool.id }
 
-    func eligible(_ m: MemberPlan) -> Bool { m.member.adminStateUp && m.member.weight > 0 }
-
-    public func pick(_ flow: FlowContext, affinity: ClientAffinity, affinityTimeout: Double, excluding: [String]) -> BackendTarget? {
-        let idx: Int? = rr.withLock { current in
-            var best = -1, total = 0
-            for (i, m) in members.enumerated() where eligible(m) && !excluding.contains(m.id) {
-                current[i] += m.member.weight; total += m.member.weight
-                if best < 0 || current[i] > current[best] { best = i }
-            }
-            if best < 0 { return nil }
-            current[best] -= total
-            return best
+    /// Design §3 steps 2-5 for a new flow: the pool's persistence entry, then
+    /// the listener's affinity entry, each only while its member is usable,
+    /// else the algorithm; the choice is then remembered in both tables and
+    /// counted active on the member until `release`.
+    func pick(_ flow: FlowContext, affinity: StickyTable<AffinityKey>?, excluding: [String]) -> BackendTarget? {
+        let now = time.now()
+        var chosen: Int?
+        if let persistence, let id = persistence.lookup(flow.client, now: now),
+           let i = view.index(of: id), view.usable(i, excluding: excluding) {
+            chosen = i
         }
-        guard let i = idx else { return nil }
+        let affinityKey = AffinityKey(client: flow.client, listenerAddress: flow.local)
+        if chosen == nil, let affinity, let id = affinity.lookup(affinityKey, now: now),
+           let i = view.index(of: id), view.usable(i, excluding: excluding) {
+            chosen = i
+        }
+        if chosen == nil {
+            chosen = balancer.choose(view, PickInput(flow: flow, now: now, excluding: excluding))
+        }
+        guard let i = chosen else { return nil }
         let m = members[i]
+        persistence?.acquire(flow.client, memberID: m.id, now: now)
+        affinity?.acquire(affinityKey, memberID: m.id, now: now)
+        view.runtimes[i].active.add(1, ordering: .relaxed)
+        view.runtimes[i].picks.add(1, ordering: .relaxed)
         return BackendTarget(memberID: m.id, address: m.address, port: UInt16(m.member.protocolPort ?? Int(flow.localPort)))
     }
 
-    /// The data plane reports every flow's end, so least-connections counts
-    /// and sticky-table timers stay right.
-    public func release(_ flow: FlowContext, target: BackendTarget, affinity: ClientAffinity, affinityTimeout: Double, connected: Bool) {}
+    func release(_ flow: FlowContext, target: BackendTarget, affinity: StickyTable<AffinityKey>?,
+                 affinityTimeout: Double, connected: Bool) {
+        let now = time.now()
+        let runtime = view.index(of: target.memberID).map { view.runtimes[$0] }
+            ?? state.member(poolID: pool.id, memberID: target.memberID)
+        runtime.active.subtract(1, ordering: .relaxed)
+        if !connected { runtime.connectFailures.add(1, ordering: .relaxed) }
+        persistence?.release(flow.client, now: now, timeout: persistenceTimeout)
+        affinity?.release(AffinityKey(client: flow.client, listenerAddress: flow.local), now: now, timeout: affinityTimeout)
+    }
+
+    /// Picks without a listener: the pool's persistence and algorithm only
+    /// (no client-affinity table). Prefer `ListenerPlan.pick`.
+    public func pick(_ flow: FlowContext, affinity: ClientAffinity, affinityTimeout: Double, excluding: [String]) -> BackendTarget? {
+        pick(flow, affinity: nil, excluding: excluding)
+    }
+
+    /// Ends a flow picked through `pick(_:affinity:affinityTimeout:excluding:)`.
+    public func release(_ flow: FlowContext, target: BackendTarget, affinity: ClientAffinity, affinityTimeout: Double, connected: Bool) {
+        release(flow, target: target, affinity: nil, affinityTimeout: affinityTimeout, connected: connected)
+    }
+
+    /// Live counters of member `memberID` (metrics, tests).
+    public func runtime(of memberID: String) -> MemberRuntime? { view.index(of: memberID).map { view.runtimes[$0] } }
+
+    /// The member's slow-start multiplier now (metrics: slow-start fraction).
+    public func rampFraction(of memberID: String) -> Double? {
+        view.index(of: memberID).map { view.rampFraction($0, now: time.now()) }
+    }
 }

@@ -6,9 +6,13 @@ public final class RuntimeSnapshot: Sendable {
     public let config: FlowgateConfig
     public let listeners: [ListenerPlan]
     public let pools: [String: PoolPlan]
+    /// Counters, health and sticky tables shared with the next snapshot.
+    public let selection: SelectionState
 
-    public init(generation: UInt64, config: FlowgateConfig, listeners: [ListenerPlan], pools: [String: PoolPlan]) {
+    public init(generation: UInt64, config: FlowgateConfig, listeners: [ListenerPlan], pools: [String: PoolPlan],
+                selection: SelectionState? = nil) {
         self.generation = generation; self.config = config; self.listeners = listeners; self.pools = pools
+        self.selection = selection ?? pools.values.first?.state ?? SelectionState()
     }
 }
 
@@ -19,24 +23,29 @@ public final class ListenerPlan: Sendable {
     /// Every port of every range, ascending.
     public let ports: [Int]
     public let pool: PoolPlan
+    /// The ClientAffinity SOURCE_IP table of this listener (nil for NONE).
+    public let affinityTable: StickyTable<AffinityKey>?
 
     public init(listener: Listener, bindAddress: IPAddress, pool: PoolPlan) {
         self.listener = listener; self.bindAddress = bindAddress; self.pool = pool
         self.ports = listener.portRanges.flatMap { Array($0.ports) }.sorted()
+        affinityTable = listener.clientAffinity == .sourceIP
+            ? pool.state.affinityTable(listenerArn: listener.listenerArn, capacity: pool.stickyCapacity) : nil
     }
 
     /// Picks a backend for a new flow on this listener (design §3), applying
     /// the listener's client affinity and the pool's persistence and algorithm.
     /// `excluding` holds members already tried for this flow (connect failure).
     /// A successful pick counts the flow as active on that member until
-    /// `release` is called for it (exactly once per successful pick).
+    /// `release` is called for it (exactly once per successful pick, on the
+    /// same `ListenerPlan`, even after a newer snapshot was swapped in).
     public func pick(_ flow: FlowContext, excluding: [String] = []) -> BackendTarget? {
-        pool.pick(flow, affinity: listener.clientAffinity, affinityTimeout: Double(listener.idleTimeout), excluding: excluding)
+        pool.pick(flow, affinity: affinityTable, excluding: excluding)
     }
 
     /// The flow given `target` ended, or its connect attempt failed
     /// (`connected == false`: counts against the member's health too).
     public func release(_ flow: FlowContext, target: BackendTarget, connected: Bool) {
-        pool.release(flow, target: target, affinity: listener.clientAffinity, affinityTimeout: Double(listener.idleTimeout), connected: connected)
+        pool.release(flow, target: target, affinity: affinityTable, affinityTimeout: Double(listener.idleTimeout), connected: connected)
     }
 }

@@ -1,0 +1,99 @@
+import Synchronization
+
+/// The selection state that outlives any one snapshot (design §3, §5): member
+/// counters and health, the pools' session-persistence tables and the
+/// listeners' client-affinity tables. `SnapshotBuilder` carries it from the
+/// previous snapshot into the next, so a config change neither forgets
+/// remembered clients nor resets least-connection counts.
+///
+/// Every method here takes a lock: call it per new flow or per control event,
+/// never per packet.
+public final class SelectionState: Sendable {
+    struct MemberKey: Hashable { var poolID: String; var memberID: String }
+
+    /// The clock used when a caller gives no `now`.
+    public let time: any TimeSource
+    private let members = Mutex<[MemberKey: MemberRuntime]>([:])
+    private let persistence = Mutex<[String: StickyTable<IPAddress>]>([:])
+    private let affinity = Mutex<[String: StickyTable<AffinityKey>]>([:])
+
+    public init(time: any TimeSource = SystemTime()) { self.time = time }
+
+    /// The health checker's entry point: marks a member up or down for every
+    /// worker at once. A member coming back from down restarts slow start
+    /// (when its pool has slow start enabled). Returns whether the state changed.
+    @discardableResult
+    public func setMemberUp(poolID: String, memberID: String, up: Bool, now: Double? = nil) -> Bool {
+        let runtime = member(poolID: poolID, memberID: memberID)
+        let wasUp = runtime.up.exchange(up, ordering: .acquiringAndReleasing)
+        if !wasUp && up { runtime.startRamp(at: now ?? time.now()) }
+        return wasUp != up
+    }
+
+    public func isMemberUp(poolID: String, memberID: String) -> Bool {
+        existingMember(poolID: poolID, memberID: memberID)?.isUp ?? true
+    }
+
+    /// The member's shared counters, created on first use.
+    public func member(poolID: String, memberID: String) -> MemberRuntime {
+        let key = MemberKey(poolID: poolID, memberID: memberID)
+        return members.withLock { table in
+            if let m = table[key] { return m }
+            let m = MemberRuntime(poolID: poolID, memberID: memberID)
+            table[key] = m
+            return m
+        }
+    }
+
+    public func existingMember(poolID: String, memberID: String) -> MemberRuntime? {
+        members.withLock { $0[MemberKey(poolID: poolID, memberID: memberID)] }
+    }
+
+    /// The pool's SOURCE_IP session-persistence table (client IP → member).
+    public func persistenceTable(poolID: String, capacity: Int) -> StickyTable<IPAddress> {
+        persistence.withLock { tables in
+            if let t = tables[poolID] { t.setCapacity(capacity); return t }
+            let t = StickyTable<IPAddress>(capacity: capacity)
+            tables[poolID] = t
+            return t
+        }
+    }
+
+    /// The listener's ClientAffinity SOURCE_IP table ((client IP, listener IP) → member).
+    public func affinityTable(listenerArn: String, capacity: Int) -> StickyTable<AffinityKey> {
+        affinity.withLock { tables in
+            if let t = tables[listenerArn] { t.setCapacity(capacity); return t }
+            let t = StickyTable<AffinityKey>(capacity: capacity)
+            tables[listenerArn] = t
+            return t
+        }
+    }
+
+    /// Sticky entries evicted at capacity, over every table.
+    public var stickyEvictions: Int {
+        persistence.withLock { $0.values.reduce(0) { $0 + $1.evictions } }
+            + affinity.withLock { $0.values.reduce(0) { $0 + $1.evictions } }
+    }
+
+    /// Forgets what the new configuration no longer has. A removed member's
+    /// counters are kept while flows still hold it, so a quick re-add does not
+    /// undercount least connections.
+    func prune(pools: [String: Set<String>], persistencePools: Set<String>, affinityListeners: Set<String>) {
+        members.withLock { table in
+            table = table.filter { key, runtime in
+                pools[key.poolID]?.contains(key.memberID) == true || runtime.activeFlows > 0
+            }
+        }
+        persistence.withLock { $0 = $0.filter { persistencePools.contains($0.key) } }
+        affinity.withLock { $0 = $0.filter { affinityListeners.contains($0.key) } }
+    }
+}
+
+/// The key of a ClientAffinity SOURCE_IP entry: the flow's 2-tuple (design §3 step 1).
+public struct AffinityKey: Sendable, Hashable {
+    public var client: IPAddress
+    public var listenerAddress: IPAddress
+    public init(client: IPAddress, listenerAddress: IPAddress) {
+        self.client = client.unmapped; self.listenerAddress = listenerAddress.unmapped
+    }
+}
