@@ -311,11 +311,11 @@ def main():
         details.append("top functions by self Ir:")
         details.extend("  " + row for row in top_functions(self_ir, total_ir(path)))
     text = "\n".join(lines + details) + "\n"
-    print(text)
     if os.environ.get("UPDATE_BASELINE") == "1":
         with open(os.path.join(HERE, f"baseline{'' if target == 'flowgated' else '-' + target}.txt"), "w") as f:
             f.write(text)
         log("baseline updated")
+    print(text, flush=True)
 
 
 if __name__ == "__main__":
