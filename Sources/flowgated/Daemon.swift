@@ -1,4 +1,5 @@
 import FlowgateCore
+import FlowgateControl
 import FlowgateDataPlane
 
 /// The running daemon: lock, data plane, signals and systemd notifications
@@ -8,6 +9,9 @@ final class Daemon {
     let notify = SystemdNotify()
     let loop = MainLoop()
     private var dataPlane: DataPlane?
+    /// The control plane (design §7): serialises API updates and reloads; its
+    /// `metrics` registry serves GET /metrics.
+    private var control: ControlService?
     private var lockFD: Int32 = -1
     private var drainTimer: MainLoop.Handle?
     private var drainDeadline: UInt64 = 0
@@ -16,10 +20,11 @@ final class Daemon {
     init(configPath: String) { self.configPath = configPath }
 
     /// Runs until stopped; returns the process exit code.
-    func run(_ config: FlowgateConfig) -> Int32 {
+    func run(_ fileConfig: FlowgateConfig) -> Int32 {
         System.ignoreSIGPIPE()
         let limit = System.raiseDescriptorLimit()
-        guard takeStateLock(config) else { return 1 }
+        guard takeStateLock(fileConfig) else { return 1 }
+        guard let config = overlayStateFile(fileConfig) else { return 1 }
 
         let plane = DataPlane(workerCount: config.workers, tuning: config.tuning)
         dataPlane = plane
@@ -38,7 +43,11 @@ final class Daemon {
         // and optional TCP) is wired here by the control work; it applies
         // changes through `plane` (a ConfigApplier) and, on start, merges
         // the state file over `config` before serving.
-        startControlPlane(loop: loop, dataPlane: plane, config: config)
+        guard let control = startControlPlane(loop: loop, dataPlane: plane, config: config, fileConfig: fileConfig) else {
+            plane.shutdown()
+            return 1
+        }
+        self.control = control
 
         loop.onSignal(.terminate) { [unowned self] in self.shutdownRequested("SIGTERM") }
         loop.onSignal(.interrupt) { [unowned self] in self.shutdownRequested("SIGINT") }
@@ -145,6 +154,10 @@ final class Daemon {
         if new.workers != old.workers || new.tuning != old.tuning {
             Log.warn("restart_required", ["reason": "workers and tuning apply at start only"])
         }
+        if let control {
+            reloadThroughControl(control, fileConfig: new)
+            return
+        }
         do {
             let prepared = try plane.prepare(new)
             plane.commit(prepared)
@@ -154,8 +167,3 @@ final class Daemon {
         }
     }
 }
-
-/// The control plane's start-up hook (design §7). Empty until the control
-/// server is wired: it will attach its evhttp server to `loop.base` and use
-/// `dataPlane` as its `ConfigApplier`.
-func startControlPlane(loop: MainLoop, dataPlane: DataPlane, config: FlowgateConfig) {}

@@ -55,7 +55,7 @@ private func listener(id: String = "0a1b2c3d", _ ranges: [(Int, Int)], _ p: Tran
     var l = listener([(80, 80)], .udp, bind: "::1", pool: tcpPool)
     l.idleTimeout = 4001
     #expect(ConfigValidator.validateListener(l, path: "", pools: [tcpPool, udpPool]) == [
-        .init(.invalidArgument, "idle_timeout", "4001 is not in 10..4000 seconds"),
+        .init(.invalidArgument, "idle_timeout", "4001 is not in 1..4000 seconds"),
         .init(.invalidArgument, "pool_id", "\"\(tcpPool.id)\" is a TCP pool; a UDP listener fronts a UDP pool"),
     ])
     l.poolID = "missing"

@@ -131,6 +131,59 @@ struct TCPRelayTests {
         #expect(rejected == 0)
     }
 
+    @Test func connectTimeoutMovesToTheNextMember() throws {
+        // A member whose accept queue is full drops SYNs: connect() hangs.
+        let stuck = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(stuck) }
+        var a = TestSocket.loopback(0)
+        _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(stuck, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        _ = listen(stuck, 0)
+        let stuckPort = TestSocket.port(of: stuck)
+        let fillers = (0..<3).compactMap { _ in nonBlockingConnect(stuckPort) }
+        defer { fillers.forEach { close($0) } }
+        usleep(100_000)
+        let (backend, backendPort) = TestSocket.listen()
+        defer { close(backend) }
+        _ = TestSocket.startEcho(backend, connections: 1)
+        let port = TestSocket.freePort()
+        var tuning = Tuning()
+        tuning.connectTimeout = 1
+        let plane = DataPlane(workerCount: 1, tuning: tuning)
+        try plane.start(makeConfig(port: port, members: [(stuckPort, 100), (backendPort, 1)]))
+        defer { plane.shutdown() }
+        let began = Date()
+        let client = try #require(TestSocket.connect(port))
+        defer { close(client) }
+        #expect(TestSocket.sendAll(client, [42]))
+        shutdown(client, Int32(SHUT_WR))
+        #expect(TestSocket.readAll(client) == [42])
+        let waited = Date().timeIntervalSince(began)
+        #expect(waited >= 0.9 && waited < 3)
+        #expect(plane.workers[0].counters.connectFailures.load(ordering: .relaxed) == 1)
+    }
+
+    @Test func idleTimeoutClosesAQuietConnection() throws {
+        let (backend, backendPort) = TestSocket.listen()
+        defer { close(backend) }
+        _ = TestSocket.startEcho(backend, connections: 1)
+        let port = TestSocket.freePort()
+        let plane = DataPlane(workerCount: 1, tuning: Tuning())
+        try plane.start(makeConfig(port: port, members: [(backendPort, 1)], idleTimeout: 1))
+        defer { plane.shutdown() }
+        let client = try #require(TestSocket.connect(port))
+        defer { close(client) }
+        #expect(TestSocket.sendAll(client, [7]))
+        var one = [UInt8](repeating: 0, count: 1)
+        #expect(one.withUnsafeMutableBytes { recv(client, $0.baseAddress, 1, 0) } == 1)
+        let began = Date()
+        // Nothing more is sent: the proxy closes at the idle timeout (1-2 s,
+        // the clock is whole seconds).
+        #expect(one.withUnsafeMutableBytes { recv(client, $0.baseAddress, 1, 0) } == 0)
+        let waited = Date().timeIntervalSince(began)
+        #expect(waited >= 0.5 && waited < 3)
+        #expect(waitUntil { plane.activeFlows == 0 })
+    }
+
     @Test func noReachableMemberResetsTheClient() throws {
         let port = TestSocket.freePort()
         let plane = DataPlane(workerCount: 1, tuning: Tuning())
@@ -261,4 +314,12 @@ struct LogFormatTests {
     @Test func portListsAreCompressedToRanges() {
         #expect(DataPlane.describe([1, 2, 3, 5, 7, 8]) == "1-3,5,7-8")
     }
+}
+
+/// Starts a connect without waiting for it (fills a member's accept queue).
+func nonBlockingConnect(_ port: Int) -> Int32? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+    var a = TestSocket.loopback(port)
+    _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    return fd
 }

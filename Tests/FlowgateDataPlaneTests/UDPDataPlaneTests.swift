@@ -168,6 +168,15 @@ struct UDPDataPlaneTests {
         let big = (0..<65_507).map { UInt8(truncatingIfNeeded: $0 &* 7) }
         #expect(c.ask(port, big) == big)
         #expect(c.ask(port, []) == [])
+        // Published for other threads after each batch.
+        #expect(waitUntil { plane.udpTotals.datagramsOut == 2 })
+        let totals = plane.udpTotals
+        #expect(totals.sessions == 1)
+        #expect(totals.flowsStarted == 1)
+        #expect(totals.datagramsIn == 2)
+        #expect(totals.dropped == 0)
+        let bytesIn = plane.workers.reduce(0) { $0 + $1.counters.udp.bytesClientToBackend.load(ordering: .relaxed) }
+        #expect(bytesIn == 65_507)
         let t = try #require(TestSocket.connect(port))
         defer { close(t) }
         #expect(TestSocket.sendAll(t, [7, 8]))

@@ -55,6 +55,17 @@ import FlowgateCore
         #expect(r6?.port == h.listenerPort)
     }
 
+    @Test func ipv4ClientReachesAnIPv6Member() throws {
+        let h = try UDPRelayHarness(backends: [TestBackend(id: "v6", answersWithID: false, ip: "::1")])
+        defer { h.close() }
+        let client = TestUDPSocket()
+        defer { client.close() }
+        let reply = h.roundTrip(client, [0xde, 0xad])
+        #expect(reply?.bytes == [0xde, 0xad])
+        #expect(reply?.from == IPAddress("127.0.0.1")!)
+        #expect(h.backends[0].received == 1)
+    }
+
     @Test func sourceIPAffinityKeepsOneMemberAcrossSourcePorts() throws {
         let members = [TestBackend(id: "a", answersWithID: true), TestBackend(id: "b", answersWithID: true)]
         let h = try UDPRelayHarness(affinity: .sourceIP, backends: members)

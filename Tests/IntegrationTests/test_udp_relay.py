@@ -248,3 +248,28 @@ def test_udp_iperf3_smoke(daemon, iperf3_server, port_range):
     summary = result["end"]["sum"]
     assert summary["packets"] > 1000
     assert summary["lost_percent"] < 5.0, summary
+
+
+def test_udp_out_of_descriptors_evicts_the_least_recently_used_flow(daemon, udp_backend, port_range,
+                                                                     flowgated_bin, tmp_path):
+    """Every flow holds an upstream socket. Under an open-files limit of 400,
+    800 flows from 800 source ports all get their reply: when socket() fails
+    with EMFILE the least recently used session gives up its descriptor."""
+    wrapper = tmp_path / "flowgated-nofile-400"
+    wrapper.write_text(f'#!/bin/sh\nexec prlimit --nofile=400:400 {flowgated_bin} "$@"\n')
+    wrapper.chmod(0o755)
+    echo = udp_backend("echo", mode="echo")
+    echo.keep_payloads = False
+    ports = port_range(1)
+    d = daemon(udp_config(ports, [member(echo)], workers=1), binary=wrapper)
+    answered = 0
+    for i in range(800):
+        s = client()
+        try:
+            got = round_trip(s, b"%d" % i, ("127.0.0.1", ports[0]), tries=2)
+            answered += got is not None and got[0] == b"%d" % i
+        finally:
+            s.close()
+    assert answered == 800
+    assert d.log_lines("udp_upstream_failed") == []
+    assert len(os.listdir(f"/proc/{d.pid}/fd")) <= 400

@@ -215,7 +215,7 @@ public struct ControlConfig: Sendable, Hashable, Codable {
 public struct Tuning: Sendable, Hashable, Codable {
     /// Seconds SIGTERM waits for established flows before closing them.
     public var drainTimeout: Int = 10
-    /// Max live UDP flows per worker (LRU evicted past it).
+    /// Max live UDP flows per listener per worker (least recently used evicted past it, counted).
     public var maxUDPFlows: Int = 262_144
     /// Max entries in each sticky table (persistence, affinity); oldest evicted.
     public var maxStickyEntries: Int = 1_048_576

@@ -30,7 +30,7 @@ public final class ListenerPlan: Sendable {
         self.listener = listener; self.bindAddress = bindAddress; self.pool = pool
         self.ports = listener.portRanges.flatMap { Array($0.ports) }.sorted()
         affinityTable = listener.clientAffinity == .sourceIP
-            ? pool.state.affinityTable(listenerArn: listener.listenerArn, capacity: pool.stickyCapacity) : nil
+            ? pool.state.affinityTable(poolID: pool.id, capacity: pool.stickyCapacity) : nil
     }
 
     /// Picks a backend for a new flow on this listener (design §3), applying

@@ -38,7 +38,7 @@ public struct SnapshotBuilder: Sendable {
         state.prune(
             pools: Dictionary(config.pools.map { ($0.id, Set($0.members.map(\.id))) }, uniquingKeysWith: { a, _ in a }),
             persistencePools: Set(config.pools.filter { $0.sessionPersistence?.type == .sourceIP }.map(\.id)),
-            affinityListeners: Set(config.allListeners.filter { $0.clientAffinity == .sourceIP }.map(\.listenerArn)))
+            affinityPools: Set(config.allListeners.filter { $0.clientAffinity == .sourceIP }.map(\.poolID)))
         return RuntimeSnapshot(generation: generation, config: config, listeners: listeners, pools: pools, selection: state)
     }
 

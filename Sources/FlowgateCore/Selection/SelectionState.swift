@@ -59,12 +59,16 @@ public final class SelectionState: Sendable {
         }
     }
 
-    /// The listener's ClientAffinity SOURCE_IP table ((client IP, listener IP) → member).
-    public func affinityTable(listenerArn: String, capacity: Int) -> StickyTable<AffinityKey> {
+    /// The ClientAffinity SOURCE_IP table ((client IP, listener IP) → member)
+    /// of every SOURCE_IP listener in front of pool `poolID`. It is shared by
+    /// those listeners, so a client reaching a TCP and a UDP listener (or two
+    /// port ranges) on the same address lands on one member "whatever the port
+    /// and protocol" (design §3 step 3).
+    public func affinityTable(poolID: String, capacity: Int) -> StickyTable<AffinityKey> {
         affinity.withLock { tables in
-            if let t = tables[listenerArn] { t.setCapacity(capacity); return t }
+            if let t = tables[poolID] { t.setCapacity(capacity); return t }
             let t = StickyTable<AffinityKey>(capacity: capacity)
-            tables[listenerArn] = t
+            tables[poolID] = t
             return t
         }
     }
@@ -78,14 +82,14 @@ public final class SelectionState: Sendable {
     /// Forgets what the new configuration no longer has. A removed member's
     /// counters are kept while flows still hold it, so a quick re-add does not
     /// undercount least connections.
-    func prune(pools: [String: Set<String>], persistencePools: Set<String>, affinityListeners: Set<String>) {
+    func prune(pools: [String: Set<String>], persistencePools: Set<String>, affinityPools: Set<String>) {
         members.withLock { table in
             table = table.filter { key, runtime in
                 pools[key.poolID]?.contains(key.memberID) == true || runtime.activeFlows > 0
             }
         }
         persistence.withLock { $0 = $0.filter { persistencePools.contains($0.key) } }
-        affinity.withLock { $0 = $0.filter { affinityListeners.contains($0.key) } }
+        affinity.withLock { $0 = $0.filter { affinityPools.contains($0.key) } }
     }
 }
 

@@ -10,8 +10,9 @@ extension ConfigValidator {
     public static let maxListenersPerAccelerator = 10
     public static let portRange = 1...65535
     /// Seconds. Global Accelerator's own idle timeouts are fixed (TCP 340, UDP 30);
-    /// Flowgate lets them be set within this range for either protocol.
-    public static let idleTimeoutRange = 10...4000
+    /// Flowgate lets them be set within this range for either protocol (short
+    /// UDP timeouts suit DNS-like traffic; tests use them to see expiry).
+    public static let idleTimeoutRange = 1...4000
     /// AWS limits accelerator names to 64 characters.
     public static let maxAcceleratorNameLength = 64
 

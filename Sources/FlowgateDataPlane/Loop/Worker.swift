@@ -31,6 +31,8 @@ public final class WorkerCounters: Sendable {
     /// connection direction's pending size ever seen (backpressure bound).
     public let pendingBytes = Atomic<Int>(0)
     public let peakPendingPerDirection = Atomic<Int>(0)
+    /// UDP relay figures, published by the worker after each batch (UDP/UDPRelay.swift).
+    public let udp = UDPCounters()
     init() {}
 }
 

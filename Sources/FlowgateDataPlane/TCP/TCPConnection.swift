@@ -362,7 +362,6 @@ final class TCPConnection {
     /// reference: callers must return right after).
     func close(reason: String, error: SystemError? = nil) {
         guard phase != .closed else { return }
-        let wasRelaying = phase == .relaying
         phase = .closed
         for e in [clientRead, backendRead, clientWrite, backendWrite, timer] { if let e { event_free(e) } }
         clientRead = nil; backendRead = nil; clientWrite = nil; backendWrite = nil; timer = nil
@@ -378,7 +377,9 @@ final class TCPConnection {
             }
             if held > 0 { counters.pendingBytes.subtract(held, ordering: .relaxed) }
         }
-        if wasRelaying, let t = target { plan.release(flow, target: t, connected: true) }
+        // A flow closed mid-connect (shutdown) still holds its pick: release it
+        // too, or least-connection counts and sticky references would leak.
+        if let t = target { plan.release(flow, target: t, connected: true) }
         if plan.listener.connectionLog || (error != nil && Log.enabled(.debug)) {
             Log.emit(plan.listener.connectionLog ? .info : .debug, "flow_closed", [
                 "listener": plan.listener.listenerArn, "client": "\(flow.client):\(flow.clientPort)",

@@ -20,6 +20,9 @@ final class UDPListenerState {
     let wildcard: Bool
     /// Logged once per listener, then only counted.
     var loggedNoMember = false
+    var loggedUpstreamFailure = false
+    /// "member reason" pairs already logged as re-picks.
+    var loggedRepicks: Set<String> = []
 
     init(relay: UDPRelay, plan: ListenerPlan, maxFlows: Int) {
         self.relay = relay
@@ -39,6 +42,8 @@ final class UDPListenerState {
         memberIDs = Set(new.pool.members.map(\.id))
         table.idleTimeout = Double(max(1, new.listener.idleTimeout))
         loggedNoMember = false
+        loggedUpstreamFailure = false
+        loggedRepicks.removeAll()
     }
 }
 

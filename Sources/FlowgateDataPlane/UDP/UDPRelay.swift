@@ -45,11 +45,16 @@ public final class UDPRelay: @unchecked Sendable {
     /// The run of `inBatch` being collected by `clientReadable`.
     private var run: (slot: FlowTable<FlowKey, UDPSession>.Slot, start: UInt32) = (-1, 0)
     public private(set) var stats = UDPRelayStats()
+    /// Where `stats` are published for other threads (the worker's).
+    let counters: UDPCounters
+    private var liveSessions: Int { listeners.values.reduce(0) { $0 + $1.table.count } }
 
     /// `maxFlows` bounds each listener's table on this worker
     /// (Tuning.maxUDPFlows); `bufferBytes` is Tuning.udpSocketBuffer.
-    public init(base: OpaquePointer, maxFlows: Int, bufferBytes: Int, time: TimeSource = SystemTime()) {
+    public init(base: OpaquePointer, maxFlows: Int, bufferBytes: Int, time: TimeSource = SystemTime(),
+                counters: UDPCounters = UDPCounters()) {
         self.base = base
+        self.counters = counters
         self.maxFlows = maxFlows
         self.bufferBytes = bufferBytes
         self.time = time
@@ -288,7 +293,7 @@ public final class UDPRelay: @unchecked Sendable {
             if let t = flow.target, !state.memberIDs.contains(t.memberID) {
                 releaseTarget(flow, connected: true)
                 stats.repickedRemoved += 1
-                Log.info("udp_flow_repick", ["listener": state.arn, "client": flow.context.client, "member": t.memberID, "reason": "member_removed"])
+                logRepick(state, flow, member: t.memberID, reason: "member_removed")
             }
         }
         if flow.target != nil { return true }
@@ -330,13 +335,32 @@ public final class UDPRelay: @unchecked Sendable {
     private func openUpstream(_ state: UDPListenerState, _ slot: FlowTable<FlowKey, UDPSession>.Slot) -> Bool {
         closeUpstream(&state.table[slot])
         guard let target = state.table[slot].flow.target else { return false }
-        let fd: Int32
-        do {
-            fd = try UDPSockets.openUpstream(target, bufferBytes: bufferBytes)
-        } catch {
-            stats.upstreamOpenFailures += 1
-            Log.error("udp_upstream_failed", ["listener": state.arn, "member": target.memberID, "error": error])
-            return false
+        var fd: Int32 = -1
+        var evictedForDescriptor = false
+        while fd < 0 {
+            do {
+                fd = try UDPSockets.openUpstream(target, bufferBytes: bufferBytes)
+            } catch {
+                // Out of descriptors (every flow holds one): give this flow the
+                // least recently used session's, once, so the table behaves as
+                // an LRU bounded by the descriptor limit too. Never the slot
+                // being opened nor the run waiting to be sent.
+                if error.isDescriptorExhaustion, !evictedForDescriptor, let victim = state.table.oldest,
+                   victim != slot, victim != run.slot {
+                    evictedForDescriptor = true
+                    let (_, s) = state.table.remove(victim)
+                    stats.sessionsEvicted += 1
+                    closeSession(state, s, reason: "descriptors_exhausted")
+                    continue
+                }
+                stats.upstreamOpenFailures += 1
+                if !state.loggedUpstreamFailure {
+                    state.loggedUpstreamFailure = true
+                    Log.error("udp_upstream_failed", ["listener": state.arn, "member": target.memberID, "error": error,
+                                                      "note": "logged once per listener until the next config change; counted"])
+                }
+                return false
+            }
         }
         let arg = Unmanaged.passUnretained(state).toOpaque()
         guard let ev = event_new(base, fd, Int16(EV_READ | EV_PERSIST), udpMemberReadable, arg) else {
@@ -463,8 +487,20 @@ public final class UDPRelay: @unchecked Sendable {
         flow.refusedMember = t.memberID
         releaseTarget(flow, connected: false)
         stats.repickedRefused += 1
-        Log.info("udp_flow_repick", ["listener": state.arn, "client": flow.context.client, "member": t.memberID, "reason": "port_unreachable"])
+        logRepick(state, flow, member: t.memberID, reason: "port_unreachable")
     }
+
+    /// One line per (member, reason) per listener until the next config
+    /// change: a dead member with 10,000 flows must not write 10,000 lines.
+    /// Every re-pick is counted in `stats` either way.
+    private func logRepick(_ state: UDPListenerState, _ flow: UDPFlow, member: String, reason: String) {
+        guard state.loggedRepicks.insert(member + " " + reason).inserted else { return }
+        Log.info("udp_flow_repick", ["listener": state.arn, "client": flow.context.client, "member": member, "reason": reason,
+                                     "note": "first of this member and reason; the rest are counted"])
+    }
+
+    /// Stores `stats` where other threads read them.
+    func publish() { counters.publish(stats, sessions: liveSessions) }
 
     // MARK: - Expiry
 
@@ -481,17 +517,21 @@ public final class UDPRelay: @unchecked Sendable {
 
 private let udpClientReadable: event_callback_fn = { _, _, arg in
     Unmanaged<UDPPortSocket>.fromOpaque(arg!)._withUnsafeGuaranteedRef { p in
-        p.state.relay.clientReadable(p)
+        let relay = p.state.relay
+        relay.clientReadable(p)
+        relay.publish()
     }
 }
 
 private let udpMemberReadable: event_callback_fn = { fd, _, arg in
     Unmanaged<UDPListenerState>.fromOpaque(arg!)._withUnsafeGuaranteedRef { s in
-        s.relay.memberReadable(s, fd: fd)
+        let relay = s.relay
+        relay.memberReadable(s, fd: fd)
+        relay.publish()
     }
 }
 
 private let udpSweepTimer: event_callback_fn = { _, _, arg in
-    Unmanaged<UDPRelay>.fromOpaque(arg!)._withUnsafeGuaranteedRef { $0.sweep() }
+    Unmanaged<UDPRelay>.fromOpaque(arg!)._withUnsafeGuaranteedRef { $0.sweep(); $0.publish() }
 }
 

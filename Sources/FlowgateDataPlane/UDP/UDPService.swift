@@ -12,14 +12,14 @@ final class UDPService: TransportService {
 
     init(worker: Worker) {
         relay = UDPRelay(base: worker.base, maxFlows: worker.tuning.maxUDPFlows, bufferBytes: worker.tuning.udpSocketBuffer,
-                         time: CoarseMonotonicTime())
+                         time: CoarseMonotonicTime(), counters: worker.counters.udp)
     }
 
     func attach(_ socket: ListeningSocket, plan: ListenerPlan) { relay.attach(socket.key, fd: socket.fd, plan: plan) }
-    func detach(_ key: ListeningSocketKey) { relay.detach(key) }
+    func detach(_ key: ListeningSocketKey) { relay.detach(key); relay.publish() }
     var attachedKeys: [ListeningSocketKey] { relay.attachedKeys }
     func snapshotDidChange(_ index: SnapshotIndex) { relay.snapshotDidChange(index) }
-    func closeAllFlows() { relay.closeAllFlows() }
+    func closeAllFlows() { relay.closeAllFlows(); relay.publish() }
 }
 
 /// CLOCK_MONOTONIC_COARSE in seconds: the relay reads the time once per

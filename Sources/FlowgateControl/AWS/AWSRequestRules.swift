@@ -1,0 +1,109 @@
+// Request-level rules of api.md §A, each answered with the AWS code boto3
+// maps to its typed exception, and the mapping of shared validation issues
+// and apply failures to those codes.
+import FlowgateCore
+
+enum AWSRequestRules {
+    enum ArnKind { case listener, accelerator }
+
+    static func checkArn(_ arn: String, name: String, kind: ArnKind) throws(AWSError) {
+        guard !arn.isEmpty else { throw .invalidArgument("\(name) must not be empty") }
+        guard arn.count <= GlobalAcceleratorAPI.maxArnLength else {
+            throw .invalidArgument("\(name) is \(arn.count) characters; at most \(GlobalAcceleratorAPI.maxArnLength) are allowed")
+        }
+        // arn:aws:globalaccelerator::<12 digits>:accelerator/<id>[/listener/<id>] (design §2).
+        let parts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+        var ok = parts.count == 6 && parts[0] == "arn" && parts[1] == "aws" && parts[2] == "globalaccelerator" && parts[3].isEmpty
+            && parts[4].count == 12 && parts[4].allSatisfy { $0.isASCII && $0.isNumber }
+        if ok {
+            let resource = parts[5].split(separator: "/", omittingEmptySubsequences: false)
+            switch kind {
+            case .accelerator: ok = resource.count == 2 && resource[0] == "accelerator" && !resource[1].isEmpty
+            case .listener: ok = resource.count == 4 && resource[0] == "accelerator" && !resource[1].isEmpty && resource[2] == "listener" && !resource[3].isEmpty
+            }
+        }
+        guard ok else {
+            let form = kind == .listener ? "arn:aws:globalaccelerator::<account>:accelerator/<id>/listener/<id>" : "arn:aws:globalaccelerator::<account>:accelerator/<id>"
+            throw .invalidArgument("\(name) \(arn) is not of the form \(form)")
+        }
+    }
+
+    static func enumValue<E: RawRepresentable & CaseIterable>(_ v: JSONValue, _ name: String, _: E.Type) throws(AWSError) -> E where E.RawValue == String {
+        guard let s = v.stringValue else { throw .invalidArgument("\(name) must be a string, not \(v.typeName)") }
+        guard let e = E(rawValue: s) else {
+            throw .invalidArgument("\(name) \"\(s)\" is not one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return e
+    }
+
+    static func portRanges(_ v: JSONValue) throws(AWSError) -> [PortRange] {
+        guard let items = v.arrayValue else { throw .invalidArgument("PortRanges must be a list, not \(v.typeName)") }
+        guard !items.isEmpty else { throw .invalidPortRange("PortRanges must hold 1 to 10 port ranges, not 0") }
+        guard items.count <= CrossObjectRules.maxPortRangesPerListener else {
+            throw AWSError("LimitExceededException", "PortRanges holds \(items.count) port ranges; a listener has at most \(CrossObjectRules.maxPortRangesPerListener)")
+        }
+        var out: [PortRange] = []
+        for (i, item) in items.enumerated() {
+            guard let members = item.objectMembers else { throw .invalidArgument("PortRanges[\(i)] must be an object with FromPort and ToPort, not \(item.typeName)") }
+            func port(_ name: String) throws(AWSError) -> Int {
+                guard let p = members.last(where: { $0.0 == name })?.1, !p.isNull else { throw .invalidPortRange("PortRanges[\(i)].\(name) is required") }
+                guard let n = p.intValue else { throw .invalidArgument("PortRanges[\(i)].\(name) must be an integer, not \(p.typeName)") }
+                guard (1...65535).contains(n) else { throw .invalidPortRange("PortRanges[\(i)].\(name) \(n) is outside 1..65535") }
+                return n
+            }
+            let from = try port("FromPort"), to = try port("ToPort")
+            guard from <= to else { throw .invalidPortRange("PortRanges[\(i)]: FromPort \(from) is greater than ToPort \(to)") }
+            let range = PortRange(fromPort: from, toPort: to)
+            if let j = out.firstIndex(where: { $0.overlaps(range) }) {
+                throw .invalidPortRange("PortRanges[\(i)] \(from)-\(to) overlaps PortRanges[\(j)] \(out[j].fromPort)-\(out[j].toPort)")
+            }
+            out.append(range)
+        }
+        return out
+    }
+
+    static func map(_ failure: UpdateFailure, listenerArn: String) -> AWSError {
+        switch failure {
+        case let .invalid(issues):
+            let issue = issues[0]
+            switch issue.kind {
+            case .invalidPortRange: return .invalidPortRange(issue.description)
+            case .limitExceeded: return AWSError("LimitExceededException", issue.description)
+            case .notFound: return AWSError("ListenerNotFoundException", issue.description)
+            case .invalidArgument, .conflict: return .invalidArgument(issue.description)
+            }
+        case let .apply(e):
+            switch e.kind {
+            case .addressInUse, .permissionDenied: return .invalidPortRange(e.message)
+            case .descriptorBudget: return AWSError("LimitExceededException", e.message)
+            case .other: return AWSError("InternalServiceErrorException", e.message, status: 500)
+            }
+        case let .persist(e):
+            return AWSError("InternalServiceErrorException", "the update was not applied: \(e.description)", status: 500)
+        case let .unavailable(reason):
+            return AWSError("InternalServiceErrorException", "the update was not applied: \(reason)", status: 500)
+        }
+    }
+
+    static func json(_ l: Listener) -> JSONValue {
+        .object([
+            ("ListenerArn", .string(l.listenerArn)),
+            ("PortRanges", .array(l.portRanges.map { .object([("FromPort", .int($0.fromPort)), ("ToPort", .int($0.toPort))]) })),
+            ("Protocol", .string(l.protocol.rawValue)),
+            ("ClientAffinity", .string(l.clientAffinity.rawValue)),
+        ])
+    }
+
+    static func json(_ a: Accelerator) -> JSONValue {
+        let id = a.acceleratorArn.split(separator: "/").last.map(String.init) ?? ""
+        return .object([
+            ("AcceleratorArn", .string(a.acceleratorArn)),
+            ("Name", .string(a.name)),
+            ("IpAddressType", .string("IPV4")),
+            ("Enabled", .bool(true)),
+            ("IpSets", .array([])),
+            ("DnsName", .string("\(id).flowgate.local")),
+            ("Status", .string("DEPLOYED")),
+        ])
+    }
+}

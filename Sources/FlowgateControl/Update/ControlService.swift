@@ -1,0 +1,148 @@
+// The update path of design §5, shared by both APIs: validate a changed copy
+// of the configuration, then prepare (bind new ports) → persist → commit, one
+// update at a time, and answer only after commit returned.
+import FlowgateCore
+import FlowgateDataPlane
+import Synchronization
+
+/// A type-erased `ConfigApplier` so the service does not carry its generic.
+public final class AnyApplier: @unchecked Sendable {
+    private let currentFn: () -> FlowgateConfig
+    private let applyFn: (FlowgateConfig, () throws(StateFileError) -> Void) throws(UpdateFailure) -> Void
+
+    public init<A: ConfigApplier>(_ applier: A) {
+        currentFn = { applier.current }
+        applyFn = { (config: FlowgateConfig, persist: () throws(StateFileError) -> Void) throws(UpdateFailure) in
+            try AnyApplier.run(applier, config, persist)
+        }
+    }
+
+    private static func run<A: ConfigApplier>(_ applier: A, _ config: FlowgateConfig, _ persist: () throws(StateFileError) -> Void) throws(UpdateFailure) {
+        let t0 = System.monotonicMicroseconds()
+        let prepared: A.Prepared
+        do throws(ApplyError) { prepared = try applier.prepare(config) } catch { throw UpdateFailure.apply(error) }
+        let t1 = System.monotonicMicroseconds()
+        do throws(StateFileError) { try persist() } catch {
+            applier.abort(prepared)
+            throw UpdateFailure.persist(error)
+        }
+        let t2 = System.monotonicMicroseconds()
+        applier.commit(prepared)
+        let t3 = System.monotonicMicroseconds()
+        // Where an update's time goes: binding, the state file's fsyncs, the workers' swap.
+        Log.info("config_applied", ["prepare_us": t1 - t0, "persist_us": t2 - t1, "commit_us": t3 - t2])
+    }
+    public var current: FlowgateConfig { currentFn() }
+    func apply(_ config: FlowgateConfig, persist: () throws(StateFileError) -> Void) throws(UpdateFailure) {
+        try applyFn(config, persist)
+    }
+}
+
+public enum UpdateFailure: Error, Sendable {
+    /// The request broke a rule: nothing was changed.
+    case invalid([ValidationIssue])
+    /// Binding a new port (or the descriptor budget) failed: nothing changed.
+    case apply(ApplyError)
+    /// The state file could not be written: the applier aborted, nothing changed.
+    case persist(StateFileError)
+    /// The daemon is not taking changes now (draining or stopped).
+    case unavailable(String)
+}
+
+/// Owns the accepted configuration. Called only from the control thread, so
+/// updates are serialised by construction.
+public final class ControlService: @unchecked Sendable {
+    public let applier: AnyApplier
+    public let store: StateStore?
+    /// Cross-object rules run on every changed config; the daemon installs
+    /// core-config's `ConfigValidator.validate` here (one set of rules for file and API).
+    public var validate: @Sendable (FlowgateConfig) -> [ValidationIssue]
+    /// Config-file state, for `state reset`.
+    public var baseConfig: FlowgateConfig?
+    /// Per-member health for ELB `operating_status`; nil → NO_MONITOR.
+    public var memberStatus: (@Sendable (_ poolID: String, _ memberID: String) -> OperatingStatus?)?
+    public let metrics: MetricsRegistry
+    /// nil while changes are accepted; otherwise why not (e.g. draining):
+    /// a change then would rebind ports the shutdown just closed.
+    public var refusingChanges: @Sendable () -> String? = { nil }
+    /// Serialises API updates (control thread) with SIGHUP reloads (main thread).
+    private let gate = Mutex<Int>(0)
+
+    public init(applier: AnyApplier, store: StateStore?, baseConfig: FlowgateConfig? = nil, metrics: MetricsRegistry = MetricsRegistry(),
+                validate: @escaping @Sendable (FlowgateConfig) -> [ValidationIssue] = ControlService.apiRules) {
+        self.applier = applier; self.store = store; self.baseConfig = baseConfig; self.validate = validate; self.metrics = metrics
+    }
+
+    public var config: FlowgateConfig { applier.current }
+
+    /// The rules an API update must pass: the control plane's own cross-object
+    /// rules (their messages name the listener in the way), then the shared
+    /// `ConfigValidator` (one set of rules for file and API, design §9), less
+    /// the listener/pool protocol pairing: UpdateListener may change
+    /// `Protocol`, and the listener then forwards that protocol to the same
+    /// members (design §2), as Global Accelerator allows.
+    public static let apiRules: @Sendable (FlowgateConfig) -> [ValidationIssue] = { config in
+        CrossObjectRules.validate(config) + ConfigValidator.validate(config, checkListenerPoolProtocol: false)
+    }
+
+    /// Applies `change` to a copy of the live config. `change` throws
+    /// `UpdateFailure.invalid` for request-level errors; then the shared
+    /// validators run on the result. Returns the committed config.
+    @discardableResult
+    public func update(_ change: (inout FlowgateConfig) throws(UpdateFailure) -> Void) throws(UpdateFailure) -> FlowgateConfig {
+        try serialized { () throws(UpdateFailure) -> FlowgateConfig in
+            var next = applier.current
+            try change(&next)
+            let issues = validate(next)
+            if !issues.isEmpty { throw UpdateFailure.invalid(issues) }
+            try applier.apply(next) { () throws(StateFileError) in try store?.save(next) }
+            return next
+        }
+    }
+
+    /// SIGHUP (design §5): the re-read config file becomes the base, with the
+    /// state file's acknowledged updates laid over it again (design §6), so a
+    /// reload never silently reverts an update a client was told is live.
+    /// Nothing is written: the state file already holds those updates.
+    @discardableResult
+    public func reload(fileConfig: FlowgateConfig) throws(UpdateFailure) -> FlowgateConfig {
+        try serialized { () throws(UpdateFailure) -> FlowgateConfig in
+            var next = fileConfig
+            if let store {
+                do throws(StateFileError) {
+                    if let state = try store.load() { next = StateOverlay.apply(state: state, over: fileConfig) }
+                } catch {
+                    throw UpdateFailure.persist(error)
+                }
+            }
+            let issues = validate(next)
+            if !issues.isEmpty { throw UpdateFailure.invalid(issues) }
+            try applier.apply(next) { () throws(StateFileError) in }
+            baseConfig = fileConfig
+            return next
+        }
+    }
+
+    /// Runs one change with the gate held; the count is the number of changes applied.
+    private func serialized(_ body: () throws(UpdateFailure) -> FlowgateConfig) throws(UpdateFailure) -> FlowgateConfig {
+        try gate.withLock { (applied: inout Int) throws(UpdateFailure) -> FlowgateConfig in
+            if let reason = refusingChanges() { throw UpdateFailure.unavailable(reason) }
+            let result = try body()
+            applied += 1
+            return result
+        }
+    }
+
+    /// `flowgatectl state reset`: delete the state file and go back to the config file.
+    public func reset() throws(UpdateFailure) -> FlowgateConfig {
+        guard let base = baseConfig else {
+            throw UpdateFailure.invalid([ValidationIssue(.invalidArgument, "", "no config file state to reset to")])
+        }
+        return try serialized { () throws(UpdateFailure) -> FlowgateConfig in
+            let issues = validate(base)
+            if !issues.isEmpty { throw UpdateFailure.invalid(issues) }
+            try applier.apply(base) { () throws(StateFileError) in try store?.remove() }
+            return base
+        }
+    }
+}

@@ -1,2 +1,0 @@
-import FlowgateCore
-print("flowgatectl")
