@@ -6,6 +6,7 @@ this shared machine, unlike timings; `perf stat` is not available here).
 Phases, each ended by `callgrind_control --dump` (which also zeroes the counters):
   idle: the proxy sits idle IDLE_SECONDS (timers, housekeeping) -> Ir per second
   tcp:  TCP_MIB MiB through one TCP connection to a sink backend
+  conn: TCP_CONNECTIONS short connections, one after another, 16 bytes each
   udp:  UDP_DATAGRAMS 64-byte datagrams, paced so none is dropped, to a sink
 Each traffic phase is charged its Ir minus the idle rate times its wall time.
 Calls to ARC, allocation and lock functions are counted from the call graph,
@@ -47,6 +48,7 @@ class Sinks:
 
     def __init__(self, port):
         self.tcp_bytes = 0
+        self.tcp_closed = 0
         self.udp_datagrams = 0
         self.stopping = False
         self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -82,8 +84,9 @@ class Sinks:
                 except OSError:
                     return
                 if not data:
-                    return
+                    break
                 self.tcp_bytes += len(data)
+        self.tcp_closed += 1
 
     def _udp_loop(self):
         while not self.stopping:
@@ -124,6 +127,21 @@ def send_tcp(port, sinks, mebibytes):
         sock.shutdown(socket.SHUT_WR)
         if not wait_until(lambda: sinks.tcp_bytes - start >= total, 300):
             raise RuntimeError(f"TCP: only {sinks.tcp_bytes - start} of {total} bytes reached the sink")
+
+
+def open_close_tcp(port, sinks, count):
+    """`count` short connections one after another, each carrying 16 bytes."""
+    start = sinks.tcp_closed
+    for index in range(count):
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(b"0123456789abcdef")
+            sock.shutdown(socket.SHUT_WR)
+            sock.settimeout(30)
+            while sock.recv(4096):
+                pass  # the proxy closes once the sink has closed
+        if not wait_until(lambda: sinks.tcp_closed - start > index, 30):
+            raise RuntimeError(f"TCP connections: connection {index} never reached the sink")
+    return sinks.tcp_closed - start
 
 
 def send_udp(port, sinks, count):
@@ -235,6 +253,7 @@ def main():
     mebibytes = int(os.environ.get("TCP_MIB", "64"))
     datagrams = int(os.environ.get("UDP_DATAGRAMS", "20000"))
     idle_seconds = float(os.environ.get("IDLE_SECONDS", "3"))
+    connections = int(os.environ.get("TCP_CONNECTIONS", "500"))
     workdir = os.environ["CALLGRIND_WORKDIR"]
     registry = ProcessRegistry(os.environ["CALLGRIND_PID_FILE"], pin=False)
     ports = PortPlan(int(os.environ.get("PORT_BASE", "25000")))
@@ -267,6 +286,13 @@ def main():
         phases["tcp"] = (path, time.monotonic() - began, mebibytes)
         seen.add(path)
 
+        if connections > 0:
+            began = time.monotonic()
+            opened = open_close_tcp(proxy.port("iperf"), sinks, connections)
+            path = dump(registry, pid, "conn", out_dir, seen)
+            phases["conn"] = (path, time.monotonic() - began, opened)
+            seen.add(path)
+
         if proxy.supports_udp() and datagrams > 0:
             began = time.monotonic()
             forwarded = send_udp(proxy.port("iperf"), sinks, datagrams)
@@ -286,11 +312,11 @@ def main():
     commit = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     lines = [f"# callgrind instruction counts: {target}, {stamp}, commit {commit}",
-             f"# TCP_MIB={mebibytes} UDP_DATAGRAMS={datagrams} IDLE_SECONDS={idle_seconds:g}; "
+             f"# TCP_MIB={mebibytes} TCP_CONNECTIONS={connections} UDP_DATAGRAMS={datagrams} IDLE_SECONDS={idle_seconds:g}; "
              "Ir = instructions executed by the proxy process (all threads)",
              f"idle_ir_per_second {idle_rate:,.0f}"]
     details = []
-    for phase, unit in (("tcp", "MiB"), ("udp", "datagram")):
+    for phase, unit in (("tcp", "MiB"), ("conn", "connection"), ("udp", "datagram")):
         if phase not in phases:
             lines.append(f"{phase}_ir_per_{unit} n/a")
             continue
@@ -304,7 +330,7 @@ def main():
             lines.append(f"udp_forwarded {amount} of {datagrams}")
         self_ir, counts = parse_profile(path)
         watched = [(name, counts[name]) for name in WATCHED_CALLS if counts.get(name)]
-        details.append(f"\n## {phase}: {amount} {unit}{'s' if unit == 'datagram' else ''}, "
+        details.append(f"\n## {phase}: {amount} {unit}{'' if unit == 'MiB' else 's'}, "
                        f"{total_ir(path):,} Ir in {elapsed:.1f} s")
         details.append("calls per " + unit + ": " + (", ".join(
             f"{name} {calls / amount:,.2f}" for name, calls in watched) or "none of " + " ".join(WATCHED_CALLS)))
