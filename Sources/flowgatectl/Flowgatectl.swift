@@ -74,10 +74,7 @@ struct Connection: ParsableArguments {
         let reply = try ControlClient.exchange(target, method: method, path: q.isEmpty ? path : "\(path)?\(q)", headers: headers, body: bytes)
         if reply.status == 204 { return nil }
         let parsed = try? JSONValue.parse(reply.body)
-        guard (200..<300).contains(reply.status), let parsed else {
-            throw APIError(status: reply.status, code: parsed?["error_code"]?.stringValue ?? "HTTP\(reply.status)",
-                           message: parsed?["error_msg"]?.stringValue ?? String(decoding: reply.body, as: UTF8.self))
-        }
+        guard (200..<300).contains(reply.status), let parsed else { throw APIError(elbReply: reply, parsed) }
         return parsed
     }
 
@@ -106,6 +103,14 @@ struct APIError: Error, CustomStringConvertible {
     var code: String
     var message: String
     var description: String { "\(code): \(message)" }
+
+    init(status: Int, code: String, message: String) { self.status = status; self.code = code; self.message = message }
+
+    /// An ELB-shaped error answer (`error_code`, `error_msg`); the raw body when it is not one.
+    init(elbReply reply: HTTPReply, _ parsed: JSONValue?) {
+        self.init(status: reply.status, code: parsed?["error_code"]?.stringValue ?? "HTTP\(reply.status)",
+                  message: parsed?["error_msg"]?.stringValue ?? String(decoding: reply.body, as: UTF8.self))
+    }
 }
 
 /// Runs a command body, printing API and connection errors the same way.

@@ -168,10 +168,7 @@ struct StateCommand: ParsableCommand {
                 let target = try connection.target
                 let reply = try ControlClient.exchange(target, method: "POST", path: "/flowgate/state/reset", headers: [], body: [])
                 let parsed = try? JSONValue.parse(reply.body)
-                guard reply.status == 200 else {
-                    throw APIError(status: reply.status, code: parsed?["error_code"]?.stringValue ?? "HTTP\(reply.status)",
-                                   message: parsed?["error_msg"]?.stringValue ?? String(decoding: reply.body, as: UTF8.self))
-                }
+                guard reply.status == 200 else { throw APIError(elbReply: reply, parsed) }
                 if connection.json { print(parsed?.serialized() ?? "{}") } else { print("state reset: running the config file's state") }
             }
         }

@@ -4,17 +4,22 @@
 import FlowgateCore
 
 enum Signing {
+    /// Every header of the request plus `host`, lower-cased and sorted, as
+    /// both schemes sign them: the `SignedHeaders` list and the canonical lines.
+    static func canonicalHeaders(_ headers: [(String, String)], host: String) -> (signed: String, lines: String) {
+        var all = headers.map { ($0.0.lowercased(), $0.1) }
+        all.append(("host", host))
+        all.sort { $0.0 < $1.0 }
+        return (all.map(\.0).joined(separator: ";"), all.map { "\($0.0):\($0.1)\n" }.joined())
+    }
+
     /// Adds X-Amz-Date and Authorization.
     static func sigV4(method: String, path: String, host: String, headers: inout [(String, String)], body: [UInt8],
                       keyID: String, secret: String, region: String, now: Int64) {
         let amzDate = BasicISODate.format(now)
         let date = String(amzDate.prefix(8))
         headers.append(("X-Amz-Date", amzDate))
-        var all = headers.map { ($0.0.lowercased(), $0.1) }
-        all.append(("host", host))
-        all.sort { $0.0 < $1.0 }
-        let signed = all.map(\.0).joined(separator: ";")
-        let canonicalHeaders = all.map { "\($0.0):\($0.1)\n" }.joined()
+        let (signed, canonicalHeaders) = canonicalHeaders(headers, host: host)
         let canonical = [method, path, "", canonicalHeaders, signed, Hex.encode(SHA256.hash(body))].joined(separator: "\n")
         let scope = "\(date)/\(region)/globalaccelerator/aws4_request"
         let toSign = "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n\(Hex.encode(SHA256.hash(canonical)))"
@@ -29,11 +34,7 @@ enum Signing {
                         body: [UInt8], ak: String, sk: String, now: Int64) {
         let sdkDate = BasicISODate.format(now)
         headers.append(("X-Sdk-Date", sdkDate))
-        var all = headers.map { ($0.0.lowercased(), $0.1) }
-        all.append(("host", host))
-        all.sort { $0.0 < $1.0 }
-        let signed = all.map(\.0).joined(separator: ";")
-        let canonicalHeaders = all.map { "\($0.0):\($0.1)\n" }.joined()
+        let (signed, canonicalHeaders) = canonicalHeaders(headers, host: host)
         var uri = path.split(separator: "/", omittingEmptySubsequences: false).map { URLCoding.encode(String($0)) }.joined(separator: "/")
         if !uri.hasSuffix("/") { uri += "/" }
         let q = query.sorted { $0.0 == $1.0 ? $0.1 < $1.1 : $0.0 < $1.0 }.map { "\(URLCoding.encode($0.0))=\(URLCoding.encode($0.1))" }.joined(separator: "&")

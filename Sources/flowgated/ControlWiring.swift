@@ -18,7 +18,7 @@ func overlayStateFile(_ fileConfig: FlowgateConfig) -> FlowgateConfig? {
         return nil
     }
     guard let state else { return fileConfig }
-    let merged = StateOverlay.apply(state: state, over: fileConfig)
+    let merged = StateFile.overlay(config: fileConfig, state: state)
     // A listener moved to the other protocol by UpdateListener keeps its pool (design §2).
     let issues = ConfigValidator.validate(merged, checkListenerPoolProtocol: false)
     if !issues.isEmpty {

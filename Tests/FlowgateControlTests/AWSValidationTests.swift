@@ -26,9 +26,9 @@ import FlowgateCore
         Case(body: #"{"ListenerArn": "\#(Fixture.accelerator)"}"#, code: "InvalidArgumentException",
              message: "ListenerArn \(Fixture.accelerator) is not of the form arn:aws:globalaccelerator::<account>:accelerator/<id>/listener/<id>"),
         Case(body: #"{"ListenerArn": "\#(arn)", "PortRanges": {}}"#, code: "InvalidArgumentException", message: "PortRanges must be a list, not object"),
-        Case(body: #"{"ListenerArn": "\#(arn)", "PortRanges": []}"#, code: "InvalidPortRangeException", message: "PortRanges must hold 1 to 10 port ranges, not 0"),
+        Case(body: #"{"ListenerArn": "\#(arn)", "PortRanges": []}"#, code: "InvalidPortRangeException", message: "PortRanges: at least 1 port range is required"),
         Case(body: #"{"ListenerArn": "\#(arn)", "PortRanges": [\#((1...11).map { "{\"FromPort\":\($0),\"ToPort\":\($0)}" }.joined(separator: ","))]}"#,
-             code: "LimitExceededException", message: "PortRanges holds 11 port ranges; a listener has at most 10"),
+             code: "LimitExceededException", message: "PortRanges: at most 10 port ranges per listener, got 11"),
         Case(body: #"{"ListenerArn": "\#(arn)", "PortRanges": [5]}"#, code: "InvalidArgumentException", message: "PortRanges[0] must be an object with FromPort and ToPort, not number"),
         Case(body: #"{"ListenerArn": "\#(arn)", "PortRanges": [{"FromPort": 80}]}"#, code: "InvalidPortRangeException", message: "PortRanges[0].ToPort is required"),
         Case(body: #"{"ListenerArn": "\#(arn)", "PortRanges": [{"ToPort": 80}]}"#, code: "InvalidPortRangeException", message: "PortRanges[0].FromPort is required"),
@@ -37,23 +37,25 @@ import FlowgateCore
         Case(body: #"{"ListenerArn": "\#(arn)", "PortRanges": [{"FromPort": 80.5, "ToPort": 81}]}"#, code: "InvalidArgumentException",
              message: "PortRanges[0].FromPort must be an integer, not number"),
         Case(body: #"{"ListenerArn": "\#(arn)", "PortRanges": [{"FromPort": 0, "ToPort": 80}]}"#, code: "InvalidPortRangeException",
-             message: "PortRanges[0].FromPort 0 is outside 1..65535"),
+             message: "PortRanges[0].FromPort: 0 is not in 1..65535"),
         Case(body: #"{"ListenerArn": "\#(arn)", "PortRanges": [{"FromPort": 80, "ToPort": 65536}]}"#, code: "InvalidPortRangeException",
-             message: "PortRanges[0].ToPort 65536 is outside 1..65535"),
+             message: "PortRanges[0].ToPort: 65536 is not in 1..65535"),
         Case(body: #"{"ListenerArn": "\#(arn)", "PortRanges": [{"FromPort": 90, "ToPort": 80}]}"#, code: "InvalidPortRangeException",
-             message: "PortRanges[0]: FromPort 90 is greater than ToPort 80"),
+             message: "PortRanges[0].ToPort: ToPort 80 is less than FromPort 90"),
         Case(body: #"{"ListenerArn": "\#(arn)", "PortRanges": [{"FromPort": 80, "ToPort": 90}, {"FromPort": 90, "ToPort": 95}]}"#, code: "InvalidPortRangeException",
-             message: "PortRanges[1] 90-95 overlaps PortRanges[0] 80-90"),
+             message: "PortRanges[1]: 90-95 overlaps PortRanges[0] (80-90)"),
         Case(body: #"{"ListenerArn": "\#(arn)", "PortRanges": [{"FromPort": 80, "ToPort": 80}, {"FromPort": 80, "ToPort": 80}]}"#, code: "InvalidPortRangeException",
-             message: "PortRanges[1] 80-80 overlaps PortRanges[0] 80-80"),
+             message: "PortRanges[1]: 80 overlaps PortRanges[0] (80)"),
         Case(body: #"{"ListenerArn": "\#(arn)", "PortRanges": [{"FromPort": 8995, "ToPort": 9005}]}"#, code: "InvalidPortRangeException",
-             message: "\(arn).PortRanges: port 9000/TCP on 127.0.0.1 is already served by listener \(Fixture.listenerB)"),
+             message: "accelerators[0].listeners[1].PortRanges[0]: port 9000/TCP of listener \(Fixture.listenerB) on 127.0.0.1 (9000) "
+                + "is already served by listener \(arn) on 127.0.0.1 (8995-9005)"),
         Case(body: #"{"ListenerArn": "\#(arn)", "Protocol": "SCTP"}"#, code: "InvalidArgumentException", message: "Protocol \"SCTP\" is not one of TCP, UDP"),
         Case(body: #"{"ListenerArn": "\#(arn)", "Protocol": "tcp"}"#, code: "InvalidArgumentException", message: "Protocol \"tcp\" is not one of TCP, UDP"),
         Case(body: #"{"ListenerArn": "\#(arn)", "Protocol": 6}"#, code: "InvalidArgumentException", message: "Protocol must be a string, not number"),
         // Moving listener A to UDP collides with the UDP listener on 8000.
         Case(body: #"{"ListenerArn": "\#(arn)", "Protocol": "UDP"}"#, code: "InvalidPortRangeException",
-             message: "\(arn).PortRanges: port 8000/UDP on 127.0.0.1 is already served by listener \(Fixture.listenerU)"),
+             message: "accelerators[0].listeners[2].PortRanges[0]: port 8000/UDP of listener \(Fixture.listenerU) on 127.0.0.1 (8000) "
+                + "is already served by listener \(arn) on 127.0.0.1 (8000-8009)"),
         Case(body: #"{"ListenerArn": "\#(arn)", "ClientAffinity": "STICKY"}"#, code: "InvalidArgumentException",
              message: "ClientAffinity \"STICKY\" is not one of NONE, SOURCE_IP"),
         Case(body: #"{"ListenerArn": "\#(Fixture.accelerator)/listener/ffffffff"}"#, code: "ListenerNotFoundException",
@@ -153,7 +155,7 @@ import FlowgateCore
         let (router, applier) = Fixture.router(config)
         let r = Fixture.aws(router, "UpdateListener", #"{"ListenerArn":"\#(Self.arn)"}"#)
         #expect(r.json?["__type"] == "LimitExceededException")
-        #expect(r.json?["message"] == .string("accelerators[0].listeners: 11 listeners on \(Fixture.accelerator); at most 10 are allowed"))
+        #expect(r.json?["message"] == .string("accelerators[0].listeners: at most 10 listeners per accelerator, got 11"))
         #expect(applier.commits.isEmpty)
     }
 }

@@ -1,4 +1,5 @@
-// The state file: round trip, missing file, corrupt file, overlay, reset.
+// The state file: round trip, missing file, corrupt file, reset (the overlay
+// itself is StateFile.overlay, tested in FlowgateCoreTests).
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -52,20 +53,23 @@ import FlowgateCore
         }
     }
 
-    @Test func overlayReplacesSameObjectsAndKeepsAPIMonitors() {
-        let file = Fixture.config()
-        var state = file
-        state.accelerators[0].listeners[0].portRanges = [PortRange(fromPort: 7000, toPort: 7001)]
-        state.pools[0].lbAlgorithm = "LEAST_CONNECTIONS"
-        state.healthmonitors = [HealthMonitor(id: "dddddddd-0000-4000-8000-000000000001", type: .tcp)]
-        state.pools[0].healthmonitorID = "dddddddd-0000-4000-8000-000000000001"
-        var changedFile = file
-        changedFile.control.region = "eu-west-1"
-        let merged = StateOverlay.apply(state: state, over: changedFile)
-        #expect(merged.allListeners[0].portRanges == [PortRange(fromPort: 7000, toPort: 7001)])
-        #expect(merged.pools[0].lbAlgorithm == "LEAST_CONNECTIONS")
-        #expect(merged.healthmonitors.map(\.id) == ["dddddddd-0000-4000-8000-000000000001"])
-        #expect(merged.control.region == "eu-west-1")
+    @Test func failuresNameTheStepAndTheReason() throws {
+        // A regular file where the state file's directory should be.
+        let blocker = Self.tempPath("blocker")
+        let fd = open(blocker, O_WRONLY | O_CREAT, 0o600)
+        close(fd)
+        let store = StateStore(path: blocker + "/sub/state.json")
+        #expect(throws: StateFileError(path: store.path, message: "cannot create directory \(blocker)/sub: Not a directory")) {
+            try store.save(Fixture.config())
+        }
+        #expect(throws: StateFileError(path: store.path, message: "cannot open: Not a directory")) { try store.load() }
+        #expect(throws: StateFileError(path: store.path, message: "cannot remove: Not a directory")) { try store.remove() }
+        // A directory where the state file should be.
+        let dir = Self.tempPath("state.json")
+        mkdir(dir, 0o700)
+        #expect(throws: StateFileError(path: dir, message: "cannot read: Is a directory")) { try StateStore(path: dir).load() }
+        // Removing a state file that is not there is not an error.
+        try StateStore(path: Self.tempPath("absent.json")).remove()
     }
 
     @Test func resetGoesBackToTheFileAndDeletesTheState() throws {
@@ -83,5 +87,10 @@ import FlowgateCore
         // Over TCP without allow_unsigned it is refused.
         let tcp = router.route(ControlRequest(method: "POST", path: "/flowgate/state/reset", overTCP: true))
         #expect(tcp.status == 403)
+        #expect(tcp.json?["error_code"] == "Forbidden")
+        #expect(tcp.json?["error_msg"] == "state reset is served on the Unix control socket only")
+        let get = router.route(ControlRequest(method: "GET", path: "/flowgate/state/reset"))
+        #expect(get.status == 405)
+        #expect(get.json?["error_code"] == "MethodNotAllowed")
     }
 }

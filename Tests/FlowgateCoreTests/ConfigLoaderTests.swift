@@ -143,11 +143,14 @@ private func withSecondListener(protocol p: String, bind: String, ports: String)
 }
 
 @Test func portServedTwiceForTheSameProtocolAndBind() {
-    let line = "flowgate.yaml:11:22: accelerators[0].listeners[1].PortRanges[0]: port 8005 is already served by TCP listener \(listenerArn0) on 127.0.0.1 (8000-8009)"
-    #expect(errorLines(withSecondListener(protocol: "TCP", bind: "127.0.0.1", ports: "{FromPort: 8005, ToPort: 8100}")) == [line])
+    func line(_ bind: String) -> String {
+        "flowgate.yaml:11:22: accelerators[0].listeners[1].PortRanges[0]: port 8005/TCP of listener \(accArn)/listener/0a1b2c3e on \(bind) (8005-8100) "
+            + "is already served by listener \(listenerArn0) on 127.0.0.1 (8000-8009)"
+    }
+    #expect(errorLines(withSecondListener(protocol: "TCP", bind: "127.0.0.1", ports: "{FromPort: 8005, ToPort: 8100}")) == [line("127.0.0.1")])
     // 0.0.0.0 covers 127.0.0.1, and :: (dual stack) covers everything.
-    #expect(errorLines(withSecondListener(protocol: "TCP", bind: "0.0.0.0", ports: "{FromPort: 8005, ToPort: 8100}")) == [line])
-    #expect(errorLines(withSecondListener(protocol: "TCP", bind: "::", ports: "{FromPort: 8005, ToPort: 8100}")) == [line])
+    #expect(errorLines(withSecondListener(protocol: "TCP", bind: "0.0.0.0", ports: "{FromPort: 8005, ToPort: 8100}")) == [line("0.0.0.0")])
+    #expect(errorLines(withSecondListener(protocol: "TCP", bind: "::", ports: "{FromPort: 8005, ToPort: 8100}")) == [line("::")])
     #expect(kinds(withSecondListener(protocol: "TCP", bind: "::", ports: "{FromPort: 8009, ToPort: 8009}")) == [.invalidPortRange])
     // Another protocol, another address of the family, or IPv6 beside IPv4: no conflict.
     #expect(errorLines(withSecondListener(protocol: "UDP", bind: "127.0.0.1", ports: "{FromPort: 8000, ToPort: 8009}")) == [])

@@ -88,6 +88,31 @@ private func sampleConfig() -> FlowgateConfig {
     #expect(merged.workers == 2)
 }
 
+@Test func overlayKeepsMonitorsCreatedThroughTheAPIWhileAPoolLinksThem() {
+    let fileMonitor = "dddddddd-0000-4000-8000-00000000000f"
+    let created = "dddddddd-0000-4000-8000-000000000001"
+    let orphan = "dddddddd-0000-4000-8000-000000000002"
+    let onDroppedPool = "dddddddd-0000-4000-8000-000000000003"
+    var config = sampleConfig()
+    config.healthmonitors = [HealthMonitor(id: fileMonitor, type: .tcp)]
+    config.pools[1].healthmonitorID = fileMonitor
+    var state = config
+    state.healthmonitors[0].delay = 9
+    // CreateHealthMonitor on pool A, one monitor no pool links, and one on a
+    // pool the config file no longer has.
+    state.healthmonitors += [HealthMonitor(id: created, type: .tcp), HealthMonitor(id: orphan, type: .tcp),
+                             HealthMonitor(id: onDroppedPool, type: .tcp)]
+    state.pools[0].healthmonitorID = created
+    state.pools.append(Pool(id: poolOnlyInState, protocol: .tcp, healthmonitorID: onDroppedPool))
+
+    let merged = StateFile.overlay(config: config, state: state)
+    #expect(merged.healthmonitors.map(\.id) == [fileMonitor, created])
+    #expect(merged.healthmonitors[0].delay == 9)
+    #expect(merged.pools.map(\.healthmonitorID) == [created, fileMonitor])
+    // Without the state file nothing is added.
+    #expect(StateFile.overlay(config: config, state: config).healthmonitors.map(\.id) == [fileMonitor])
+}
+
 private func decodeError(_ json: String) -> String {
     do {
         _ = try StateFile.decode(Array(json.utf8))

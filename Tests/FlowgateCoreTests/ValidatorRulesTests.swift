@@ -100,7 +100,7 @@ private func listener(id: String = "0a1b2c3d", _ ranges: [(Int, Int)], _ p: Tran
     update.portRanges = [PortRange(fromPort: 8000, toPort: 9000)]
     #expect(ConfigValidator.validatePortConflicts(update, path: "", others: [current, other]) == [
         .init(.invalidPortRange, "PortRanges[0]",
-              "port 9000 is already served by TCP listener \(acc)/listener/0a1b2c3e on 127.0.0.1 (9000-9009)"),
+              "port 9000/TCP of listener \(acc)/listener/0a1b2c3d on 0.0.0.0 (8000-9000) is already served by listener \(acc)/listener/0a1b2c3e on 127.0.0.1 (9000-9009)"),
     ])
     #expect(ConfigValidator.validatePortConflicts(current, path: "", others: [current, other]) == [])
     // Changing the protocol to UDP removes the conflict with a TCP listener.
@@ -167,6 +167,14 @@ private func listener(id: String = "0a1b2c3d", _ ranges: [(Int, Int)], _ p: Tran
     b.protocolPort = nil
     #expect(ConfigValidator.conflictingMember(b, in: [a]) == nil)
     #expect(ConfigValidator.validateMemberSet([a, a], path: "members").map(\.kind) == [.conflict, .conflict])
+    // The IPv4-mapped form of the same address is the same endpoint.
+    var mapped = b
+    mapped.address = "::ffff:" + a.address
+    mapped.protocolPort = a.protocolPort
+    #expect(ConfigValidator.conflictingMember(mapped, in: [a]) == a)
+    #expect(ConfigValidator.validateMemberSet([a, mapped], path: "members") == [
+        .init(.conflict, "members[1]", "same address and protocol_port as members[0] ([::ffff:7f00:1]:9001)"),
+    ])
 }
 
 @Test func healthMonitorExpectedCodes() {

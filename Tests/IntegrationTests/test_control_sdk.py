@@ -87,8 +87,8 @@ def test_boto3_paginator_walks_every_page(setup):
 
 
 @pytest.mark.parametrize("kwargs, code, message_part", [
-    ({"PortRanges": [{"FromPort": 9, "ToPort": 8}]}, "InvalidPortRangeException", "FromPort 9 is greater than ToPort 8"),
-    ({"PortRanges": [{"FromPort": 70000, "ToPort": 70000}]}, "InvalidPortRangeException", "outside 1..65535"),
+    ({"PortRanges": [{"FromPort": 9, "ToPort": 8}]}, "InvalidPortRangeException", "PortRanges[0].ToPort: ToPort 8 is less than FromPort 9"),
+    ({"PortRanges": [{"FromPort": 70000, "ToPort": 70000}]}, "InvalidPortRangeException", "PortRanges[0].FromPort: 70000 is not in 1..65535"),
     ({"PortRanges": [{"FromPort": 100, "ToPort": 200}, {"FromPort": 150, "ToPort": 160}]}, "InvalidPortRangeException", "overlaps"),
     ({"PortRanges": [{"FromPort": p, "ToPort": p} for p in range(20001, 20012)]}, "LimitExceededException", "at most 10"),
     ({"Protocol": "SCTP"}, "InvalidArgumentException", "Protocol \"SCTP\" is not one of TCP, UDP"),

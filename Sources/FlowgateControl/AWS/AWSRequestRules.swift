@@ -31,47 +31,44 @@ enum AWSRequestRules {
     static func enumValue<E: RawRepresentable & CaseIterable>(_ v: JSONValue, _ name: String, _: E.Type) throws(AWSError) -> E where E.RawValue == String {
         guard let s = v.stringValue else { throw .invalidArgument("\(name) must be a string, not \(v.typeName)") }
         guard let e = E(rawValue: s) else {
-            throw .invalidArgument("\(name) \"\(s)\" is not one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw .invalidArgument("\(name) \(RuleText.notOneOf(s, E.allCases.map(\.rawValue)))")
         }
         return e
     }
 
+    /// The request's `PortRanges`: shapes and types are checked here (they
+    /// are the request's own), the ranges by the shared rules of design §9
+    /// (count, 1..65535, FromPort <= ToPort, no overlap), paths relative to the body.
     static func portRanges(_ v: JSONValue) throws(AWSError) -> [PortRange] {
         guard let items = v.arrayValue else { throw .invalidArgument("PortRanges must be a list, not \(v.typeName)") }
-        guard !items.isEmpty else { throw .invalidPortRange("PortRanges must hold 1 to 10 port ranges, not 0") }
-        guard items.count <= CrossObjectRules.maxPortRangesPerListener else {
-            throw AWSError("LimitExceededException", "PortRanges holds \(items.count) port ranges; a listener has at most \(CrossObjectRules.maxPortRangesPerListener)")
-        }
         var out: [PortRange] = []
         for (i, item) in items.enumerated() {
             guard let members = item.objectMembers else { throw .invalidArgument("PortRanges[\(i)] must be an object with FromPort and ToPort, not \(item.typeName)") }
             func port(_ name: String) throws(AWSError) -> Int {
                 guard let p = members.last(where: { $0.0 == name })?.1, !p.isNull else { throw .invalidPortRange("PortRanges[\(i)].\(name) is required") }
                 guard let n = p.intValue else { throw .invalidArgument("PortRanges[\(i)].\(name) must be an integer, not \(p.typeName)") }
-                guard (1...65535).contains(n) else { throw .invalidPortRange("PortRanges[\(i)].\(name) \(n) is outside 1..65535") }
                 return n
             }
-            let from = try port("FromPort"), to = try port("ToPort")
-            guard from <= to else { throw .invalidPortRange("PortRanges[\(i)]: FromPort \(from) is greater than ToPort \(to)") }
-            let range = PortRange(fromPort: from, toPort: to)
-            if let j = out.firstIndex(where: { $0.overlaps(range) }) {
-                throw .invalidPortRange("PortRanges[\(i)] \(from)-\(to) overlaps PortRanges[\(j)] \(out[j].fromPort)-\(out[j].toPort)")
-            }
-            out.append(range)
+            out.append(PortRange(fromPort: try port("FromPort"), toPort: try port("ToPort")))
         }
+        if let issue = ConfigValidator.validatePortRanges(out, path: "PortRanges").first { throw error(for: issue) }
         return out
+    }
+
+    /// The AWS exception for a shared rule's issue (api.md §A).
+    static func error(for issue: ValidationIssue) -> AWSError {
+        switch issue.kind {
+        case .invalidPortRange: return .invalidPortRange(issue.description)
+        case .limitExceeded: return AWSError("LimitExceededException", issue.description)
+        case .notFound: return AWSError("ListenerNotFoundException", issue.description)
+        case .invalidArgument, .conflict: return .invalidArgument(issue.description)
+        }
     }
 
     static func map(_ failure: UpdateFailure, listenerArn: String) -> AWSError {
         switch failure {
         case let .invalid(issues):
-            let issue = issues[0]
-            switch issue.kind {
-            case .invalidPortRange: return .invalidPortRange(issue.description)
-            case .limitExceeded: return AWSError("LimitExceededException", issue.description)
-            case .notFound: return AWSError("ListenerNotFoundException", issue.description)
-            case .invalidArgument, .conflict: return .invalidArgument(issue.description)
-            }
+            return error(for: issues[0])
         case let .apply(e):
             switch e.kind {
             case .addressInUse, .permissionDenied: return .invalidPortRange(e.message)

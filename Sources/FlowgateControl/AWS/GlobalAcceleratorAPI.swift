@@ -15,7 +15,7 @@ public struct AWSError: Error, Sendable, Equatable {
 
 public final class GlobalAcceleratorAPI: @unchecked Sendable {
     public static let targetPrefix = "GlobalAccelerator_V20180706."
-    public static let maxArnLength = 255
+    public static let maxArnLength = ArnFormat.maxLength
     let service: ControlService
 
     public init(service: ControlService) { self.service = service }

@@ -69,22 +69,8 @@ public final class ELBAPI: @unchecked Sendable {
     func listPools(_ request: ControlRequest) throws(ELBError) -> JSONValue {
         let q = request.queryItems
         let config = service.config
-        var pools = config.pools
-        for key in ["id", "name", "protocol", "lb_algorithm", "description"] {
-            let wanted = q.filter { $0.0 == key }.map(\.1)
-            guard !wanted.isEmpty else { continue }
-            pools = pools.filter { p in
-                let v: String
-                switch key {
-                case "id": v = p.id
-                case "name": v = p.name
-                case "protocol": v = p.protocol.rawValue
-                case "lb_algorithm": v = p.lbAlgorithm
-                default: v = p.description
-                }
-                return wanted.contains(v)
-            }
-        }
+        let pools = filtered(config.pools, q, by: [("id", \.id), ("name", \.name), ("protocol", { $0.protocol.rawValue }),
+                                                   ("lb_algorithm", \.lbAlgorithm), ("description", \.description)])
         let (page, info) = try paginate(pools, q, id: \.id)
         return .object([("pools", .array(page.map { ELBJSON.pool($0, config: config, service: service) })), ("page_info", info)])
     }
@@ -110,20 +96,9 @@ public final class ELBAPI: @unchecked Sendable {
     func listMembers(_ poolID: String, _ request: ControlRequest) throws(ELBError) -> JSONValue {
         guard let pool = service.config.pool(id: poolID) else { throw .notFound("pool", poolID) }
         let q = request.queryItems
-        var members = pool.members
-        for key in ["id", "name", "address", "protocol_port", "weight"] {
-            let wanted = q.filter { $0.0 == key }.map(\.1)
-            guard !wanted.isEmpty else { continue }
-            members = members.filter { m in
-                switch key {
-                case "id": return wanted.contains(m.id)
-                case "name": return wanted.contains(m.name)
-                case "address": return wanted.contains(m.address)
-                case "protocol_port": return wanted.contains(m.protocolPort.map(String.init) ?? "")
-                default: return wanted.contains(String(m.weight))
-                }
-            }
-        }
+        let members = filtered(pool.members, q, by: [("id", \.id), ("name", \.name), ("address", \.address),
+                                                     ("protocol_port", { $0.protocolPort.map(String.init) ?? "" }),
+                                                     ("weight", { String($0.weight) })])
         let (page, info) = try paginate(members, q, id: \.id)
         return .object([("members", .array(page.map { ELBJSON.member($0, poolID: poolID, config: service.config, service: service) })), ("page_info", info)])
     }
@@ -138,8 +113,7 @@ public final class ELBAPI: @unchecked Sendable {
         let body = try wrapped(request, "member")
         guard let pool = service.config.pool(id: poolID) else { throw .notFound("pool", poolID) }
         let member = try ELBRules.newMember(body, id: newID())
-        let key = IPAddress(member.address)!.unmapped
-        if let dup = pool.members.first(where: { IPAddress($0.address)?.unmapped == key && $0.protocolPort == member.protocolPort }) {
+        if let dup = ConfigValidator.conflictingMember(member, in: pool.members) {
             throw ELBError(409, "ELB.8907", "A member with address \(member.address) and protocol_port \(member.protocolPort.map(String.init) ?? "null") already exists in pool \(poolID) (member \(dup.id)).")
         }
         let updated = try commit { (config: inout FlowgateConfig) throws(ELBError) in
@@ -176,9 +150,7 @@ public final class ELBAPI: @unchecked Sendable {
 
     func listMonitors(_ request: ControlRequest) throws(ELBError) -> JSONValue {
         let q = request.queryItems
-        var monitors = service.config.healthmonitors
-        let ids = q.filter { $0.0 == "id" }.map(\.1)
-        if !ids.isEmpty { monitors = monitors.filter { ids.contains($0.id) } }
+        let monitors = filtered(service.config.healthmonitors, q, by: [("id", \.id)])
         let (page, info) = try paginate(monitors, q, id: \.id)
         return .object([("healthmonitors", .array(page.map { ELBJSON.monitor($0, config: service.config) })), ("page_info", info)])
     }
@@ -275,6 +247,18 @@ public final class ELBAPI: @unchecked Sendable {
         case let .persist(e): return ELBError(500, "ELB.8906", "the update was not applied: \(e.description)")
         case let .unavailable(reason): return ELBError(503, "ELB.8906", "the update was not applied: \(reason)")
         }
+    }
+
+    /// The items matching every filter the query names: a key given more
+    /// than once matches any of its values (`?name=a&name=b`), as ELB v3 lists do.
+    func filtered<T>(_ items: [T], _ q: [(String, String)], by fields: [(String, (T) -> String)]) -> [T] {
+        var out = items
+        for (key, value) in fields {
+            let wanted = q.filter { $0.0 == key }.map(\.1)
+            guard !wanted.isEmpty else { continue }
+            out = out.filter { wanted.contains(value($0)) }
+        }
+        return out
     }
 
     /// `limit` 1..2000 (default 2000) and `marker` (the id of the last item of

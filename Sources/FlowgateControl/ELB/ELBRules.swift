@@ -56,12 +56,15 @@ struct ELBFields {
 }
 
 enum ELBRules {
-    static let algorithms = ["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP"]
+    // Ranges and names come from the shared validators (design §9), so a
+    // request and the config file accept the same values.
+    static let algorithms = LoadBalancerRegistry.names
+    typealias Rules = ConfigValidator
 
     /// Applies an UpdatePool body to `pool`; partial: only fields sent change.
     static func applyPoolUpdate(_ body: ELBFields, to pool: inout Pool) throws(ELBError) {
-        if let name = try body.string("name", maxLength: 255) { pool.name = name }
-        if let d = try body.string("description", maxLength: 255) { pool.description = d }
+        if let name = try body.string("name", maxLength: Rules.maxNameLength) { pool.name = name }
+        if let d = try body.string("description", maxLength: Rules.maxNameLength) { pool.description = d }
         if let up = try body.bool("admin_state_up") {
             guard up else { throw .invalid("admin_state_up", .bool(up), "admin_state_up can only be true.") }
         }
@@ -80,9 +83,9 @@ enum ELBRules {
             let f = ELBFields(m, prefix: "slow_start")
             if let e = try f.bool("enable") { pool.slowStart.enable = e }
             do throws(ELBError) {
-                if let d = try f.int("duration", 30...1200) { pool.slowStart.duration = d }
+                if let d = try f.int("duration", Rules.slowStartDurationRange) { pool.slowStart.duration = d }
             } catch {
-                throw .invalid("slow_start.duration", f.raw("duration"), "slow_start.duration must be an integer in 30..1200 seconds.")
+                throw .invalid("slow_start.duration", f.raw("duration"), "slow_start.duration must be an integer in \(Rules.slowStartDurationRange.lowerBound)..\(Rules.slowStartDurationRange.upperBound) seconds.")
             }
         }
     }
@@ -101,10 +104,10 @@ enum ELBRules {
         if !isHTTP && type != .sourceIP {
             throw .invalid("session_persistence.type", typeValue, "A \(pool.protocol.rawValue) pool supports only SOURCE_IP session persistence; \(s) needs an HTTP pool.")
         }
-        let range = isHTTP ? 1...1440 : 1...60
+        let range = isHTTP ? Rules.httpPersistenceTimeoutRange : Rules.l4PersistenceTimeoutRange
         let timeout: Int
         do throws(ELBError) {
-            timeout = try f.int("persistence_timeout", range) ?? (isHTTP ? 1440 : 1)
+            timeout = try f.int("persistence_timeout", range) ?? Rules.defaultPersistenceTimeout(for: pool.protocol)
         } catch {
             throw .invalid("session_persistence.persistence_timeout", f.raw("persistence_timeout"),
                            "session_persistence.persistence_timeout must be an integer in \(range.lowerBound)..\(range.upperBound) minutes for a \(pool.protocol.rawValue) pool.")
@@ -114,9 +117,8 @@ enum ELBRules {
             guard type == .appCookie else {
                 throw .invalid("session_persistence.cookie_name", v, "session_persistence.cookie_name is allowed only with APP_COOKIE.")
             }
-            guard let c = v.stringValue, (1...1024).contains(c.count),
-                  c.unicodeScalars.allSatisfy({ ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || $0 == "-" || $0 == "_" || $0 == "." }) else {
-                throw .invalid("session_persistence.cookie_name", v, "session_persistence.cookie_name must be 1..1024 letters, digits, '-', '_' or '.'.")
+            guard let c = v.stringValue, Rules.isCookieName(c) else {
+                throw .invalid("session_persistence.cookie_name", v, "session_persistence.cookie_name must be 1..\(Rules.maxCookieNameLength) letters, digits, '-', '_' or '.'.")
             }
             cookie = c
         } else if type == .appCookie {
@@ -131,9 +133,9 @@ enum ELBRules {
             throw .invalid("address", av, "address must be an IPv4 or IPv6 address.")
         }
         _ = ip
-        let port = try f.int("protocol_port", 1...65535)
-        let weight = try f.int("weight", 0...100) ?? 1
-        let name = try f.string("name", maxLength: 255) ?? ""
+        let port = try f.int("protocol_port", Rules.portRange)
+        let weight = try f.int("weight", Rules.weightRange) ?? 1
+        let name = try f.string("name", maxLength: Rules.maxNameLength) ?? ""
         let up = try f.bool("admin_state_up") ?? true
         return Member(id: id, name: name, address: address, protocolPort: port, weight: weight, adminStateUp: up)
     }
@@ -142,19 +144,19 @@ enum ELBRules {
         for fixed in ["address", "protocol_port", "subnet_cidr_id"] where f.has(fixed) {
             throw .invalid(fixed, f.raw(fixed), "\(fixed) cannot be updated; delete the member and create a new one.")
         }
-        if let w = try f.int("weight", 0...100) { m.weight = w }
-        if let n = try f.string("name", maxLength: 255) { m.name = n }
+        if let w = try f.int("weight", Rules.weightRange) { m.weight = w }
+        if let n = try f.string("name", maxLength: Rules.maxNameLength) { m.name = n }
         if let up = try f.bool("admin_state_up") { m.adminStateUp = up }
     }
 
     static func applyMonitor(_ f: ELBFields, to h: inout HealthMonitor) throws(ELBError) {
         if let t = try f.oneOf("type", HealthMonitor.Kind.allCases.map(\.rawValue)) { h.type = HealthMonitor.Kind(rawValue: t)! }
-        if let v = try f.int("delay", 1...50) { h.delay = v }
-        if let v = try f.int("timeout", 1...50) { h.timeout = v }
-        if let v = try f.int("max_retries", 1...10) { h.maxRetries = v }
-        if let v = try f.int("max_retries_down", 1...10) { h.maxRetriesDown = v }
-        if f.has("monitor_port") { h.monitorPort = try f.int("monitor_port", 1...65535) }
-        if let v = try f.string("name", maxLength: 255) { h.name = v }
+        if let v = try f.int("delay", Rules.monitorDelayRange) { h.delay = v }
+        if let v = try f.int("timeout", Rules.monitorTimeoutRange) { h.timeout = v }
+        if let v = try f.int("max_retries", Rules.monitorRetriesRange) { h.maxRetries = v }
+        if let v = try f.int("max_retries_down", Rules.monitorRetriesRange) { h.maxRetriesDown = v }
+        if f.has("monitor_port") { h.monitorPort = try f.int("monitor_port", Rules.portRange) }
+        if let v = try f.string("name", maxLength: Rules.maxNameLength) { h.name = v }
         if let v = try f.string("url_path", maxLength: 80) {
             guard v.hasPrefix("/") else { throw .invalid("url_path", .string(v), "url_path must start with '/'.") }
             h.urlPath = v

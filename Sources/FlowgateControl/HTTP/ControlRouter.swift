@@ -32,11 +32,7 @@ public final class ControlRouter: @unchecked Sendable {
         if request.method == "GET" && path == "/flowgate/info" {
             // What flowgatectl needs to address the ELB shape; on TCP it is
             // signed like an ELB request (it names the project and accelerators).
-            if request.overTCP, let failure = authenticate(request, verify: { r, t throws(AuthFailure) in
-                try SDKHMACVerifier(credentials: control.huaweiCredentials).verify(r, now: t)
-            }, configured: !control.huaweiCredentials.isEmpty) {
-                return ELBAPI.errorResponse(ELBError(401, "APIGW.0301", "Incorrect IAM authentication information: \(failure.message)"), requestID: requestID)
-            }
+            if let refused = refuseUnsignedELB(request, requestID: requestID) { return refused }
             let config = service.config
             return ControlResponse(status: 200, headers: [("Content-Type", "application/json")],
                                    json: .object([("project_id", .string(config.projectID)),
@@ -44,11 +40,7 @@ public final class ControlRouter: @unchecked Sendable {
         }
         if path == "/flowgate/state/reset" { return stateReset(request, requestID: requestID) }
         if path.hasPrefix("/v3/") {
-            if request.overTCP, let failure = authenticate(request, verify: { r, t throws(AuthFailure) in
-                try SDKHMACVerifier(credentials: control.huaweiCredentials).verify(r, now: t)
-            }, configured: !control.huaweiCredentials.isEmpty) {
-                return ELBAPI.errorResponse(ELBError(401, "APIGW.0301", "Incorrect IAM authentication information: \(failure.message)"), requestID: requestID)
-            }
+            if let refused = refuseUnsignedELB(request, requestID: requestID) { return refused }
             return elb.handle(request, requestID: requestID)
         }
         if path == "/" || path.isEmpty {
@@ -69,6 +61,15 @@ public final class ControlRouter: @unchecked Sendable {
                                body: Array("no such endpoint: \(request.method) \(path); serving POST / (AWS Global Accelerator), /v3/{project_id}/elb/ (ELB v3), /healthz, /metrics\n".utf8))
     }
 
+    /// The 401 answer for a TCP request without a valid SDK-HMAC signature
+    /// (the ELB shape and /flowgate/info); nil when it may proceed.
+    func refuseUnsignedELB(_ request: ControlRequest, requestID: String) -> ControlResponse? {
+        guard request.overTCP, let failure = authenticate(request, verify: { r, t throws(AuthFailure) in
+            try SDKHMACVerifier(credentials: control.huaweiCredentials).verify(r, now: t)
+        }, configured: !control.huaweiCredentials.isEmpty) else { return nil }
+        return ELBAPI.errorResponse(ELBError(401, "APIGW.0301", "Incorrect IAM authentication information: \(failure.message)"), requestID: requestID)
+    }
+
     /// nil when the request may proceed. With no credentials configured for
     /// an API, the start-up check has already limited TCP to loopback.
     func authenticate(_ request: ControlRequest, verify: (ControlRequest, Int64) throws(AuthFailure) -> Void, configured: Bool) -> AuthFailure? {
@@ -80,13 +81,14 @@ public final class ControlRouter: @unchecked Sendable {
 
     /// `flowgatectl state reset`: Unix socket only (or an unsigned loopback endpoint).
     func stateReset(_ request: ControlRequest, requestID: String) -> ControlResponse {
-        let headers = [("X-Request-Id", requestID), ("Content-Type", "application/json")]
+        // Answered in the ELB shape (error_code, error_msg, request_id), which flowgatectl reads.
         guard request.method == "POST" else {
-            return ControlResponse(status: 405, headers: headers, json: .object([("error_code", "MethodNotAllowed"), ("error_msg", "use POST")]))
+            return ELBAPI.errorResponse(ELBError(405, "MethodNotAllowed", "use POST"), requestID: requestID)
         }
         if request.overTCP && !(control.allowUnsigned && tcpIsLoopback) {
-            return ControlResponse(status: 403, headers: headers, json: .object([("error_code", "Forbidden"), ("error_msg", "state reset is served on the Unix control socket only")]))
+            return ELBAPI.errorResponse(ELBError(403, "Forbidden", "state reset is served on the Unix control socket only"), requestID: requestID)
         }
+        let headers = [("X-Request-Id", requestID), ("Content-Type", "application/json")]
         do throws(UpdateFailure) {
             _ = try service.reset()
             service.metrics.countRequest(operation: "StateReset", status: 200)

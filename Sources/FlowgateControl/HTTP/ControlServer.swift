@@ -7,6 +7,7 @@ import Glibc
 #endif
 import CLibevent
 import FlowgateCore
+import FlowgateDataPlane
 
 public struct ControlServerError: Error, Sendable, CustomStringConvertible {
     public var message: String
@@ -121,14 +122,7 @@ public final class ControlServer: @unchecked Sendable {
             throw ControlServerError("control.listen \(listen): bind failed: \(String(cString: strerror(errno)))")
         }
         let fd = evconnlistener_get_fd(evhttp_bound_socket_get_listener(handle))
-        var ss = sockaddr_storage()
-        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = withUnsafeMutablePointer(to: &ss) { p in p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        if Int32(ss.ss_family) == AF_INET {
-            tcpPort = withUnsafePointer(to: &ss) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) } }
-        } else {
-            tcpPort = withUnsafePointer(to: &ss) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) } }
-        }
+        tcpPort = (try? System.localAddress(fd))?.port ?? 0
     }
 
     /// `host:port` or `[v6]:port`.

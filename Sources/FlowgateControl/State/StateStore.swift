@@ -2,14 +2,12 @@
 // before it is acknowledged, so `kill -9` right after a 200 loses nothing.
 // Crash-safe replace as the ext4/XFS guidance and LWN "Ensuring data reaches
 // disk" describe: write a temp file, fsync it, rename over the old one, fsync
-// the directory so the rename itself is durable.
-#if canImport(Glibc)
-import Glibc
-#endif
-import FoundationEssentials
+// the directory so the rename itself is durable. The syscalls are
+// FlowgateDataPlane's `System` wrappers (EINTR retried, errno typed).
 import FlowgateCore
+import FlowgateDataPlane
 
-public struct StateFileError: Error, Sendable, CustomStringConvertible {
+public struct StateFileError: Error, Sendable, Equatable, CustomStringConvertible {
     public var path: String
     public var message: String
     public init(path: String, message: String) { self.path = path; self.message = message }
@@ -41,95 +39,64 @@ public final class StateStore: @unchecked Sendable {
     /// Deletes the state file (`flowgatectl state reset`): the next start, or
     /// the reset itself, goes back to the config file.
     public func remove() throws(StateFileError) {
-        if unlink(path) != 0 && errno != ENOENT {
-            throw StateFileError(path: path, message: "cannot remove: \(String(cString: strerror(errno)))")
+        do throws(SystemError) { try System.removeFile(path) } catch {
+            if !error.isNotFound { throw StateFileError(path: path, message: "cannot remove: \(error.reason)") }
         }
         AtomicFile.syncDirectory(of: path)
     }
-
 }
 
-/// Small durable-file helpers (open/write/fsync/rename with EINTR retried).
+/// The durable write and the read of one file, with messages naming the step that failed.
 enum AtomicFile {
     enum ReadResult { case missing, failed(String), contents([UInt8]) }
 
-    static func errorText(_ what: String) -> String { "\(what): \(String(cString: strerror(errno)))" }
-
     static func write(_ bytes: [UInt8], to path: String) throws(StateFileError) {
+        func fail(_ what: String, _ error: SystemError) -> StateFileError {
+            StateFileError(path: path, message: "\(what): \(error.reason)")
+        }
         let dir = directory(of: path)
-        if mkdirAll(dir) == false { throw StateFileError(path: path, message: errorText("cannot create directory \(dir)")) }
-        let temp = path + ".tmp.\(getpid())"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StateFileError(path: path, message: errorText("cannot create \(temp)")) }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, bytes.count - written) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let msg = errorText("cannot write \(temp)"); close(fd); unlink(temp)
-                throw StateFileError(path: path, message: msg)
-            }
-            written += n
+        do throws(SystemError) { try System.makeDirectories(dir) } catch {
+            throw fail("cannot create directory \(dir)", error)
         }
-        while fsync(fd) != 0 {
-            if errno == EINTR { continue }
-            let msg = errorText("cannot fsync \(temp)"); close(fd); unlink(temp)
-            throw StateFileError(path: path, message: msg)
+        let temp = path + ".tmp.\(System.processID())"
+        let fd: Int32
+        do throws(SystemError) { fd = try System.createFile(temp, mode: 0o600) } catch {
+            throw fail("cannot create \(temp)", error)
         }
-        close(fd)
-        guard rename(temp, path) == 0 else {
-            let msg = errorText("cannot rename \(temp) to \(path)"); unlink(temp)
-            throw StateFileError(path: path, message: msg)
+        do throws(SystemError) { try System.writeFully(fd, bytes) } catch {
+            System.close(fd); try? System.removeFile(temp)
+            throw fail("cannot write \(temp)", error)
+        }
+        do throws(SystemError) { try System.syncFile(fd) } catch {
+            System.close(fd); try? System.removeFile(temp)
+            throw fail("cannot fsync \(temp)", error)
+        }
+        System.close(fd)
+        do throws(SystemError) { try System.renameFile(temp, to: path) } catch {
+            try? System.removeFile(temp)
+            throw fail("cannot rename \(temp) to \(path)", error)
         }
         syncDirectory(of: path)
     }
 
     static func read(_ path: String) -> ReadResult {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return errno == ENOENT ? .missing : .failed(errorText("cannot open")) }
-        defer { close(fd) }
-        var out = [UInt8]()
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, 65536) }
-            if n < 0 { if errno == EINTR { continue }; return .failed(errorText("cannot read")) }
-            if n == 0 { break }
-            out += chunk[0..<n]
+        do throws(SystemError) {
+            guard let bytes = try System.readFile(path) else { return .missing }
+            return .contents(bytes)
+        } catch {
+            return .failed("cannot \(error.call.hasPrefix("open") ? "open" : "read"): \(error.reason)")
         }
-        return .contents(out)
     }
 
+    /// Best effort: the data is already safe in the renamed file; only the
+    /// rename's durability depends on this, and no caller could undo it.
     static func syncDirectory(of path: String) {
-        let dfd = open(directory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard dfd >= 0 else { return }
-        while fsync(dfd) != 0 && errno == EINTR {}
-        close(dfd)
+        try? System.syncDirectory(directory(of: path))
     }
 
     static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         let d = String(path[..<slash])
         return d.isEmpty ? "/" : d
-    }
-
-    static func mkdirAll(_ dir: String) -> Bool {
-        var st = stat()
-        if stat(dir, &st) == 0 { return true }
-        let parent = directory(of: dir)
-        if parent != dir, !mkdirAll(parent) { return false }
-        return mkdir(dir, 0o755) == 0 || errno == EEXIST
-    }
-}
-
-/// Start-up overlay (design §6): core-config's `StateFile.overlay` (state
-/// objects replace config-file objects of the same ARN/id), plus the health
-/// monitors created through the API, which exist only in the state file.
-public enum StateOverlay {
-    public static func apply(state: FlowgateConfig, over file: FlowgateConfig) -> FlowgateConfig {
-        var out = StateFile.overlay(config: file, state: state)
-        let known = Set(out.healthmonitors.map(\.id))
-        let linked = Set(out.pools.compactMap(\.healthmonitorID))
-        out.healthmonitors += state.healthmonitors.filter { !known.contains($0.id) && linked.contains($0.id) }
-        return out
     }
 }

@@ -54,8 +54,8 @@ public enum UpdateFailure: Error, Sendable {
 public final class ControlService: @unchecked Sendable {
     public let applier: AnyApplier
     public let store: StateStore?
-    /// Cross-object rules run on every changed config; the daemon installs
-    /// core-config's `ConfigValidator.validate` here (one set of rules for file and API).
+    /// The whole-config rules every changed config must pass; `apiRules`
+    /// (the shared `ConfigValidator`) unless a test installs others.
     public var validate: @Sendable (FlowgateConfig) -> [ValidationIssue]
     /// Config-file state, for `state reset`.
     public var baseConfig: FlowgateConfig?
@@ -75,14 +75,13 @@ public final class ControlService: @unchecked Sendable {
 
     public var config: FlowgateConfig { applier.current }
 
-    /// The rules an API update must pass: the control plane's own cross-object
-    /// rules (their messages name the listener in the way), then the shared
-    /// `ConfigValidator` (one set of rules for file and API, design §9), less
-    /// the listener/pool protocol pairing: UpdateListener may change
-    /// `Protocol`, and the listener then forwards that protocol to the same
-    /// members (design §2), as Global Accelerator allows.
+    /// The rules an API update must pass: the shared `ConfigValidator` (one
+    /// set of rules for file and API, design §9), less the listener/pool
+    /// protocol pairing: UpdateListener may change `Protocol`, and the
+    /// listener then forwards that protocol to the same members (design §2),
+    /// as Global Accelerator allows.
     public static let apiRules: @Sendable (FlowgateConfig) -> [ValidationIssue] = { config in
-        CrossObjectRules.validate(config) + ConfigValidator.validate(config, checkListenerPoolProtocol: false)
+        ConfigValidator.validate(config, checkListenerPoolProtocol: false)
     }
 
     /// Applies `change` to a copy of the live config. `change` throws
@@ -110,7 +109,7 @@ public final class ControlService: @unchecked Sendable {
             var next = fileConfig
             if let store {
                 do throws(StateFileError) {
-                    if let state = try store.load() { next = StateOverlay.apply(state: state, over: fileConfig) }
+                    if let state = try store.load() { next = StateFile.overlay(config: fileConfig, state: state) }
                 } catch {
                     throw UpdateFailure.persist(error)
                 }

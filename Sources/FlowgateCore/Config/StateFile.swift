@@ -71,9 +71,11 @@ public enum StateFile {
 
     /// The config file's objects with the state file's versions of the same
     /// objects (same ListenerArn, pool id or healthmonitor id) in their place.
-    /// Objects only in the config are kept. Objects only in the state were
-    /// removed from the config file since, so they are dropped: the APIs
-    /// cannot create pools, listeners or monitors, only change them.
+    /// Objects only in the config are kept. Listeners and pools only in the
+    /// state were removed from the config file since, so they are dropped:
+    /// the APIs cannot create them, only change them. Health monitors only
+    /// in the state were created through the ELB API (CreateHealthMonitor),
+    /// so they are kept while a pool of the result still links to them.
     /// Daemon settings and project_id come from the config file.
     public static func overlay(config: FlowgateConfig, state: FlowgateConfig) -> FlowgateConfig {
         var out = config
@@ -94,6 +96,9 @@ public enum StateFile {
         for i in out.healthmonitors.indices {
             if let s = monitors[out.healthmonitors[i].id] { out.healthmonitors[i] = s }
         }
+        let known = Set(out.healthmonitors.map(\.id))
+        let linked = Set(out.pools.compactMap(\.healthmonitorID))
+        out.healthmonitors += state.healthmonitors.filter { !known.contains($0.id) && linked.contains($0.id) }
         return out
     }
 

@@ -16,6 +16,12 @@ public enum IPAddress: Sendable, Hashable, CustomStringConvertible {
         return self
     }
 
+    /// `10.0.0.5:80` or `[::1]:80`: an IPv6 literal goes in brackets before
+    /// a port (RFC 3986 §3.2.2), or its last group would read as the port.
+    public func withPort(_ port: some CustomStringConvertible) -> String {
+        isV4 ? "\(self):\(port)" : "[\(self)]:\(port)"
+    }
+
     public var isLoopback: Bool {
         switch unmapped {
         case let .v4(a): return a >> 24 == 127

@@ -51,12 +51,7 @@ public final class SelectionState: Sendable {
 
     /// The pool's SOURCE_IP session-persistence table (client IP → member).
     public func persistenceTable(poolID: String, capacity: Int) -> StickyTable<IPAddress> {
-        persistence.withLock { tables in
-            if let t = tables[poolID] { t.setCapacity(capacity); return t }
-            let t = StickyTable<IPAddress>(capacity: capacity)
-            tables[poolID] = t
-            return t
-        }
+        persistence.withLock { SelectionState.table(in: &$0, poolID: poolID, capacity: capacity) }
     }
 
     /// The ClientAffinity SOURCE_IP table ((client IP, listener IP) → member)
@@ -65,12 +60,16 @@ public final class SelectionState: Sendable {
     /// port ranges) on the same address lands on one member "whatever the port
     /// and protocol" (design §3 step 3).
     public func affinityTable(poolID: String, capacity: Int) -> StickyTable<AffinityKey> {
-        affinity.withLock { tables in
-            if let t = tables[poolID] { t.setCapacity(capacity); return t }
-            let t = StickyTable<AffinityKey>(capacity: capacity)
-            tables[poolID] = t
-            return t
-        }
+        affinity.withLock { SelectionState.table(in: &$0, poolID: poolID, capacity: capacity) }
+    }
+
+    /// The pool's table, created on first use; an existing one takes the
+    /// current capacity (a pool update may have changed it).
+    private static func table<K: Hashable & Sendable>(in tables: inout [String: StickyTable<K>], poolID: String, capacity: Int) -> StickyTable<K> {
+        if let t = tables[poolID] { t.setCapacity(capacity); return t }
+        let t = StickyTable<K>(capacity: capacity)
+        tables[poolID] = t
+        return t
     }
 
     /// Sticky entries evicted at capacity, over every table.

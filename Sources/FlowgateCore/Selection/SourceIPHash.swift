@@ -60,7 +60,7 @@ public final class SourceIPHash: LoadBalancer {
     static func tableName(_ members: PoolMembers, _ i: Int) -> String {
         let p = members.plans[i]
         let port = p.member.protocolPort.map(String.init) ?? "*"
-        let name = p.address.isV4 ? "\(p.address):\(port)" : "[\(p.address)]:\(port)"
+        let name = p.address.withPort(port)
         let clash = members.plans.indices.contains { j in
             j != i && members.plans[j].address == p.address && members.plans[j].member.protocolPort == p.member.protocolPort
         }

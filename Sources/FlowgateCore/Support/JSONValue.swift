@@ -79,7 +79,9 @@ public enum JSONValue: Sendable, Hashable {
         }
     }
 
-    private static func writeString(_ s: String, into out: inout String) {
+    /// `s` as a JSON string literal. DEL (0x7f) is escaped too, though JSON
+    /// allows it raw, so a validation message quoting a value shows it.
+    static func writeString(_ s: String, into out: inout String) {
         out += "\""
         for scalar in s.unicodeScalars {
             switch scalar {
@@ -89,7 +91,7 @@ public enum JSONValue: Sendable, Hashable {
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             default:
-                if scalar.value < 0x20 {
+                if scalar.value < 0x20 || scalar.value == 0x7f {
                     let hex = String(scalar.value, radix: 16)
                     out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
                 } else {

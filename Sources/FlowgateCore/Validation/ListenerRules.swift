@@ -58,24 +58,19 @@ extension ConfigValidator {
 
     /// Empty, over 255 characters, or not `arn:aws:globalaccelerator::<12 digits>:accelerator/<uuid>/listener/<8 hex>`.
     public static func validateListenerArn(_ arn: String, path: String) -> [ValidationIssue] {
-        if arn.isEmpty { return [.init(.invalidArgument, path, "must not be empty")] }
-        if arn.count > ArnFormat.maxLength {
-            return [.init(.invalidArgument, path, RuleText.tooLong(arn.count, max: ArnFormat.maxLength))]
-        }
-        if ArnFormat.parseListener(arn) == nil {
-            return [.init(.invalidArgument, path, "\(RuleText.quoted(arn)) is not a listener ARN (\(ArnFormat.listenerPattern))")]
-        }
-        return []
+        validateArn(arn, path: path, parses: ArnFormat.parseListener(arn) != nil, kind: "a listener ARN", pattern: ArnFormat.listenerPattern)
     }
 
     public static func validateAcceleratorArn(_ arn: String, path: String) -> [ValidationIssue] {
+        validateArn(arn, path: path, parses: ArnFormat.parseAccelerator(arn) != nil, kind: "an accelerator ARN", pattern: ArnFormat.acceleratorPattern)
+    }
+
+    private static func validateArn(_ arn: String, path: String, parses: Bool, kind: String, pattern: String) -> [ValidationIssue] {
         if arn.isEmpty { return [.init(.invalidArgument, path, "must not be empty")] }
         if arn.count > ArnFormat.maxLength {
             return [.init(.invalidArgument, path, RuleText.tooLong(arn.count, max: ArnFormat.maxLength))]
         }
-        if ArnFormat.parseAccelerator(arn) == nil {
-            return [.init(.invalidArgument, path, "\(RuleText.quoted(arn)) is not an accelerator ARN (\(ArnFormat.acceleratorPattern))")]
-        }
+        if !parses { return [.init(.invalidArgument, path, "\(RuleText.quoted(arn)) is not \(kind) (\(pattern))")] }
         return []
     }
 
@@ -126,6 +121,9 @@ extension ConfigValidator {
     /// No port may be served twice for the same protocol and overlapping bind
     /// addresses. `others` are the listeners already in place (a listener with
     /// the same ARN is skipped, so an update can pass the whole list).
+    /// The message names both listeners by ARN: which of the two sits at
+    /// `path` depends on file order, and an API client that changed either
+    /// one knows listeners by ARN, not by index.
     public static func validatePortConflicts(_ l: Listener, path: String, others: [Listener]) -> [ValidationIssue] {
         var issues: [ValidationIssue] = []
         guard l.portRanges.count <= maxPortRangesPerListener else { return [] }  // refused by validatePortRanges
@@ -136,7 +134,8 @@ extension ConfigValidator {
                 if let hit = other.portRanges.first(where: { $0.overlaps(r) }) {
                     let port = max(hit.fromPort, r.fromPort)
                     issues.append(.init(.invalidPortRange, FieldPath.index(rangesPath, i),
-                                        "port \(port) is already served by \(other.protocol.rawValue) listener \(other.listenerArn) on \(other.bind) (\(RuleText.ports(hit)))"))
+                                        "port \(port)/\(l.protocol.rawValue) of listener \(l.listenerArn) on \(l.bind) (\(RuleText.ports(r))) "
+                                            + "is already served by listener \(other.listenerArn) on \(other.bind) (\(RuleText.ports(hit)))"))
                     break
                 }
             }

@@ -47,13 +47,14 @@ extension ConfigValidator {
         return issues
     }
 
-    /// A member's address (as an IP value when it parses) and port.
+    /// A member's address (as an IP value when it parses, IPv4-mapped IPv6
+    /// unmapped: the data plane reaches both forms at the same IPv4 address) and port.
     struct EndpointKey: Hashable {
         var address: IPAddress?
         var text: String
         var port: Int?
         init(_ m: Member) {
-            address = IPAddress(m.address)
+            address = IPAddress(m.address)?.unmapped
             text = address == nil ? m.address : ""
             port = m.protocolPort
         }
@@ -65,10 +66,11 @@ extension ConfigValidator {
         existing.first { $0.id != candidate.id && sameEndpoint($0, candidate) }
     }
 
-    /// Same address (compared as IP values, so `::1` equals `0::1`) and same port.
+    /// Same address (compared as IP values, so `::1` equals `0::1` and
+    /// `::ffff:10.0.0.1` equals `10.0.0.1`) and same port.
     public static func sameEndpoint(_ a: Member, _ b: Member) -> Bool {
         guard a.protocolPort == b.protocolPort else { return false }
-        if let x = IPAddress(a.address), let y = IPAddress(b.address) { return x == y }
+        if let x = IPAddress(a.address), let y = IPAddress(b.address) { return x.unmapped == y.unmapped }
         return a.address == b.address
     }
 

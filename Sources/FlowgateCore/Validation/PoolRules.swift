@@ -104,7 +104,8 @@ extension ConfigValidator {
         return issues
     }
 
-    static func isCookieName(_ s: String) -> Bool {
+    /// [A-Za-z0-9._-]{1,1024} (the ELB v3 cookie_name rule).
+    public static func isCookieName(_ s: String) -> Bool {
         let bytes = Array(s.utf8)
         guard (1...maxCookieNameLength).contains(bytes.count) else { return false }
         return bytes.allSatisfy { c in

@@ -2,26 +2,11 @@
 // the same mistake read the same: `"X" is not one of A, B`, `N is not in a..b`.
 
 public enum RuleText {
-    /// `"value"` with JSON-style escapes, so control characters and quotes stay visible.
+    /// `"value"` with JSON escapes, so control characters and quotes stay visible.
     public static func quoted(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if u.value < 0x20 || u.value == 0x7f {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
+        var out = ""
+        JSONValue.writeString(s, into: &out)
+        return out
     }
 
     /// `"ROUND-ROBIN" is not one of ROUND_ROBIN, LEAST_CONNECTIONS, SOURCE_IP`

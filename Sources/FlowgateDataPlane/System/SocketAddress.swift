@@ -13,27 +13,13 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
 
     public init(_ ip: IPAddress, port: Int) {
         var storage = sockaddr_storage()
+        let p = UInt16(truncatingIfNeeded: port)
+        let length: Int
         switch ip {
-        case let .v4(a):
-            var sin = sockaddr_in()
-            sin.sin_family = sa_family_t(AF_INET)
-            sin.sin_port = UInt16(truncatingIfNeeded: port).bigEndian
-            sin.sin_addr.s_addr = a.bigEndian
-            withUnsafeBytes(of: &sin) { src in
-                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: src) }
-            }
-            self.init(storage: storage, length: socklen_t(MemoryLayout<sockaddr_in>.size))
-        case .v6:
-            var sin6 = sockaddr_in6()
-            sin6.sin6_family = sa_family_t(AF_INET6)
-            sin6.sin6_port = UInt16(truncatingIfNeeded: port).bigEndian
-            let b = ip.bytes16
-            withUnsafeMutableBytes(of: &sin6.sin6_addr) { for i in 0..<16 { $0[i] = b[i] } }
-            withUnsafeBytes(of: &sin6) { src in
-                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: src) }
-            }
-            self.init(storage: storage, length: socklen_t(MemoryLayout<sockaddr_in6>.size))
+        case let .v4(a): length = storage.store(sockaddr_in(a, port: p))
+        case .v6: length = storage.store(sockaddr_in6(ip, port: p))
         }
+        self.init(storage: storage, length: socklen_t(length))
     }
 
     public var family: Int32 { Int32(storage.ss_family) }
@@ -47,15 +33,7 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
                 return .v4(UInt32(bigEndian: sin.sin_addr.s_addr))
             }
         case AF_INET6:
-            return withUnsafeBytes(of: &s) { raw in
-                let sin6 = raw.load(as: sockaddr_in6.self)
-                var hi: UInt64 = 0, lo: UInt64 = 0
-                withUnsafeBytes(of: sin6.sin6_addr) { a in
-                    for i in 0..<8 { hi = hi << 8 | UInt64(a[i]) }
-                    for i in 8..<16 { lo = lo << 8 | UInt64(a[i]) }
-                }
-                return IPAddress.v6(hi: hi, lo: lo).unmapped
-            }
+            return withUnsafeBytes(of: &s) { raw in IPAddress(raw.load(as: sockaddr_in6.self).sin6_addr).unmapped }
         default:
             return .v4(0)
         }
@@ -81,6 +59,51 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        family == AF_INET6 && !ip.isV4 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+        ip.withPort(port)  // `ip` is unmapped: a v4-mapped peer prints as IPv4
+    }
+}
+
+// The conversions between the model's `IPAddress` and the kernel's address
+// structs, shared by `SocketAddress` and the UDP relay's compact `UDPAddress`.
+
+extension sockaddr_in {
+    /// `a` in host order, `port` in host order.
+    init(_ a: UInt32, port: UInt16) {
+        self.init()
+        sin_family = sa_family_t(AF_INET)
+        sin_port = port.bigEndian
+        sin_addr.s_addr = a.bigEndian
+    }
+}
+
+extension sockaddr_in6 {
+    /// An IPv4 `ip` becomes v4-mapped (::ffff:a.b.c.d), for dual-stack sockets.
+    init(_ ip: IPAddress, port: UInt16) {
+        self.init()
+        sin6_family = sa_family_t(AF_INET6)
+        sin6_port = port.bigEndian
+        let b = ip.bytes16
+        withUnsafeMutableBytes(of: &sin6_addr) { for i in 0..<16 { $0[i] = b[i] } }
+    }
+}
+
+extension IPAddress {
+    /// The 16 bytes as they are, so a v4-mapped address stays IPv6 (`.unmapped` converts).
+    init(_ a: in6_addr) {
+        var hi: UInt64 = 0, lo: UInt64 = 0
+        withUnsafeBytes(of: a) { b in
+            for i in 0..<8 { hi = hi << 8 | UInt64(b[i]) }
+            for i in 8..<16 { lo = lo << 8 | UInt64(b[i]) }
+        }
+        self = .v6(hi: hi, lo: lo)
+    }
+}
+
+extension sockaddr_storage {
+    /// Copies `address` (a sockaddr_in or sockaddr_in6) in; returns its length.
+    mutating func store<A>(_ address: A) -> Int {
+        var a = address
+        withUnsafeBytes(of: &a) { src in withUnsafeMutableBytes(of: &self) { $0.copyMemory(from: src) } }
+        return MemoryLayout<A>.size
     }
 }

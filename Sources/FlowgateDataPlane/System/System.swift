@@ -17,6 +17,7 @@ public struct SystemError: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var isWouldBlock: Bool { code == EAGAIN || code == EWOULDBLOCK }
     public var isDescriptorExhaustion: Bool { code == EMFILE || code == ENFILE }
+    public var isNotFound: Bool { code == ENOENT }
     public var reason: String { String(cString: strerror(code)) }
     public var description: String { "\(call): \(reason) (errno \(code))" }
 }

@@ -26,21 +26,11 @@ struct UDPAddress {
     init(_ ip: IPAddress, port: UInt16, family: Int32? = nil) {
         let fam = family ?? (ip.isV4 ? AF_INET : AF_INET6)
         if fam == AF_INET, case let .v4(a) = ip.unmapped {
-            var sin = sockaddr_in()
-            sin.sin_family = sa_family_t(AF_INET)
-            sin.sin_port = port.bigEndian
-            sin.sin_addr.s_addr = a.bigEndian
+            var sin = sockaddr_in(a, port: port)
             withUnsafeMutableBytes(of: &raw) { dst in withUnsafeBytes(of: &sin) { dst.copyMemory(from: $0) } }
             length = socklen_t(MemoryLayout<sockaddr_in>.size)
         } else {
-            var sin6 = sockaddr_in6()
-            sin6.sin6_family = sa_family_t(AF_INET6)
-            sin6.sin6_port = port.bigEndian
-            withUnsafeMutableBytes(of: &sin6.sin6_addr) { dst in
-                let b = ip.bytes16
-                for i in 0..<16 { dst[i] = b[i] }
-            }
-            raw = sin6
+            raw = sockaddr_in6(ip, port: port)
             length = socklen_t(MemoryLayout<sockaddr_in6>.size)
         }
     }
@@ -58,12 +48,7 @@ struct UDPAddress {
                 return .v4(UInt32(bigEndian: s))
             }
         }
-        return withUnsafeBytes(of: raw.sin6_addr) { b in
-            var hi: UInt64 = 0, lo: UInt64 = 0
-            for i in 0..<8 { hi = hi << 8 | UInt64(b[i]) }
-            for i in 8..<16 { lo = lo << 8 | UInt64(b[i]) }
-            return .v6(hi: hi, lo: lo)
-        }
+        return IPAddress(raw.sin6_addr)
     }
 
     /// Calls `body` with a `sockaddr` pointer to this address.
