@@ -264,7 +264,11 @@ def main():
     proxy.wrapper = ["valgrind", "--tool=callgrind", "--dump-instr=no",
                      f"--callgrind-out-file={out_dir}/callgrind.out.%p"]
     proxy.ready_seconds = 180
-    sinks = Sinks(ports.backend("iperf"))
+    try:
+        sinks = Sinks(ports.backend("iperf"))
+    except OSError as error:
+        raise SystemExit(f"callgrind: backend port {ports.backend('iperf')}: {error}; "
+                         "another run may be using it: set PORT_BASE")
     phases = {}
     try:
         proxy.start(os.path.join(workdir, target), cpu=None)

@@ -3,8 +3,8 @@
 # Ir per forwarded MiB (TCP) and per forwarded 64-byte UDP datagram, minus an
 # idle baseline, plus the top functions and the calls to retain/release/malloc.
 #
-#   TARGET=flowgated|haproxy TCP_MIB=64 UDP_DATAGRAMS=20000 UPDATE_BASELINE=0 \
-#   FLOWGATED=path/to/flowgated bench/callgrind/run.sh
+#   TARGET=flowgated|haproxy|haproxy-splice TCP_MIB=64 TCP_CONNECTIONS=500 UDP_DATAGRAMS=20000 \
+#   PORT_BASE=25000 UPDATE_BASELINE=0 FLOWGATED=path/to/flowgated bench/callgrind/run.sh
 #
 # Without FLOWGATED it builds flowgated in release mode (the same build as
 # bench/run.sh; its symbols name the functions). UPDATE_BASELINE=1 rewrites
