@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Flowgate benchmark: one command (`make bench` calls it).
+#
+#   ROUNDS=3 DURATION=5 PIN=0 ONLY=tcp1,tcp4,udp,cps,rps,lat,ulat,mem \
+#   PROXIES=direct,flowgated,haproxy,haproxy-splice,nginx bench/run.sh
+#
+# Installs the load tools and peers it needs (Debian packages, only when
+# missing), builds flowgated in release mode unless FLOWGATED names a binary,
+# then runs bench/lib/bench.py, which prints a Markdown table and writes it to
+# bench/results/<timestamp>.md. See bench/README.md.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$here")
+cd "$repo"
+
+log() { echo "bench: $*" >&2; }
+
+# --- tools -------------------------------------------------------------------
+missing=()
+command -v iperf3 >/dev/null || missing+=(iperf3)
+command -v haproxy >/dev/null || missing+=(haproxy)
+command -v nginx >/dev/null || missing+=(nginx)
+[ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing+=(libnginx-mod-stream)
+command -v wrk >/dev/null || missing+=(wrk)
+command -v sockperf >/dev/null || missing+=(sockperf)
+command -v python3 >/dev/null || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 600 apt-get install -y "${missing[@]}" ||
+        { timeout 600 apt-get update && timeout 600 apt-get install -y "${missing[@]}"; }
+fi
+
+# --- work directory and cleanup ----------------------------------------------
+workdir=$(mktemp -d /tmp/flowgate-bench.XXXXXX)
+pid_file="$workdir/pids"
+bench_pid=""
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM HUP
+    if [ -n "$bench_pid" ] && kill -0 "$bench_pid" 2>/dev/null; then
+        kill -TERM "$bench_pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$bench_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$bench_pid" 2>/dev/null || true
+    fi
+    # Every process bench.py started leads its own process group; end any left.
+    if [ -s "$pid_file" ]; then
+        while read -r pid; do
+            [ -n "$pid" ] && kill -TERM -- "-$pid" 2>/dev/null || true
+        done <"$pid_file"
+        sleep 1
+        while read -r pid; do
+            [ -n "$pid" ] && kill -KILL -- "-$pid" 2>/dev/null || true
+        done <"$pid_file"
+    fi
+    if [ "$status" -eq 0 ] && [ -z "${KEEP_WORKDIR:-}" ]; then
+        rm -rf "$workdir"
+    else
+        log "logs kept in $workdir"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+
+# --- flowgated ---------------------------------------------------------------
+proxies=${PROXIES:-direct,flowgated,haproxy,haproxy-splice,nginx}
+export FLOWGATED="${FLOWGATED:-}"
+export FLOWGATED_UNAVAILABLE=""
+if [[ ",$proxies," == *",flowgated,"* ]] && [ -z "$FLOWGATED" ]; then
+    log "building flowgated (swift build -c release --product flowgated)"
+    if timeout 3600 swift build -c release --product flowgated >"$workdir/build.log" 2>&1; then
+        FLOWGATED="$(swift build -c release --show-bin-path)/flowgated"
+    else
+        FLOWGATED_UNAVAILABLE="release build failed: $(grep -m1 -E 'error:' "$workdir/build.log" || tail -n1 "$workdir/build.log")"
+        log "$FLOWGATED_UNAVAILABLE (log: $workdir/build.log)"
+    fi
+fi
+if [ -n "$FLOWGATED" ] && [ ! -x "$FLOWGATED" ]; then
+    FLOWGATED_UNAVAILABLE="no executable at FLOWGATED=$FLOWGATED"
+fi
+
+# --- run ---------------------------------------------------------------------
+export BENCH_WORKDIR="$workdir" BENCH_PID_FILE="$pid_file"
+python3 "$here/lib/bench.py" &
+bench_pid=$!
+wait "$bench_pid"
