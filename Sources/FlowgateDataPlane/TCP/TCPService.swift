@@ -20,10 +20,9 @@ final class TCPService: TransportService {
     let readSize: Int
     let maxPending: Int
     let connectTimeout: timeval
-    /// splice(2) through pooled pipes (default) or recv/send through the
-    /// scratch buffer (`FLOWGATE_TCP_RELAY=copy`); see TCPConnection for
-    /// the measurements behind the default.
-    let splice = System.environment("FLOWGATE_TCP_RELAY") != "copy"
+    /// `FLOWGATE_TCP_RELAY=copy|splice|adaptive` (default adaptive); see
+    /// `TCPRelayMode`.
+    let relayMode = TCPRelayMode(environment: System.environment("FLOWGATE_TCP_RELAY"))
 
     init(worker: Worker) {
         self.worker = worker
