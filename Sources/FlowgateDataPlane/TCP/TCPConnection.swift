@@ -157,7 +157,10 @@ final class TCPConnection {
     }
 
     private func established() {
-        if let e = backendWrite { event_free(e); backendWrite = nil }
+        // The fired one-shot connect event is reused as the upstream write
+        // event (event_assign on a non-pending event): one malloc/free less
+        // per connection.
+        if let e = backendWrite { assignWriteEvent(e, backendFD, upstream: true) }
         phase = .relaying
         tried = []
         let clientCB: event_callback_fn = { _, _, ctx in
@@ -181,6 +184,11 @@ final class TCPConnection {
             Log.info("flow_opened", ["listener": plan.listener.listenerArn, "client": "\(flow.client):\(flow.clientPort)",
                                      "port": flow.localPort, "member": t.memberID, "backend": "\(t.address):\(t.port)"])
         }
+        // Speculative first read: with client-first protocols (HTTP, TLS)
+        // the request is usually queued by the time the member answers the
+        // SYN, so relaying it now saves a loop turn per connection (HAProxy
+        // reads speculatively the same way); otherwise one recv gets EAGAIN.
+        relay(upstream: true)
     }
 
     // MARK: relaying
@@ -252,22 +260,22 @@ final class TCPConnection {
         }
         event_del(up ? clientRead : backendRead)
         if up {
-            if backendWrite == nil { backendWrite = makeWriteEvent(backendFD, upstream: true) }
+            if backendWrite == nil { backendWrite = event_new(base, -1, 0, nil, nil); assignWriteEvent(backendWrite!, backendFD, upstream: true) }
             event_add(backendWrite, nil)
         } else {
-            if clientWrite == nil { clientWrite = makeWriteEvent(clientFD, upstream: false) }
+            if clientWrite == nil { clientWrite = event_new(base, -1, 0, nil, nil); assignWriteEvent(clientWrite!, clientFD, upstream: false) }
             event_add(clientWrite, nil)
         }
     }
 
-    private func makeWriteEvent(_ fd: Int32, upstream: Bool) -> OpaquePointer? {
+    private func assignWriteEvent(_ event: OpaquePointer, _ fd: Int32, upstream: Bool) {
         let up: event_callback_fn = { _, _, ctx in
             Unmanaged<TCPConnection>.fromOpaque(ctx!).takeUnretainedValue().flush(upstream: true)
         }
         let down: event_callback_fn = { _, _, ctx in
             Unmanaged<TCPConnection>.fromOpaque(ctx!).takeUnretainedValue().flush(upstream: false)
         }
-        return event_new(base, fd, Int16(EV_WRITE | EV_PERSIST), upstream ? up : down, context)
+        event_assign(event, base, fd, Int16(EV_WRITE | EV_PERSIST), upstream ? up : down, context)
     }
 
     /// The destination of one direction is writable again: send the pending
@@ -296,8 +304,10 @@ final class TCPConnection {
     private func sourceEnded(_ up: Bool) {
         event_del(up ? clientRead : backendRead)
         withDirection(up) { $0.ended = true }
+        // Both ended: close() sends the FIN itself (the peer's receive side
+        // is drained, so no RST), one shutdown syscall less per connection.
+        if upstream.ended && downstream.ended { close(reason: "done"); return }
         System.shutdownWrite(up ? backendFD : clientFD)
-        if upstream.ended && downstream.ended { close(reason: "done") }
     }
 
     private func fail(_ error: SystemError, side: String) {
