@@ -13,7 +13,7 @@ import FlowgateCore
 /// - splice (once a read of the direction returned ≥ 64 KiB): socket → pipe
 ///   → socket with splice(2); the pipe (F_SETPIPE_SZ = min(scratch,
 ///   tcpMaxPending)) comes from a per-worker pool and returns to it once
-///   empty. Back to copy after 4 drained splices under 16 KiB in a row.
+///   empty. Back to copy after 8 drained splices under 4 KiB in a row.
 /// Only when the peer's socket is full does a direction keep its bytes (the
 /// pipe, or a buffer of exactly the unsent remainder: at most tcpMaxPending,
 /// since no read is larger), stop reading its source and arm EV_WRITE on the
