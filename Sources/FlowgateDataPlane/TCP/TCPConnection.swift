@@ -157,10 +157,9 @@ final class TCPConnection {
     }
 
     private func established() {
-        // The fired one-shot connect event is reused as the upstream write
-        // event (event_assign on a non-pending event): one malloc/free less
-        // per connection.
-        if let e = backendWrite { assignWriteEvent(e, backendFD, upstream: true) }
+        // Freed, not kept for a later EV_WRITE wait: an idle connection holds
+        // no write event (memory per idle connection, issue 7).
+        if let e = backendWrite { event_free(e); backendWrite = nil }
         phase = .relaying
         tried = []
         let clientCB: event_callback_fn = { _, _, ctx in
@@ -260,22 +259,22 @@ final class TCPConnection {
         }
         event_del(up ? clientRead : backendRead)
         if up {
-            if backendWrite == nil { backendWrite = event_new(base, -1, 0, nil, nil); assignWriteEvent(backendWrite!, backendFD, upstream: true) }
+            if backendWrite == nil { backendWrite = makeWriteEvent(backendFD, upstream: true) }
             event_add(backendWrite, nil)
         } else {
-            if clientWrite == nil { clientWrite = event_new(base, -1, 0, nil, nil); assignWriteEvent(clientWrite!, clientFD, upstream: false) }
+            if clientWrite == nil { clientWrite = makeWriteEvent(clientFD, upstream: false) }
             event_add(clientWrite, nil)
         }
     }
 
-    private func assignWriteEvent(_ event: OpaquePointer, _ fd: Int32, upstream: Bool) {
+    private func makeWriteEvent(_ fd: Int32, upstream: Bool) -> OpaquePointer? {
         let up: event_callback_fn = { _, _, ctx in
             Unmanaged<TCPConnection>.fromOpaque(ctx!).takeUnretainedValue().flush(upstream: true)
         }
         let down: event_callback_fn = { _, _, ctx in
             Unmanaged<TCPConnection>.fromOpaque(ctx!).takeUnretainedValue().flush(upstream: false)
         }
-        event_assign(event, base, fd, Int16(EV_WRITE | EV_PERSIST), upstream ? up : down, context)
+        return event_new(base, fd, Int16(EV_WRITE | EV_PERSIST), upstream ? up : down, context)
     }
 
     /// The destination of one direction is writable again: send the pending
