@@ -40,6 +40,55 @@ struct TCPRelayTests {
         #expect(down == 1 << 20)
     }
 
+    /// Adaptive relay: small messages copy, a 1 MiB burst switches the
+    /// direction to splice, small messages after it switch back; every byte
+    /// arrives in order either way.
+    @Test func smallBulkSmallOnOneConnectionEchoesEveryByte() throws {
+        let (backend, backendPort) = TestSocket.listen()
+        defer { close(backend) }
+        _ = TestSocket.startEcho(backend, connections: 1)
+        let port = TestSocket.freePort()
+        let plane = DataPlane(workerCount: 1, tuning: Tuning())
+        try plane.start(makeConfig(port: port, members: [(backendPort, 1)]))
+        defer { plane.shutdown() }
+
+        let client = try #require(TestSocket.connect(port))
+        defer { close(client) }
+        TestSocket.setTimeout(client, seconds: 5)
+        func echo(_ message: [UInt8]) -> [UInt8] {
+            let sender = Thread { _ = TestSocket.sendAll(client, message) }
+            sender.start()
+            var reply = [UInt8](repeating: 0, count: message.count)
+            var got = 0
+            while got < message.count {
+                let n = reply.withUnsafeMutableBytes { recv(client, $0.baseAddress! + got, message.count - got, 0) }
+                if n <= 0 { break }
+                got += n
+            }
+            return Array(reply[0..<got])
+        }
+        let small = TestSocket.pattern(100, seed: 1)
+        let bulk = TestSocket.pattern(1 << 20, seed: 2)
+        #expect(echo(small) == small)
+        #expect(echo(bulk) == bulk)
+        for i in 0..<8 {
+            let m = TestSocket.pattern(200, seed: UInt64(10 + i))
+            #expect(echo(m) == m)
+        }
+        shutdown(client, Int32(SHUT_WR))
+        #expect(TestSocket.readAll(client).isEmpty)
+        #expect(waitUntil { plane.activeFlows == 0 })
+        let up = plane.workers.reduce(0) { $0 + $1.counters.bytesClientToBackend.load(ordering: .relaxed) }
+        #expect(up == 100 + (1 << 20) + 8 * 200)
+    }
+
+    @Test func relayModeComesFromTheEnvironmentValue() {
+        #expect(TCPRelayMode(environment: nil) == .adaptive)
+        #expect(TCPRelayMode(environment: "copy") == .copy)
+        #expect(TCPRelayMode(environment: "splice") == .splice)
+        #expect(TCPRelayMode(environment: "adaptive") == .adaptive)
+    }
+
     @Test func stalledReaderKeepsPendingWithinTheCap() throws {
         let (backend, backendPort) = TestSocket.listen()
         defer { close(backend) }

@@ -164,6 +164,15 @@ public enum System {
         }
     }
 
+    /// Seconds of CLOCK_MONOTONIC_COARSE: a vDSO read (no syscall, no lock),
+    /// a few ms coarse; for idle accounting on the per-read path.
+    @inline(__always)
+    public static func coarseSeconds() -> Int {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+        return ts.tv_sec
+    }
+
     // MARK: splice (zero-copy mode)
 
     public static func pipe() throws(SystemError) -> (read: Int32, write: Int32) {

@@ -6,25 +6,26 @@ import FlowgateCore
 
 /// One proxied TCP connection: client ⇄ picked member (design §4).
 ///
-/// Data path, two modes with the same shape: read from one side and write to
-/// the other at once, through something the worker shares by all its
-/// connections, so an idle connection holds no buffer at all (two read
-/// events, one timer, this object: 883 bytes of RSS per idle connection,
-/// measured over 5000).
-/// - splice (default): socket → pipe → socket with splice(2); the pipe
-///   (F_SETPIPE_SZ = min(scratch, tcpMaxPending)) comes from a per-worker
-///   pool and returns to it once empty.
-/// - copy (`FLOWGATE_TCP_RELAY=copy`): `recv` into the worker's 1 MiB scratch
-///   buffer, `send` at once.
+/// Data path, two ways with the same shape, chosen per direction
+/// (`TCPRelayMode`, `FLOWGATE_TCP_RELAY=adaptive|copy|splice`):
+/// - copy (where every direction starts): `recv` into the worker's 1 MiB
+///   scratch buffer, `send` at once: one syscall each way per message.
+/// - splice (once a read of the direction returned ≥ 64 KiB): socket → pipe
+///   → socket with splice(2); the pipe (F_SETPIPE_SZ = min(scratch,
+///   tcpMaxPending)) comes from a per-worker pool and returns to it once
+///   empty. Back to copy after 8 drained splices under 4 KiB in a row.
 /// Only when the peer's socket is full does a direction keep its bytes (the
 /// pipe, or a buffer of exactly the unsent remainder: at most tcpMaxPending,
 /// since no read is larger), stop reading its source and arm EV_WRITE on the
 /// peer: backpressure reaches the sender through TCP's own window.
-/// Why splice by default: one iperf3 stream, copy and splice runs
+/// Why splice for bulk: one iperf3 stream, copy and splice runs
 /// interleaved on this 2-core machine (loaded by other builds), two sets of
 /// three, medians: splice 7.44 and 7.78 Gbit/s at 1.8-2.2 % of a core per
 /// Gbit/s; copy 5.16 and 6.53 Gbit/s at 3.2-3.8 %. Splice won 5 of 6 pairs
-/// on throughput and all 6 on CPU. libevent 2.1's bufferevents were not used: `evbuffer_read`
+/// on throughput and all 6 on CPU. Why copy for small messages: splice
+/// moves each through a pipe (two splice calls plus the pipe's page
+/// bookkeeping) where recv/send copies a few hundred bytes.
+/// libevent 2.1's bufferevents were not used: `evbuffer_read`
 /// reads 4 KiB per call and capped a relay at about 4 Gbit/s
 /// (shared/swift-libevent-notes.md).
 ///
@@ -49,6 +50,11 @@ final class TCPConnection {
         var pipeRead: Int32 = -1
         var pipeWrite: Int32 = -1
         var inPipe = 0
+        /// Adaptive mode: this direction proved bulk and splices; see
+        /// `TCPRelayMode`.
+        var bulk = false
+        /// Consecutive small splices while bulk (hysteresis back to copy).
+        var smallSplices: UInt8 = 0
         var pendingCount: Int { end - start + inPipe }
     }
 
@@ -154,6 +160,8 @@ final class TCPConnection {
     }
 
     private func established() {
+        // Freed, not kept for a later EV_WRITE wait: an idle connection holds
+        // no write event (memory per idle connection, issue 7).
         if let e = backendWrite { event_free(e); backendWrite = nil }
         phase = .relaying
         tried = []
@@ -180,6 +188,11 @@ final class TCPConnection {
             Log.info("flow_opened", ["listener": plan.listener.listenerArn, "client": "\(flow.client):\(flow.clientPort)",
                                      "port": flow.localPort, "member": t.memberID, "backend": "\(t.address):\(t.port)"])
         }
+        // Speculative first read: with client-first protocols (HTTP, TLS)
+        // the request is usually queued by the time the member answers the
+        // SYN, so relaying it now saves a loop turn per connection (HAProxy
+        // reads speculatively the same way); otherwise one recv gets EAGAIN.
+        relay(upstream: true)
     }
 
     // MARK: relaying
@@ -191,7 +204,11 @@ final class TCPConnection {
 
     /// The source of one direction is readable: move what it has to the peer.
     private func relay(upstream up: Bool) {
-        if service.splice { spliceRelay(upstream: up); return }
+        switch service.relayMode {
+        case .splice: spliceRelay(upstream: up); return
+        case .adaptive: if up ? upstream.bulk : downstream.bulk { spliceRelay(upstream: up); return }
+        case .copy: break
+        }
         let src = up ? clientFD : backendFD
         let dst = up ? backendFD : clientFD
         let scratch = service.worker.scratch
@@ -205,6 +222,9 @@ final class TCPConnection {
             let sent: Int
             do { sent = try System.send(dst, scratch, n) } catch { fail(error, side: up ? "backend" : "client"); return }
             if sent > 0 { account(up, sent) }
+            // A read this large says bulk: this direction splices from now on.
+            let adaptive = service.relayMode == .adaptive
+            if adaptive && n >= TCPRelayMode.bulkRead { if up { upstream.bulk = true } else { downstream.bulk = true } }
             if sent < n {
                 hold(up, scratch + sent, n - sent)
                 return
@@ -213,6 +233,7 @@ final class TCPConnection {
             // A short read means the socket is drained; a few full ones and
             // we yield so other connections on this loop get their turn.
             if n < cap || rounds == 4 { return }
+            if adaptive && n >= TCPRelayMode.bulkRead { spliceRelay(upstream: up); return }
         }
     }
 
@@ -264,7 +285,7 @@ final class TCPConnection {
     /// The destination of one direction is writable again: send the pending
     /// bytes; once all are out, free the buffer and resume reading the source.
     private func flush(upstream up: Bool) {
-        if service.splice { spliceFlush(upstream: up); return }
+        if withDirection(up, { $0.pipeRead >= 0 }) { spliceFlush(upstream: up); return }
         let dst = up ? backendFD : clientFD
         let (pending, start, end) = withDirection(up) { ($0.pending, $0.start, $0.end) }
         guard let pending, end > start else { return }
@@ -287,8 +308,10 @@ final class TCPConnection {
     private func sourceEnded(_ up: Bool) {
         event_del(up ? clientRead : backendRead)
         withDirection(up) { $0.ended = true }
+        // Both ended: close() sends the FIN itself (the peer's receive side
+        // is drained, so no RST), one shutdown syscall less per connection.
+        if upstream.ended && downstream.ended { close(reason: "done"); return }
         System.shutdownWrite(up ? backendFD : clientFD)
-        if upstream.ended && downstream.ended { close(reason: "done") }
     }
 
     private func fail(_ error: SystemError, side: String) {
@@ -341,7 +364,28 @@ final class TCPConnection {
                 return
             }
             rounds += 1
-            if n < service.readSize || rounds == 4 { service.returnPipe(pipe, empty: true); return }
+            if n < service.readSize || rounds == 4 {
+                service.returnPipe(pipe, empty: true)
+                if service.relayMode == .adaptive { noteSplice(up, small: n < TCPRelayMode.smallSplice) }
+                return
+            }
+        }
+    }
+
+    /// Once per splice callback: drained under `smallSplice` bytes
+    /// `smallSplicesBeforeCopy` times in a row means small again (e.g. a bulk
+    /// download followed by keep-alive requests): back to recv/send. Plain
+    /// field access: closures over `inout` Direction cost exclusivity checks
+    /// per call in callgrind.
+    private func noteSplice(_ up: Bool, small: Bool) {
+        if !small {
+            if up { upstream.smallSplices = 0 } else { downstream.smallSplices = 0 }
+        } else if up {
+            upstream.smallSplices &+= 1
+            if upstream.smallSplices >= TCPRelayMode.smallSplicesBeforeCopy { upstream.bulk = false; upstream.smallSplices = 0 }
+        } else {
+            downstream.smallSplices &+= 1
+            if downstream.smallSplices >= TCPRelayMode.smallSplicesBeforeCopy { downstream.bulk = false; downstream.smallSplices = 0 }
         }
     }
 
