@@ -33,37 +33,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # --- work directory and cleanup ----------------------------------------------
-workdir=$(mktemp -d /tmp/flowgate-bench.XXXXXX)
-pid_file="$workdir/pids"
-bench_pid=""
-cleanup() {
-    local status=$?
-    trap - EXIT INT TERM HUP
-    if [ -n "$bench_pid" ] && kill -0 "$bench_pid" 2>/dev/null; then
-        kill -TERM "$bench_pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$bench_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$bench_pid" 2>/dev/null || true
-    fi
-    # Every process bench.py started leads its own process group; end any left.
-    if [ -s "$pid_file" ]; then
-        while read -r pid; do
-            [ -n "$pid" ] && kill -TERM -- "-$pid" 2>/dev/null || true
-        done <"$pid_file"
-        sleep 1
-        while read -r pid; do
-            [ -n "$pid" ] && kill -KILL -- "-$pid" 2>/dev/null || true
-        done <"$pid_file"
-    fi
-    if [ "$status" -eq 0 ] && [ -z "${KEEP_WORKDIR:-}" ]; then
-        rm -rf "$workdir"
-    else
-        log "logs kept in $workdir"
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
+WORKDIR_PREFIX=flowgate-bench
+# shellcheck source=/dev/null
+source "$here/lib/workdir.sh"
 
 # --- flowgated ---------------------------------------------------------------
 proxies=${PROXIES:-direct,flowgated,haproxy,haproxy-splice,nginx}
@@ -85,5 +57,5 @@ fi
 # --- run ---------------------------------------------------------------------
 export BENCH_WORKDIR="$workdir" BENCH_PID_FILE="$pid_file"
 python3 "$here/lib/bench.py" &
-bench_pid=$!
-wait "$bench_pid"
+driver_pid=$!
+wait "$driver_pid"

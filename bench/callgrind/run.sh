@@ -16,28 +16,9 @@ cd "$repo"
 log() { echo "callgrind: $*" >&2; }
 command -v valgrind >/dev/null || timeout 600 apt-get install -y valgrind
 
-workdir=$(mktemp -d /tmp/flowgate-callgrind.XXXXXX)
-pid_file="$workdir/pids"
-py_pid=""
-cleanup() {
-    local status=$?
-    trap - EXIT INT TERM HUP
-    if [ -n "$py_pid" ] && kill -0 "$py_pid" 2>/dev/null; then
-        kill -TERM "$py_pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$py_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$py_pid" 2>/dev/null || true
-    fi
-    if [ -s "$pid_file" ]; then
-        while read -r pid; do [ -n "$pid" ] && kill -TERM -- "-$pid" 2>/dev/null || true; done <"$pid_file"
-        sleep 1
-        while read -r pid; do [ -n "$pid" ] && kill -KILL -- "-$pid" 2>/dev/null || true; done <"$pid_file"
-    fi
-    if [ "$status" -eq 0 ] && [ -z "${KEEP_WORKDIR:-}" ]; then rm -rf "$workdir"; else log "files kept in $workdir"; fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
+WORKDIR_PREFIX=flowgate-callgrind
+# shellcheck source=/dev/null
+source "$here/../lib/workdir.sh"
 
 export TARGET="${TARGET:-flowgated}" FLOWGATED="${FLOWGATED:-}" FLOWGATED_UNAVAILABLE=""
 if [ "$TARGET" = flowgated ] && [ -z "$FLOWGATED" ]; then
@@ -57,5 +38,5 @@ if [ "$TARGET" = flowgated ]; then
 fi
 export CALLGRIND_WORKDIR="$workdir" CALLGRIND_PID_FILE="$pid_file"
 python3 "$here/measure.py" &
-py_pid=$!
-wait "$py_pid"
+driver_pid=$!
+wait "$driver_pid"
