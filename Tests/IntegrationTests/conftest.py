@@ -86,16 +86,22 @@ def daemon(request):
         d.cleanup()
 
 
-@pytest.fixture
-def tcp_backend():
-    """tcp_backend(name, mode="echo", port=0, host="127.0.0.1") -> TcpBackend."""
-    made: list[TcpBackend] = []
+def _backend_factory(cls):
+    """A fixture body that makes `cls(name, mode=..., port=..., host=...)` backends and stops them all at teardown."""
+    made = []
 
-    def make(name: str, mode: str = "echo", port: int = 0, host: str = "127.0.0.1", **kwargs) -> TcpBackend:
-        b = TcpBackend(name, mode=mode, port=port, host=host, **kwargs)
+    def make(name: str, mode: str = "echo", port: int = 0, host: str = "127.0.0.1", **kwargs):
+        b = cls(name, mode=mode, port=port, host=host, **kwargs)
         made.append(b)
         return b
 
+    return made, make
+
+
+@pytest.fixture
+def tcp_backend():
+    """tcp_backend(name, mode="echo", port=0, host="127.0.0.1") -> TcpBackend."""
+    made, make = _backend_factory(TcpBackend)
     yield make
     for b in made:
         b.stop()
@@ -104,13 +110,7 @@ def tcp_backend():
 @pytest.fixture
 def udp_backend():
     """udp_backend(name, mode="echo", port=0, host="127.0.0.1") -> UdpBackend."""
-    made: list[UdpBackend] = []
-
-    def make(name: str, mode: str = "echo", port: int = 0, host: str = "127.0.0.1", **kwargs) -> UdpBackend:
-        b = UdpBackend(name, mode=mode, port=port, host=host, **kwargs)
-        made.append(b)
-        return b
-
+    made, make = _backend_factory(UdpBackend)
     yield make
     for b in made:
         b.stop()
