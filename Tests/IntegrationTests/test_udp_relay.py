@@ -110,6 +110,21 @@ def test_udp_echo_integrity_10000_random_sizes(daemon, udp_backend, port_range):
     assert echo.count == 10_000
 
 
+def _member_per_source_port(port, n):
+    """Sends one datagram from each of n fresh source ports; returns the member names that answered, in order."""
+    answers = []
+    socks = [client() for _ in range(n)]
+    try:
+        for s in socks:
+            got = round_trip(s, b"hello", ("127.0.0.1", port), tries=3)
+            assert got is not None
+            answers.append(got[0].decode())
+    finally:
+        for s in socks:
+            s.close()
+    return answers
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_udp_source_ip_affinity_one_member_for_20_source_ports(daemon, udp_backend, port_range, workers):
     """SOURCE_IP: 20 source ports of one client IP land on one member; with 2
@@ -118,16 +133,7 @@ def test_udp_source_ip_affinity_one_member_for_20_source_ports(daemon, udp_backe
     a, b = udp_backend("a", mode="id"), udp_backend("b", mode="id")
     ports = port_range(1)
     daemon(udp_config(ports, [member(a), member(b)], affinity="SOURCE_IP", workers=workers))
-    answers = []
-    socks = [client() for _ in range(20)]
-    try:
-        for s in socks:
-            got = round_trip(s, b"hello", ("127.0.0.1", ports[0]), tries=3)
-            assert got is not None
-            answers.append(got[0].decode())
-    finally:
-        for s in socks:
-            s.close()
+    answers = _member_per_source_port(ports[0], 20)
     assert len(answers) == 20
     assert len(set(answers)) == 1, answers
 
@@ -137,16 +143,7 @@ def test_udp_no_affinity_spreads_source_ports(daemon, udp_backend, port_range):
     a, b = udp_backend("a", mode="id"), udp_backend("b", mode="id")
     ports = port_range(1)
     daemon(udp_config(ports, [member(a), member(b)], affinity="NONE", workers=1))
-    answers = []
-    socks = [client() for _ in range(20)]
-    try:
-        for s in socks:
-            got = round_trip(s, b"hello", ("127.0.0.1", ports[0]), tries=3)
-            assert got is not None
-            answers.append(got[0].decode())
-    finally:
-        for s in socks:
-            s.close()
+    answers = _member_per_source_port(ports[0], 20)
     assert answers.count("a") == 10 and answers.count("b") == 10, answers
 
 
