@@ -7,6 +7,15 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/uio.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103   // linux/udp.h, Linux 4.18+
+#endif
 
 int fg_accept_nonblock(int fd, struct sockaddr *addr, socklen_t *len) {
     return accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -36,6 +45,9 @@ struct fg_mmsg_batch {
     uint8_t *cmsgs;        // slots * FG_CMSG_SPACE
     uint8_t *send_cmsg_on; // per slot: 1 if a source was set for sending
     uint8_t *buffers;      // slots * slot_bytes
+    struct iovec *gso_iovs; // one run of slots gathered for one GSO sendmsg
+    int gso_off;            // set by fg_batch_set_gso(b, 0)
+    unsigned long gso_sends;
 };
 
 fg_mmsg_batch *fg_batch_create(unsigned int slots, size_t slot_bytes) {
@@ -49,7 +61,8 @@ fg_mmsg_batch *fg_batch_create(unsigned int slots, size_t slot_bytes) {
     b->cmsgs = calloc(slots, FG_CMSG_SPACE);
     b->send_cmsg_on = calloc(slots, 1);
     b->buffers = malloc(slots * slot_bytes);
-    if (!b->msgs || !b->iovs || !b->addrs || !b->cmsgs || !b->send_cmsg_on || !b->buffers) {
+    b->gso_iovs = calloc(slots, sizeof *b->gso_iovs);
+    if (!b->gso_iovs || !b->msgs || !b->iovs || !b->addrs || !b->cmsgs || !b->send_cmsg_on || !b->buffers) {
         fg_batch_destroy(b);
         return NULL;
     }
@@ -65,7 +78,7 @@ fg_mmsg_batch *fg_batch_create(unsigned int slots, size_t slot_bytes) {
 void fg_batch_destroy(fg_mmsg_batch *b) {
     if (!b) return;
     free(b->msgs); free(b->iovs); free(b->addrs); free(b->cmsgs);
-    free(b->send_cmsg_on); free(b->buffers); free(b);
+    free(b->send_cmsg_on); free(b->buffers); free(b->gso_iovs); free(b);
 }
 
 unsigned int fg_batch_slots(const fg_mmsg_batch *b) { return b->slots; }
@@ -178,9 +191,142 @@ static void prepare_send(fg_mmsg_batch *b, unsigned int first, unsigned int n, i
     }
 }
 
+
+// UDP generic segmentation offload (UDP_SEGMENT, Linux 4.18; Willem de
+// Bruijn, "UDP GSO", netdev 0x12, 2018): a run of equal-sized datagrams to
+// one destination leaves as ONE sendmsg whose payload the stack (or the NIC)
+// cuts back into the same datagrams, so the route, netfilter and device
+// transmit work is paid once per run instead of once per datagram. Receivers
+// without UDP_GRO get the original datagrams (udp_unexpected_gso ->
+// udp_rcv_segment in net/ipv4/udp.c), so boundaries are preserved exactly.
+//
+// Kernel limits (net/ipv4/udp.c udp_send_skb, include/linux/udp.h):
+// at most UDP_MAX_SEGMENTS (64 before 6.x, 128 later) segments, the total
+// under 64 KiB, and gso_size + headers within the route's MTU. Runs are only
+// built from datagrams of at most FG_GSO_MAX_SEGMENT bytes, which fits the
+// IPv6 minimum MTU (1280 - 40 - 8), so every route takes them; on any other
+// refusal (EIO: no checksum offload; EINVAL; ENOPROTOOPT: old kernel) GSO is
+// switched off for the process and sendmmsg carries on.
+#define FG_GSO_MAX_SEGMENTS 64
+#define FG_GSO_MAX_SEGMENT 1232
+#define FG_GSO_MAX_TOTAL 65000
+static int fg_gso_refused = 0;   // the kernel said no once: off for the process
+
+int fg_gso_available(void) { return !__atomic_load_n(&fg_gso_refused, __ATOMIC_RELAXED); }
+static void gso_refused(void) { __atomic_store_n(&fg_gso_refused, 1, __ATOMIC_RELAXED); }
+static int gso_on(const fg_mmsg_batch *b) { return !b->gso_off && fg_gso_available(); }
+unsigned long fg_batch_gso_sends(const fg_mmsg_batch *b) { return b->gso_sends; }
+void fg_batch_set_gso(fg_mmsg_batch *b, int on) { b->gso_off = !on; }
+
+// How many slots from `first` (at most n) form one GSO run: all of one size
+// L, except that the last may be shorter (the kernel's rule).
+static unsigned int gso_run(const fg_mmsg_batch *b, unsigned int first, unsigned int n, size_t *segment) {
+    size_t size = b->msgs[first].msg_len;
+    if (size == 0 || size > FG_GSO_MAX_SEGMENT) return 1;
+    unsigned int k = 1;
+    size_t total = size;
+    while (k < n && k < FG_GSO_MAX_SEGMENTS) {
+        size_t next = b->msgs[first + k].msg_len;
+        if (next == 0 || next > size || total + next > FG_GSO_MAX_TOTAL) break;
+        total += next;
+        k++;
+        if (next < size) break;   // a shorter datagram ends the run
+    }
+    *segment = size;
+    return k;
+}
+
+// One GSO sendmsg of slots [first, first+k); msg_name/control from `name`.
+static int send_gso(int fd, fg_mmsg_batch *b, unsigned int first, unsigned int k, size_t segment,
+                    void *name, socklen_t namelen, const uint8_t *extra_cmsg, size_t extra_len) {
+    union { char buf[CMSG_SPACE(sizeof(uint16_t)) + FG_CMSG_SPACE]; struct cmsghdr align; } control;
+    memset(&control, 0, sizeof control);
+    size_t used = 0;
+    if (extra_len > 0) { memcpy(control.buf, extra_cmsg, extra_len); used = extra_len; }
+    struct cmsghdr *c = (struct cmsghdr *)(control.buf + used);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    uint16_t gso = (uint16_t)segment;
+    memcpy(CMSG_DATA(c), &gso, sizeof gso);
+    used += CMSG_SPACE(sizeof(uint16_t));
+    for (unsigned int i = 0; i < k; i++) {
+        b->gso_iovs[i].iov_base = b->buffers + (size_t)(first + i) * b->slot_bytes;
+        b->gso_iovs[i].iov_len = b->msgs[first + i].msg_len;
+    }
+    struct msghdr h = {
+        .msg_name = name, .msg_namelen = namelen,
+        .msg_iov = b->gso_iovs, .msg_iovlen = k,
+        .msg_control = control.buf, .msg_controllen = used,
+    };
+    ssize_t r;
+    do { r = sendmsg(fd, &h, MSG_DONTWAIT | MSG_NOSIGNAL); } while (r < 0 && errno == EINTR);
+    return r < 0 ? -1 : (int)k;
+}
+
+// Sends runs with GSO while they are worth it; returns datagrams sent (> 0),
+// or 0 when the caller should fall back to sendmmsg from `first`, or -1
+// with errno when nothing was sent.
+static int gso_send_runs(int fd, fg_mmsg_batch *b, unsigned int first, unsigned int n) {
+    unsigned int sent = 0;
+    while (sent < n && gso_on(b)) {
+        size_t segment = 0;
+        unsigned int k = gso_run(b, first + sent, n - sent, &segment);
+        if (k < 2) break;
+        int r = send_gso(fd, b, first + sent, k, segment, NULL, 0, NULL, 0);
+        if (r < 0) {
+            int e = errno;
+            if (e == EIO || e == EINVAL || e == ENOPROTOOPT || e == EOPNOTSUPP) {
+                gso_refused();   // this kernel or route will not take it
+                break;
+            }
+            if (sent > 0) return (int)sent;
+            errno = e;
+            return -1;
+        }
+        b->gso_sends++;
+        sent += (unsigned int)r;
+    }
+    return (int)sent;
+}
+
+// Slots [first, first+n) that go to the same address from the same source
+// (a reply batch from one member's socket always does).
+static unsigned int same_destination(const fg_mmsg_batch *b, unsigned int first, unsigned int n) {
+    const struct msghdr *h0 = &b->msgs[first].msg_hdr;
+    unsigned int k = 1;
+    while (k < n) {
+        unsigned int i = first + k;
+        const struct msghdr *h = &b->msgs[i].msg_hdr;
+        if (h->msg_namelen != h0->msg_namelen ||
+            memcmp(&b->addrs[i], &b->addrs[first], h0->msg_namelen) != 0 ||
+            b->send_cmsg_on[i] != b->send_cmsg_on[first] ||
+            (b->send_cmsg_on[i] && memcmp(b->cmsgs + (size_t)i * FG_CMSG_SPACE,
+                                          b->cmsgs + (size_t)first * FG_CMSG_SPACE, b->send_cmsg_on[i]) != 0))
+            break;
+        k++;
+    }
+    return k;
+}
+
 int fg_batch_send(int fd, fg_mmsg_batch *b, unsigned int first, unsigned int n) {
     if (first >= b->slots) return 0;
     if (first + n > b->slots) n = b->slots - first;
+    if (n >= 2 && gso_on(b)) {
+        // GSO runs to one destination, as fg_batch_send_connected does.
+        unsigned int same = same_destination(b, first, n);
+        size_t segment = 0;
+        unsigned int k = same >= 2 ? gso_run(b, first, same, &segment) : 1;
+        if (k >= 2) {
+            int r = send_gso(fd, b, first, k, segment, &b->addrs[first], b->msgs[first].msg_hdr.msg_namelen,
+                             b->send_cmsg_on[first] ? b->cmsgs + (size_t)first * FG_CMSG_SPACE : NULL,
+                             b->send_cmsg_on[first]);
+            if (r > 0) { b->gso_sends++; return r; }
+            int e = errno;
+            if (e == EIO || e == EINVAL || e == ENOPROTOOPT || e == EOPNOTSUPP) gso_refused();
+            else return -1;
+        }
+    }
     prepare_send(b, first, n, 1);
     int r;
     do { r = sendmmsg(fd, b->msgs + first, n, MSG_DONTWAIT | MSG_NOSIGNAL); } while (r < 0 && errno == EINTR);
@@ -190,6 +336,10 @@ int fg_batch_send(int fd, fg_mmsg_batch *b, unsigned int first, unsigned int n) 
 int fg_batch_send_connected(int fd, fg_mmsg_batch *b, unsigned int first, unsigned int n) {
     if (first >= b->slots) return 0;
     if (first + n > b->slots) n = b->slots - first;
+    if (n >= 2 && gso_on(b)) {
+        int r = gso_send_runs(fd, b, first, n);
+        if (r != 0) return r;   // some sent (the caller calls again for the rest), or an error
+    }
     prepare_send(b, first, n, 0);
     int r;
     do { r = sendmmsg(fd, b->msgs + first, n, MSG_DONTWAIT | MSG_NOSIGNAL); } while (r < 0 && errno == EINTR);

@@ -55,8 +55,16 @@ int fg_batch_recv_connected(int fd, fg_mmsg_batch *b, unsigned int n);
 /// sendmmsg slots [first, first+n) with addresses (NULL address when len 0)
 /// and PKTINFO sources where set; MSG_DONTWAIT | MSG_NOSIGNAL.
 int fg_batch_send(int fd, fg_mmsg_batch *b, unsigned int first, unsigned int n);
-/// sendmmsg on a connected socket (no addresses).
+/// Sends slots [first, first+n) on a connected socket (no addresses): runs of
+/// equal-sized datagrams as one UDP_SEGMENT (GSO) sendmsg each, the rest by
+/// sendmmsg. Returns how many datagrams left (maybe fewer than n: call again
+/// for the rest), or -1 with errno.
 int fg_batch_send_connected(int fd, fg_mmsg_batch *b, unsigned int first, unsigned int n);
+/// GSO sends this batch made; GSO on/off for one batch (on by default).
+unsigned long fg_batch_gso_sends(const fg_mmsg_batch *b);
+void fg_batch_set_gso(fg_mmsg_batch *b, int on);
+/// 0 once the kernel refused UDP_SEGMENT (GSO is then off for the process).
+int fg_gso_available(void);
 
 /// socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
 int fg_udp_socket(int family);

@@ -1,0 +1,122 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+import FlowgateCore
+@testable import FlowgateDataPlane
+
+/// The batch senders coalesce runs of equal-sized datagrams into one
+/// UDP_SEGMENT (GSO) sendmsg (CFlowgateSys/sys.c). Whatever they coalesce,
+/// a receiver must see exactly the datagrams that were queued, in order:
+/// these tests queue mixed sizes on real loopback sockets and compare.
+@Suite(.serialized) struct UDPBatchGSOTests {
+    /// Fills slots 0..<lengths.count with distinct bytes (slot i, byte j -> i &+ j).
+    private func fill(_ batch: DatagramBatch, _ lengths: [Int]) -> [[UInt8]] {
+        var sent: [[UInt8]] = []
+        for (i, length) in lengths.enumerated() {
+            let bytes = (0..<length).map { UInt8(truncatingIfNeeded: i &* 31 &+ $0) }
+            batch.set(i, bytes)
+            sent.append(bytes)
+        }
+        return sent
+    }
+
+    private func drain(_ socket: TestUDPSocket, expecting count: Int) -> [[UInt8]] {
+        var got: [[UInt8]] = []
+        var spins = 0
+        while got.count < count, spins < 2_000 {
+            if let d = socket.receive() { got.append(d.bytes) } else { spins += 1; usleep(1_000) }
+        }
+        while let d = socket.receive() { got.append(d.bytes) }   // nothing extra may arrive
+        return got
+    }
+
+    /// Sends slots [0, n) with `send` until all left; returns the calls made.
+    private func sendAll(_ n: Int, _ send: (Int, Int) -> Int) -> Int {
+        var first = 0, calls = 0
+        while first < n {
+            let r = send(first, n - first)
+            calls += 1
+            precondition(r > 0, "batch send failed: errno \(errno)")
+            first += r
+        }
+        return calls
+    }
+
+    private func connectedSender(to receiver: TestUDPSocket) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        let a = UDPAddress(receiver.ip, port: receiver.port)
+        precondition(a.withSockaddr { Glibc.connect(fd, $0, $1) } == 0)
+        return fd
+    }
+
+    // Runs: [64 64 64 10] [64] then [1232 1232] (1233 is over the GSO segment
+    // cap: alone), [0] alone, [5 5 5], and a run cut by a longer datagram.
+    static let mixed = [64, 64, 64, 10, 64, 1232, 1232, 1233, 0, 5, 5, 5, 100, 100, 200, 200, 1]
+
+    @Test func connectedRunsKeepEveryDatagramBoundary() throws {
+        let receiver = TestUDPSocket()
+        defer { receiver.close() }
+        let fd = connectedSender(to: receiver)
+        defer { _ = Glibc.close(fd) }
+        let batch = try #require(DatagramBatch(slots: 32, slotBytes: 2_048))
+        let sent = fill(batch, Self.mixed)
+                _ = sendAll(sent.count) { batch.sendConnected(fd, first: $0, count: $1) }
+        #expect(drain(receiver, expecting: sent.count) == sent)
+        if DatagramBatch.gsoAvailable {
+            #expect(batch.gsoSends > 0, "this kernel takes UDP_SEGMENT; runs should have used it")
+        }
+    }
+
+    @Test func longRunsSplitAtTheSegmentCap() throws {
+        let receiver = TestUDPSocket()
+        defer { receiver.close() }
+        let fd = connectedSender(to: receiver)
+        defer { _ = Glibc.close(fd) }
+        let batch = try #require(DatagramBatch(slots: 150, slotBytes: 256))
+        let sent = fill(batch, Array(repeating: 100, count: 150))
+                let calls = sendAll(sent.count) { batch.sendConnected(fd, first: $0, count: $1) }
+        #expect(drain(receiver, expecting: sent.count) == sent)
+        if DatagramBatch.gsoAvailable {
+            // 150 = 64 + 64 + 22: three GSO sends, never one over the cap.
+            #expect(batch.gsoSends == 3)
+            #expect(calls <= 3)
+        }
+    }
+
+    @Test func addressedBatchesCoalesceOnlyPerDestination() throws {
+        let a = TestUDPSocket(), b = TestUDPSocket()
+        defer { a.close(); b.close() }
+        let sender = TestUDPSocket()
+        defer { sender.close() }
+        let batch = try #require(DatagramBatch(slots: 32, slotBytes: 2_048))
+        // a a a b b a a (all 64 B, then a shorter one to a): only neighbours
+        // with the same destination may share a send.
+        let targets = [a, a, a, b, b, a, a, a]
+        let sent = fill(batch, [64, 64, 64, 64, 64, 64, 64, 20])
+        for (i, t) in targets.enumerated() {
+            batch.setDestination(i, UDPAddress(t.ip, port: t.port))
+        }
+        _ = sendAll(sent.count) { batch.send(sender.fd, first: $0, count: $1) }
+        let toA = targets.indices.filter { targets[$0].port == a.port }.map { sent[$0] }
+        let toB = targets.indices.filter { targets[$0].port == b.port }.map { sent[$0] }
+        #expect(drain(a, expecting: toA.count) == toA)
+        #expect(drain(b, expecting: toB.count) == toB)
+        if DatagramBatch.gsoAvailable {
+            #expect(batch.gsoSends == 3, "a a a | b b | a a a: three runs")
+        }
+    }
+
+    @Test func withGSOOffTheSameBatchGoesOutByBatchedSends() throws {
+        let receiver = TestUDPSocket()
+        defer { receiver.close() }
+        let fd = connectedSender(to: receiver)
+        defer { _ = Glibc.close(fd) }
+        let batch = try #require(DatagramBatch(slots: 32, slotBytes: 2_048))
+        let sent = fill(batch, Self.mixed)
+        batch.setGSO(false)
+                _ = sendAll(sent.count) { batch.sendConnected(fd, first: $0, count: $1) }
+        #expect(batch.gsoSends == 0)
+        #expect(drain(receiver, expecting: sent.count) == sent)
+    }
+}
