@@ -20,6 +20,10 @@ public struct TCPDriver: TransportDriver {
             if address.family == AF_INET6 && address.ip.isUnspecified {
                 try System.setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 0)
             }
+            // Accepted sockets inherit TCP_NODELAY from the listener (Linux
+            // copies the listener's tcp_sock into the child, net/ipv4/
+            // tcp_minisocks.c), which saves a setsockopt per connection.
+            System.setNoDelay(fd)
             try System.bind(fd, address)
             try System.listen(fd, backlog: backlog)
         } catch {

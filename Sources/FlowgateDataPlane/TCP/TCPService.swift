@@ -84,7 +84,7 @@ final class TCPService: TransportService {
     // MARK: accepting
 
     func open(client: Int32, flow: FlowContext, plan: ListenerPlan) {
-        System.setNoDelay(client)
+        // TCP_NODELAY comes with the listener (TCPDriver.openListeningSocket).
         let c = TCPConnection(service: self, client: client, flow: flow, plan: plan)
         c.next = head
         head?.prev = c
