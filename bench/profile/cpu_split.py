@@ -269,7 +269,8 @@ def main() -> int:
                 else:
                     per_unit = {k: v / done for k, v in traced["calls"].items()}
                     what = "per " + load.unit.split("/")[0].rstrip("s")
-                listing = ", ".join(f"{k} {v:.2f}" for k, v in sorted(per_unit.items(), key=lambda kv: -kv[1]))
+                listing = ", ".join(f"{k} {v:.2f}" for k, v in sorted(per_unit.items(), key=lambda kv: -kv[1])
+                                    if v >= 0.005)
                 print(f"- flowgated system calls {what} (strace -c, slowed run at {traced['rate']:,.0f} {load.unit}): "
                       f"{listing}; total {sum(per_unit.values()):.2f}")
     finally:
