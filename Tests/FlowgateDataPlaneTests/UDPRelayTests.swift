@@ -38,6 +38,30 @@ import FlowgateCore
         }
     }
 
+    /// A burst through a wildcard bind: the relay receives it as one batch,
+    /// sends it on as a GSO run, and the echoes come back as one GSO run
+    /// carrying the PKTINFO source as well. Every datagram must arrive, in
+    /// order, from the address the client used.
+    @Test func burstsKeepBoundariesAndSourceThroughGSO() throws {
+        let h = try UDPRelayHarness(bind: "0.0.0.0", backends: [TestBackend(id: "m1", answersWithID: false)])
+        defer { h.close() }
+        let client = TestUDPSocket()
+        defer { client.close() }
+        let sent = (0..<12).map { i in (0..<(i == 11 ? 40 : 100)).map { UInt8(truncatingIfNeeded: i &* 7 &+ $0) } }
+        for d in sent { client.send(d, to: IPAddress("127.0.0.2")!, port: h.listenerPort) }
+        var got: [(bytes: [UInt8], from: IPAddress, port: UInt16)] = []
+        h.pump(seconds: 3) {
+            while let d = client.receive() { got.append(d) }
+            return got.count >= sent.count
+        }
+        #expect(got.map(\.bytes) == sent)
+        #expect(got.allSatisfy { $0.from == IPAddress("127.0.0.2")! && $0.port == h.listenerPort })
+        if DatagramBatch.gsoAvailable {
+            #expect(h.relay.gsoSends.toMembers >= 1)
+            #expect(h.relay.gsoSends.toClients >= 1)
+        }
+    }
+
     @Test func dualStackBindServesIPv4AndIPv6() throws {
         let h = try UDPRelayHarness(bind: "::", backends: [TestBackend(id: "m1", answersWithID: false)])
         defer { h.close() }

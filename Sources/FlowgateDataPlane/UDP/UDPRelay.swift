@@ -526,6 +526,11 @@ public final class UDPRelay: @unchecked Sendable {
                                      "note": "first of this member and reason; the rest are counted"])
     }
 
+    /// UDP_SEGMENT sends made so far, client → member and member → client.
+    var gsoSends: (toMembers: Int, toClients: Int) {
+        (Int(fg_batch_gso_sends(inBatch)), Int(fg_batch_gso_sends(outBatch)))
+    }
+
     /// Stores `stats` where other threads read them.
     func publish() { counters.publish(stats, sessions: liveSessions) }
 
