@@ -169,19 +169,25 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
     /// Flows open on every worker.
     public var activeFlows: Int { workers.reduce(0) { $0 + $1.counters.activeFlows.load(ordering: .relaxed) } }
 
-    /// Closes every listening socket (no new flows); established flows go on.
-    /// Returns after every worker closed its sockets.
+    /// What a drain waits for: TCP connections plus live UDP sessions (which,
+    /// once draining, end after a second of silence; UDPRelay.drainQuiet).
+    public var drainingFlows: Int { activeFlows + udpTotals.sessions }
+
+    /// No new flows from now on; established flows go on. TCP listening
+    /// sockets close; UDP ones stay open for the live sessions' replies but
+    /// start no new session. Returns after every worker has done so.
     public func stopAccepting() {
         let latch = Latch(workers.count)
         for w in workers {
             w.post { w in
-                for s in w.services.values { for k in s.attachedKeys { s.detach(k) } }
+                for s in w.services.values { s.stopAccepting() }
                 latch.countDown()
             }
         }
         latch.wait()
-        state.withLock { $0.bound.removeAll() }
-        Log.info("listeners_closed", ["active_flows": activeFlows])
+        // UDP sockets stay bound until shutdown() (see above).
+        state.withLock { $0.bound = $0.bound.filter { $0.transport == .udp } }
+        Log.info("listeners_closed", ["active_flows": activeFlows, "udp_sessions": udpTotals.sessions])
     }
 
     /// Closes every flow and listening socket and joins the worker threads.

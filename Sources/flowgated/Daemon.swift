@@ -93,15 +93,16 @@ final class Daemon {
     private func shutdownRequested(_ signal: String) {
         guard let plane = dataPlane else { loop.stop(); return }
         if plane.lifecycle == .draining {
-            Log.warn("drain_cut", ["signal": signal, "active_flows": plane.activeFlows])
+            Log.warn("drain_cut", ["signal": signal, "active_flows": plane.drainingFlows])
             finish()
             return
         }
         let timeout = plane.current.tuning.drainTimeout
         plane.setLifecycle(.draining)
-        notify.stopping("draining \(plane.activeFlows) flows (up to \(timeout) s)")
+        notify.stopping("draining \(plane.drainingFlows) flows (up to \(timeout) s)")
         plane.stopAccepting()
-        Log.info("draining", ["signal": signal, "active_flows": plane.activeFlows, "timeout_s": timeout])
+        Log.info("draining", ["signal": signal, "active_flows": plane.activeFlows, "udp_sessions": plane.udpTotals.sessions,
+                              "timeout_s": timeout])
         drainDeadline = System.monotonicMicroseconds() + UInt64(max(0, timeout)) * 1_000_000
         checkDrain()
         if dataPlane != nil { drainTimer = loop.every(0.05) { [unowned self] in self.checkDrain() } }
@@ -109,11 +110,11 @@ final class Daemon {
 
     private func checkDrain() {
         guard let plane = dataPlane else { return }
-        if plane.activeFlows == 0 {
+        if plane.drainingFlows == 0 {
             Log.info("drained")
             finish()
         } else if System.monotonicMicroseconds() >= drainDeadline {
-            Log.warn("drain_timeout", ["active_flows": plane.activeFlows])
+            Log.warn("drain_timeout", ["active_flows": plane.activeFlows, "udp_sessions": plane.udpTotals.sessions])
             finish()
         }
     }

@@ -129,6 +129,33 @@ import FlowgateCore
         #expect(again == ids[0])
     }
 
+    /// SIGTERM's drain: live sessions keep forwarding both ways, a new
+    /// client starts nothing (dropped, counted), and a session ends after a
+    /// second of silence, far sooner than its 30 s idle timeout.
+    @Test func drainKeepsLiveSessionsRefusesNewOnesAndEndsQuietOnes() throws {
+        let clock = ManualTime(1000)
+        let h = try UDPRelayHarness(backends: [TestBackend(id: "m1", answersWithID: false)], idleTimeout: 30, clock: clock)
+        defer { h.close() }
+        let live = TestUDPSocket(), quiet = TestUDPSocket(), late = TestUDPSocket()
+        defer { live.close(); quiet.close(); late.close() }
+        #expect(h.roundTrip(live, [1])?.bytes == [1])
+        #expect(h.roundTrip(quiet, [2])?.bytes == [2])
+        clock.advance(0.6)
+        #expect(h.roundTrip(live, [3])?.bytes == [3])   // live was heard 0.6 s after quiet
+        clock.advance(0.5)                                // quiet silent 1.1 s, live 0.5 s
+        h.relay.beginDrain()
+        #expect(h.relay.sessionCount(UDPRelayHarness.arn) == 1, "the quiet session ends at once")
+        #expect(h.relay.stats.sessionsEndedQuiet == 1)
+        #expect(h.roundTrip(live, [4])?.bytes == [4], "a live session still forwards while draining")
+        #expect(h.roundTrip(late, [5], seconds: 0.5) == nil, "no new session while draining")
+        #expect(h.relay.stats.droppedDraining == 1)
+        #expect(h.relay.sessionCount(UDPRelayHarness.arn) == 1)
+        clock.advance(1.0)                                // now live is quiet too: the next sweep ends it
+        #expect(h.pump(seconds: 2) { h.relay.sessionCount(UDPRelayHarness.arn) == 0 })
+        #expect(h.relay.stats.sessionsEndedQuiet == 2)
+        #expect(h.relay.stats.sessionsExpired == 0, "ended by the drain, not by idle_timeout")
+    }
+
     @Test func idleFlowsExpireOnTheInjectedClock() throws {
         let clock = ManualTime(1000)
         let members = [TestBackend(id: "a", answersWithID: true), TestBackend(id: "b", answersWithID: true)]

@@ -270,3 +270,40 @@ def test_udp_out_of_descriptors_evicts_the_least_recently_used_flow(daemon, udp_
     assert answered == 800
     assert d.log_lines("udp_upstream_failed") == []
     assert len(os.listdir(f"/proc/{d.pid}/fd")) <= 400
+
+
+def test_sigterm_drain_keeps_a_live_udp_session_until_it_goes_quiet(daemon, udp_backend, port_range):
+    """SIGTERM with a UDP conversation going on: it keeps being answered
+    through the drain, a new client gets nothing, and once the conversation
+    pauses (1 s of silence ends a session while draining) the daemon exits 0,
+    long before its 30 s drain timeout and the session's 30 s idle timeout."""
+    import signal
+    echo = udp_backend("echo", mode="echo")
+    ports = port_range(1)
+    cfg = udp_config(ports, [member(echo)], idle_timeout=30)
+    cfg["tuning"] = {"drain_timeout": 30}
+    d = daemon(cfg)
+    dest = ("127.0.0.1", ports[0])
+    live, late = client(timeout=0.5), client(timeout=0.5)
+    try:
+        assert round_trip(live, b"before", dest, tries=3) == (b"before", dest)
+        d.signal(signal.SIGTERM)
+        d.wait_notification("STOPPING=1")
+        answered = 0
+        for i in range(15):                       # 1.5 s of conversation during the drain
+            got = round_trip(live, b"during %d" % i, dest)
+            answered += got == (b"during %d" % i, dest)
+            quiet_from = time.monotonic()         # the last exchange so far
+            time.sleep(0.1)
+        assert answered == 15
+        assert round_trip(late, b"new client", dest) is None
+        assert d.proc.poll() is None, "the drain must wait for the live session"
+        assert d.wait_exit(10) == 0               # the conversation paused at quiet_from
+        assert 0.9 <= time.monotonic() - quiet_from < 5
+    finally:
+        live.close()
+        late.close()
+    assert d.log_lines("drained")
+    draining = d.log_lines("draining")
+    assert len(draining) == 1 and "udp_sessions=1" in draining[0], draining
+    assert b"new client" not in echo.payloads

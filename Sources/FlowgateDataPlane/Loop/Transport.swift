@@ -67,4 +67,6 @@ public protocol TransportService: AnyObject {
     func snapshotDidChange(_ index: SnapshotIndex)
     /// End of drain: close every flow now.
     func closeAllFlows()
+    /// Start of a drain (SIGTERM): take no new flows; established ones go on.
+    func stopAccepting()
 }

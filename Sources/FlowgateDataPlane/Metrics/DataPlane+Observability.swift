@@ -62,6 +62,7 @@ extension DataPlane {
             m.workers.append(.init(worker: s.worker, loopLag: s.loopLag, loopLagMax: s.loopLagMax))
             m.udpFlowEvictions += s.udp.sessionsEvicted
             m.udpDroppedNoMember += s.udp.droppedNoMember
+            m.udpDroppedDraining += s.udp.droppedDraining
             m.udpDroppedSendFailed += s.udp.droppedSendFailed
             m.tcpRejected += s.rejectedFlows
             m.drainClosed += s.drainClosed

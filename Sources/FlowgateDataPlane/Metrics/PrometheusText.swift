@@ -41,6 +41,7 @@ public struct MetricsInput: Sendable {
     public var stickyEvictions = 0
     public var udpFlowEvictions = 0
     public var udpDroppedNoMember = 0
+    public var udpDroppedDraining = 0
     public var udpDroppedSendFailed = 0
     public var tcpRejected = 0
     public var drainClosed = 0
@@ -156,7 +157,8 @@ public enum PrometheusText {
         w.family("flowgate_udp_flow_evictions_total", "counter", "UDP flow-table entries evicted at capacity (least recently used).",
                  [([], Double(m.udpFlowEvictions))])
         w.family("flowgate_udp_datagrams_dropped_total", "counter", "UDP datagrams dropped, by reason.",
-                 [([("reason", "no_member")], Double(m.udpDroppedNoMember)), ([("reason", "send_failed")], Double(m.udpDroppedSendFailed))])
+                 [([("reason", "no_member")], Double(m.udpDroppedNoMember)), ([("reason", "send_failed")], Double(m.udpDroppedSendFailed)),
+                  ([("reason", "draining")], Double(m.udpDroppedDraining))])
         w.family("flowgate_tcp_flows_rejected_total", "counter", "TCP clients reset because no member was eligible or reachable.",
                  [([], Double(m.tcpRejected))])
         w.family("flowgate_drain_closed_connections_total", "counter", "TCP connections closed at a pool's connection_drain timeout.",

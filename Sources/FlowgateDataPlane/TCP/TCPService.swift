@@ -57,6 +57,10 @@ final class TCPService: TransportService {
         for a in acceptors.values { if let p = index.plans[a.key] { a.plan = p } }
     }
 
+    /// Start of a drain: every listening socket closes (the kernel refuses
+    /// new connections at once); established connections go on.
+    func stopAccepting() { for k in attachedKeys { detach(k) } }
+
     func closeAllFlows() {
         while let c = head { c.close(reason: "shutdown") }
     }

@@ -16,7 +16,7 @@ public final class UDPCounters: Sendable {
     public let sessionsEvicted = Atomic<Int>(0)
     /// Flows re-picked: member refused (ICMP port unreachable) or removed.
     public let repicks = Atomic<Int>(0)
-    /// Datagrams dropped: no eligible member, or a send failed.
+    /// Datagrams dropped: no eligible member, a send failed, or draining.
     public let dropped = Atomic<Int>(0)
 
     public init() {}
@@ -31,7 +31,7 @@ public final class UDPCounters: Sendable {
         sessionsExpired.store(s.sessionsExpired, ordering: .relaxed)
         sessionsEvicted.store(s.sessionsEvicted, ordering: .relaxed)
         repicks.store(s.repickedRefused + s.repickedRemoved, ordering: .relaxed)
-        dropped.store(s.droppedNoMember + s.droppedSendFailed, ordering: .relaxed)
+        dropped.store(s.droppedNoMember + s.droppedSendFailed + s.droppedDraining, ordering: .relaxed)
     }
 }
 

@@ -85,6 +85,10 @@ public struct UDPRelayStats: Sendable, Equatable {
     public var droppedNoMember = 0
     /// Datagrams dropped: a send failed (EAGAIN on a full buffer, errors).
     public var droppedSendFailed = 0
+    /// Datagrams dropped: they would have started a session while draining.
+    public var droppedDraining = 0
+    /// Sessions ended during a drain after `UDPRelay.drainQuiet` of silence.
+    public var sessionsEndedQuiet = 0
     /// Upstream sockets that could not be opened (EMFILE, ENETUNREACH, ...).
     public var upstreamOpenFailures = 0
     public init() {}

@@ -3,10 +3,11 @@ import FlowgateCore
 /// A worker's UDP share, as the worker machinery sees it (TransportService):
 /// adapts listening-socket keys to the relay's per-listener state.
 ///
-/// UDP flows are not counted in `WorkerCounters.activeFlows`: that count is
-/// what a drain waits for, and a UDP flow never "finishes", it only goes
-/// idle (an idle UDP flow would hold every SIGTERM for the whole drain
-/// timeout). The relay's own counters are in `UDPRelay.stats`.
+/// UDP sessions are not counted in `WorkerCounters.activeFlows` (TCP's);
+/// a drain waits for both that and the published live UDP session count
+/// (`DataPlane.drainingFlows`). While draining, a UDP session ends after
+/// `UDPRelay.drainQuiet` of silence: a UDP flow never "finishes", it only
+/// goes quiet. The relay's own counters are in `UDPRelay.stats`.
 final class UDPService: TransportService {
     let relay: UDPRelay
 
@@ -21,6 +22,8 @@ final class UDPService: TransportService {
     var attachedKeys: [ListeningSocketKey] { relay.attachedKeys }
     func snapshotDidChange(_ index: SnapshotIndex) { relay.snapshotDidChange(index) }
     func closeAllFlows() { relay.closeAllFlows(); relay.publish() }
+    /// Sockets stay open for the live sessions' replies; see `UDPRelay.beginDrain`.
+    func stopAccepting() { relay.beginDrain(); relay.publish() }
 }
 
 /// CLOCK_MONOTONIC_COARSE in seconds: the relay reads the time once per
