@@ -264,32 +264,6 @@ static int send_gso(int fd, fg_mmsg_batch *b, unsigned int first, unsigned int k
     return r < 0 ? -1 : (int)k;
 }
 
-// Sends runs with GSO while they are worth it; returns datagrams sent (> 0),
-// or 0 when the caller should fall back to sendmmsg from `first`, or -1
-// with errno when nothing was sent.
-static int gso_send_runs(int fd, fg_mmsg_batch *b, unsigned int first, unsigned int n) {
-    unsigned int sent = 0;
-    while (sent < n && gso_on(b)) {
-        size_t segment = 0;
-        unsigned int k = gso_run(b, first + sent, n - sent, &segment);
-        if (k < 2) break;
-        int r = send_gso(fd, b, first + sent, k, segment, NULL, 0, NULL, 0);
-        if (r < 0) {
-            int e = errno;
-            if (e == EIO || e == EINVAL || e == ENOPROTOOPT || e == EOPNOTSUPP) {
-                gso_refused();   // this kernel or route will not take it
-                break;
-            }
-            if (sent > 0) return (int)sent;
-            errno = e;
-            return -1;
-        }
-        b->gso_sends++;
-        sent += (unsigned int)r;
-    }
-    return (int)sent;
-}
-
 // Slots [first, first+n) that go to the same address from the same source
 // (a reply batch from one member's socket always does).
 static unsigned int same_destination(const fg_mmsg_batch *b, unsigned int first, unsigned int n) {
@@ -309,41 +283,49 @@ static unsigned int same_destination(const fg_mmsg_batch *b, unsigned int first,
     return k;
 }
 
-int fg_batch_send(int fd, fg_mmsg_batch *b, unsigned int first, unsigned int n) {
+// The run starting at `first` as one GSO send, if it is one: returns the
+// datagrams sent (>= 2), 0 when the caller should use sendmmsg instead (no
+// run, GSO off, or the kernel refused it: then off for the process), or -1
+// with errno (EAGAIN, ECONNREFUSED, ...) when nothing left. Addressed
+// batches only coalesce neighbours to the same destination and source.
+static int send_gso_run(int fd, fg_mmsg_batch *b, unsigned int first, unsigned int n, int with_addr) {
+    if (n < 2 || !gso_on(b)) return 0;
+    unsigned int limit = with_addr ? same_destination(b, first, n) : n;
+    size_t segment = 0;
+    unsigned int k = limit >= 2 ? gso_run(b, first, limit, &segment) : 1;
+    if (k < 2) return 0;
+    int r = with_addr
+        ? send_gso(fd, b, first, k, segment, &b->addrs[first], b->msgs[first].msg_hdr.msg_namelen,
+                   b->send_cmsg_on[first] ? b->cmsgs + (size_t)first * FG_CMSG_SPACE : NULL, b->send_cmsg_on[first])
+        : send_gso(fd, b, first, k, segment, NULL, 0, NULL, 0);
+    if (r > 0) { b->gso_sends++; return r; }
+    int e = errno;
+    if (e == EIO || e == EINVAL || e == ENOPROTOOPT || e == EOPNOTSUPP) {
+        gso_refused();   // this kernel or route will not take it
+        return 0;
+    }
+    errno = e;
+    return -1;
+}
+
+// Slots [first, first+n): a GSO run if one starts there, else one sendmmsg.
+// Returns datagrams sent (the caller calls again for the rest) or -1.
+static int send_slots(int fd, fg_mmsg_batch *b, unsigned int first, unsigned int n, int with_addr) {
     if (first >= b->slots) return 0;
     if (first + n > b->slots) n = b->slots - first;
-    if (n >= 2 && gso_on(b)) {
-        // GSO runs to one destination, as fg_batch_send_connected does.
-        unsigned int same = same_destination(b, first, n);
-        size_t segment = 0;
-        unsigned int k = same >= 2 ? gso_run(b, first, same, &segment) : 1;
-        if (k >= 2) {
-            int r = send_gso(fd, b, first, k, segment, &b->addrs[first], b->msgs[first].msg_hdr.msg_namelen,
-                             b->send_cmsg_on[first] ? b->cmsgs + (size_t)first * FG_CMSG_SPACE : NULL,
-                             b->send_cmsg_on[first]);
-            if (r > 0) { b->gso_sends++; return r; }
-            int e = errno;
-            if (e == EIO || e == EINVAL || e == ENOPROTOOPT || e == EOPNOTSUPP) gso_refused();
-            else return -1;
-        }
-    }
-    prepare_send(b, first, n, 1);
-    int r;
+    int r = send_gso_run(fd, b, first, n, with_addr);
+    if (r != 0) return r;
+    prepare_send(b, first, n, with_addr);
     do { r = sendmmsg(fd, b->msgs + first, n, MSG_DONTWAIT | MSG_NOSIGNAL); } while (r < 0 && errno == EINTR);
     return r;
 }
 
+int fg_batch_send(int fd, fg_mmsg_batch *b, unsigned int first, unsigned int n) {
+    return send_slots(fd, b, first, n, 1);
+}
+
 int fg_batch_send_connected(int fd, fg_mmsg_batch *b, unsigned int first, unsigned int n) {
-    if (first >= b->slots) return 0;
-    if (first + n > b->slots) n = b->slots - first;
-    if (n >= 2 && gso_on(b)) {
-        int r = gso_send_runs(fd, b, first, n);
-        if (r != 0) return r;   // some sent (the caller calls again for the rest), or an error
-    }
-    prepare_send(b, first, n, 0);
-    int r;
-    do { r = sendmmsg(fd, b->msgs + first, n, MSG_DONTWAIT | MSG_NOSIGNAL); } while (r < 0 && errno == EINTR);
-    return r;
+    return send_slots(fd, b, first, n, 0);
 }
 
 int fg_udp_socket(int family) {

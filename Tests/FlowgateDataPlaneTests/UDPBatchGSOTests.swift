@@ -43,11 +43,15 @@ import FlowgateCore
         return calls
     }
 
-    private func connectedSender(to receiver: TestUDPSocket) -> Int32 {
+    /// A receiver on 127.0.0.1:0 and a socket connected to it, for `body`.
+    private func withConnectedPair(_ body: (_ receiver: TestUDPSocket, _ sender: Int32) throws -> Void) rethrows {
+        let receiver = TestUDPSocket()
+        defer { receiver.close() }
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { _ = Glibc.close(fd) }
         let a = UDPAddress(receiver.ip, port: receiver.port)
         precondition(a.withSockaddr { Glibc.connect(fd, $0, $1) } == 0)
-        return fd
+        try body(receiver, fd)
     }
 
     // Runs: [64 64 64 10] [64] then [1232 1232] (1233 is over the GSO segment
@@ -55,32 +59,28 @@ import FlowgateCore
     static let mixed = [64, 64, 64, 10, 64, 1232, 1232, 1233, 0, 5, 5, 5, 100, 100, 200, 200, 1]
 
     @Test func connectedRunsKeepEveryDatagramBoundary() throws {
-        let receiver = TestUDPSocket()
-        defer { receiver.close() }
-        let fd = connectedSender(to: receiver)
-        defer { _ = Glibc.close(fd) }
-        let batch = try #require(DatagramBatch(slots: 32, slotBytes: 2_048))
-        let sent = fill(batch, Self.mixed)
-                _ = sendAll(sent.count) { batch.sendConnected(fd, first: $0, count: $1) }
-        #expect(drain(receiver, expecting: sent.count) == sent)
-        if DatagramBatch.gsoAvailable {
-            #expect(batch.gsoSends > 0, "this kernel takes UDP_SEGMENT; runs should have used it")
+        try withConnectedPair { receiver, fd in
+            let batch = try #require(DatagramBatch(slots: 32, slotBytes: 2_048))
+            let sent = fill(batch, Self.mixed)
+            _ = sendAll(sent.count) { batch.sendConnected(fd, first: $0, count: $1) }
+            #expect(drain(receiver, expecting: sent.count) == sent)
+            if DatagramBatch.gsoAvailable {
+                #expect(batch.gsoSends > 0, "this kernel takes UDP_SEGMENT; runs should have used it")
+            }
         }
     }
 
     @Test func longRunsSplitAtTheSegmentCap() throws {
-        let receiver = TestUDPSocket()
-        defer { receiver.close() }
-        let fd = connectedSender(to: receiver)
-        defer { _ = Glibc.close(fd) }
-        let batch = try #require(DatagramBatch(slots: 150, slotBytes: 256))
-        let sent = fill(batch, Array(repeating: 100, count: 150))
-                let calls = sendAll(sent.count) { batch.sendConnected(fd, first: $0, count: $1) }
-        #expect(drain(receiver, expecting: sent.count) == sent)
-        if DatagramBatch.gsoAvailable {
-            // 150 = 64 + 64 + 22: three GSO sends, never one over the cap.
-            #expect(batch.gsoSends == 3)
-            #expect(calls <= 3)
+        try withConnectedPair { receiver, fd in
+            let batch = try #require(DatagramBatch(slots: 150, slotBytes: 256))
+            let sent = fill(batch, Array(repeating: 100, count: 150))
+            let calls = sendAll(sent.count) { batch.sendConnected(fd, first: $0, count: $1) }
+            #expect(drain(receiver, expecting: sent.count) == sent)
+            if DatagramBatch.gsoAvailable {
+                // 150 = 64 + 64 + 22: three GSO sends, never one over the cap.
+                #expect(batch.gsoSends == 3)
+                #expect(calls <= 3)
+            }
         }
     }
 
@@ -108,15 +108,13 @@ import FlowgateCore
     }
 
     @Test func withGSOOffTheSameBatchGoesOutByBatchedSends() throws {
-        let receiver = TestUDPSocket()
-        defer { receiver.close() }
-        let fd = connectedSender(to: receiver)
-        defer { _ = Glibc.close(fd) }
-        let batch = try #require(DatagramBatch(slots: 32, slotBytes: 2_048))
-        let sent = fill(batch, Self.mixed)
-        batch.setGSO(false)
-                _ = sendAll(sent.count) { batch.sendConnected(fd, first: $0, count: $1) }
-        #expect(batch.gsoSends == 0)
-        #expect(drain(receiver, expecting: sent.count) == sent)
+        try withConnectedPair { receiver, fd in
+            let batch = try #require(DatagramBatch(slots: 32, slotBytes: 2_048))
+            let sent = fill(batch, Self.mixed)
+            batch.setGSO(false)
+            _ = sendAll(sent.count) { batch.sendConnected(fd, first: $0, count: $1) }
+            #expect(batch.gsoSends == 0)
+            #expect(drain(receiver, expecting: sent.count) == sent)
+        }
     }
 }

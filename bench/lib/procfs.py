@@ -38,9 +38,9 @@ def process_tree(root_pid):
     return result
 
 
-def cpu_seconds(pids):
-    """utime + stime of the given processes (all their threads), in seconds."""
-    ticks = 0
+def user_system_seconds(pids):
+    """(utime, stime) of the given processes (all their threads), in seconds."""
+    user = system = 0
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as f:
@@ -48,8 +48,14 @@ def cpu_seconds(pids):
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2:].split()
-        ticks += int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
-    return ticks / CLOCK_TICKS
+        user += int(fields[11])  # fields 14 and 15 of proc(5)
+        system += int(fields[12])
+    return user / CLOCK_TICKS, system / CLOCK_TICKS
+
+
+def cpu_seconds(pids):
+    """utime + stime of the given processes (all their threads), in seconds."""
+    return sum(user_system_seconds(pids))
 
 
 def status_kib(pids, key):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import statistics
@@ -28,42 +27,22 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "udp"))
+sys.path.insert(0, str(HERE.parent / "lib"))
 
+import procfs  # noqa: E402
 from common import REPO, free_port_range, full_config, release_ports, start_flowgated, stop, tcp_listening_ports  # noqa: E402
 
-HZ = os.sysconf("SC_CLK_TCK")
 NGINX_TEMPLATE = REPO / "bench" / "configs" / "nginx-backend.conf.tmpl"
 
 
-def cpu_ticks(pid: int) -> tuple[int, int]:
-    """utime, stime of every thread of `pid` (clock ticks)."""
-    user = system = 0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            fields = open(f"/proc/{pid}/task/{task}/stat").read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        user += int(fields[11])
-        system += int(fields[12])
-    return user, system
-
-
-def children_ticks(pid: int) -> tuple[int, int]:
-    """cpu_ticks of `pid` and its direct children (nginx's workers)."""
-    total = list(cpu_ticks(pid))
-    for child in open(f"/proc/{pid}/task/{pid}/children").read().split():
-        u, s = cpu_ticks(int(child))
-        total[0] += u
-        total[1] += s
-    return total[0], total[1]
-
-
 def sample(pids: dict[str, int], seconds: float) -> dict[str, tuple[float, float]]:
-    """% of one core (user, system) per named process over `seconds`."""
-    before = {n: children_ticks(p) for n, p in pids.items()}
+    """% of one core (user, system) per named process and its descendants
+    (nginx's workers) over `seconds`."""
+    trees = {n: procfs.process_tree(p) for n, p in pids.items()}
+    before = {n: procfs.user_system_seconds(t) for n, t in trees.items()}
     time.sleep(seconds)
-    after = {n: children_ticks(p) for n, p in pids.items()}
-    return {n: (100 * (after[n][0] - before[n][0]) / HZ / seconds, 100 * (after[n][1] - before[n][1]) / HZ / seconds)
+    after = {n: procfs.user_system_seconds(t) for n, t in trees.items()}
+    return {n: (100 * (after[n][0] - before[n][0]) / seconds, 100 * (after[n][1] - before[n][1]) / seconds)
             for n in pids}
 
 

@@ -1,10 +1,10 @@
 import CFlowgateSys
 
-/// An owned recvmmsg/sendmmsg batch (CFlowgateSys's fg_mmsg_batch) with the
-/// calls tests and tools need. The relay keeps raw pointers to its two
-/// batches on the hot path; this wrapper exists so that code outside this
-/// module never imports the C target (whose _GNU_SOURCE socket headers clash
-/// with Glibc's declarations in a Swift module that imports both).
+/// An owned recvmmsg/sendmmsg batch (CFlowgateSys's fg_mmsg_batch). The relay
+/// owns its two batches through this and calls the C functions on `pointer`
+/// on the hot path; tests use the methods, so that code outside this module
+/// never imports the C target (whose _GNU_SOURCE socket headers clash with
+/// Glibc's declarations in a Swift module that imports both).
 final class DatagramBatch {
     let pointer: OpaquePointer
 

@@ -42,17 +42,16 @@ public final class UDPRelay: @unchecked Sendable {
     /// its listener socket stopped overflowing. FLOWGATE_UDP_GSO=off sends
     /// every datagram with sendmmsg instead (to compare, or for a NIC that
     /// mishandles it; the kernel's own refusal switches it off by itself).
-    static let gsoEnabled: Bool = {
-        guard let v = getenv("FLOWGATE_UDP_GSO") else { return true }
-        return String(cString: v) != "off"
-    }()
+    static let gsoEnabled = System.environment("FLOWGATE_UDP_GSO") != "off"
 
     let base: OpaquePointer
     let time: TimeSource
     let bufferBytes: Int
     let maxFlows: Int
-    private let inBatch: OpaquePointer   // client → member
-    private let outBatch: OpaquePointer  // member → client
+    private let inBatches: DatagramBatch   // client → member
+    private let outBatches: DatagramBatch  // member → client
+    private var inBatch: OpaquePointer { inBatches.pointer }
+    private var outBatch: OpaquePointer { outBatches.pointer }
     private(set) var listeners: [String: UDPListenerState] = [:]
     private var portsByKey: [ListeningSocketKey: UDPPortSocket] = [:]
     /// Upstream fd → its session's slot in its listener's table (the event's
@@ -79,26 +78,20 @@ public final class UDPRelay: @unchecked Sendable {
         self.maxFlows = maxFlows
         self.bufferBytes = bufferBytes
         self.time = time
-        guard let i = fg_batch_create(UDPRelay.batchSlots, UDPRelay.slotBytes),
-              let o = fg_batch_create(UDPRelay.batchSlots, UDPRelay.slotBytes) else {
+        guard let i = DatagramBatch(slots: Int(UDPRelay.batchSlots), slotBytes: UDPRelay.slotBytes),
+              let o = DatagramBatch(slots: Int(UDPRelay.batchSlots), slotBytes: UDPRelay.slotBytes) else {
             preconditionFailure("cannot allocate UDP batches")
         }
-        inBatch = i; outBatch = o
-        if !UDPRelay.gsoEnabled {
-            fg_batch_set_gso(i, 0)
-            fg_batch_set_gso(o, 0)
-        }
+        inBatches = i; outBatches = o
+        i.setGSO(UDPRelay.gsoEnabled)
+        o.setGSO(UDPRelay.gsoEnabled)
         let arg = Unmanaged.passUnretained(self).toOpaque()
         sweepEvent = event_new(base, -1, Int16(EV_PERSIST), udpSweepTimer, arg)
         var tv = timeval(tv_sec: 0, tv_usec: Int(UDPRelay.sweepInterval * 1_000_000))
         event_add(sweepEvent, &tv)
     }
 
-    deinit {
-        shutdown()
-        fg_batch_destroy(inBatch)
-        fg_batch_destroy(outBatch)
-    }
+    deinit { shutdown() }
 
     // MARK: - Listening sockets (worker thread: start, snapshot swap, stop)
 
@@ -561,7 +554,7 @@ public final class UDPRelay: @unchecked Sendable {
 
     /// UDP_SEGMENT sends made so far, client → member and member → client.
     var gsoSends: (toMembers: Int, toClients: Int) {
-        (Int(fg_batch_gso_sends(inBatch)), Int(fg_batch_gso_sends(outBatch)))
+        (inBatches.gsoSends, outBatches.gsoSends)
     }
 
     /// Stores `stats` where other threads read them.
