@@ -80,6 +80,7 @@ public final class Worker: @unchecked Sendable {
 
     deinit {
         if let e = wakeEvent { event_free(e) }
+        metrics.stopLagTimer()   // its event belongs to `base`
         event_base_free(base)
         scratch.deallocate()
     }

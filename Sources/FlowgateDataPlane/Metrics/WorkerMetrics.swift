@@ -53,7 +53,16 @@ public final class WorkerMetrics {
 
     public init() {}
 
-    deinit { if let t = lagTimer { event_free(t) } }
+    deinit { stopLagTimer() }
+
+    /// Frees the lag timer. The worker calls this before it frees its
+    /// event_base: this object may outlive the base (the worker's stored
+    /// properties are released after its deinit body has run), and
+    /// event_free on an event of a freed base locks a freed mutex: a test
+    /// run hung there (WorkerMetrics.deinit → event_free → pthread_mutex_lock).
+    func stopLagTimer() {
+        if let t = lagTimer { event_free(t); lagTimer = nil }
+    }
 
     /// A flow ended on this worker: fold its totals in (one dictionary
     /// update per flow and per direction, never per packet).
