@@ -1,13 +1,32 @@
-// The control HTTP/1.1 server of design §7 on libevent's evhttp: its own
-// pthread and event_base, so the data plane never waits on it; a Unix socket
-// (mode 0600) and an optional TCP address. Every request is answered on this
-// one thread, which is what serialises updates (design §5).
+// The control HTTP/1.1 server: its own loop thread, so the data plane never
+// waits on it; a Unix socket (mode 0600) and an optional TCP address. Every
+// request is answered on this one thread, which is what serialises API
+// updates with each other (SIGHUP reloads pass the same gate in
+// Update/ControlService.swift).
+//
+// Written on plain sockets and the core's HTTPRequestParser rather than
+// libevent's evhttp because the control endpoint faces unauthenticated
+// clients, and evhttp gave no way to bound what they hold: its timeout is
+// reset by every byte (a dribbling client stayed forever), it counts a
+// connection only once a request completes (partial requests held every
+// descriptor), it spins and logs on EMFILE, answers unknown methods with
+// HTML, and dropped answers to pipelined requests. Here:
+// - each endpoint has its own connection budget, so TCP clients can never
+//   starve the Unix socket, and the control plane holds at most
+//   2 x maxConnections descriptors: the data plane keeps the rest;
+// - a request head and body must arrive within one total deadline, an idle
+//   keep-alive connection and an unread answer are cut at the same bound;
+// - a connection whose request failed authentication is closed after the answer;
+// - at EMFILE/ENFILE accepting pauses with a growing back-off, and repeated
+//   log lines are rate-limited with a count;
+// - pipelined requests are answered in order, each exactly once.
 #if canImport(Glibc)
 import Glibc
 #endif
 import CLibevent
 import FlowgateCore
 import FlowgateDataPlane
+import Synchronization
 
 public struct ControlServerError: Error, Sendable, CustomStringConvertible {
     public var message: String
@@ -16,14 +35,26 @@ public struct ControlServerError: Error, Sendable, CustomStringConvertible {
 }
 
 public struct ControlLimits: Sendable {
-    /// Request bodies above this are refused by evhttp with 413 (design §7: 1 MiB).
+    /// Request bodies above this are refused with 413 before they are read.
     public var maxBodyBytes = 1 << 20
     public var maxHeaderBytes = 64 << 10
-    /// Seconds a connection may take to send a request, or stay idle between requests.
-    public var timeoutSeconds: Int32 = 10
-    /// Control connections served at once; more get 503 and are closed.
+    /// Seconds a request (head and body) may take from its first byte, a
+    /// keep-alive connection may stay idle, and an answer may take to be read.
+    public var timeoutSeconds: Double = 10
+    /// Connections held at once per endpoint (Unix socket, TCP); more are
+    /// answered 503 and closed at once.
     public var maxConnections = 64
+    /// Back-off bounds while accept(2) fails for lack of descriptors.
+    public var acceptPauseMin: Double = 0.05
+    public var acceptPauseMax: Double = 1.0
     public init() {}
+
+    var http: HTTPLimits {
+        var l = HTTPLimits()
+        l.maxBodyBytes = maxBodyBytes
+        l.maxHeadBytes = maxHeaderBytes
+        return l
+    }
 }
 
 /// libevent's pthread locking must be on before any base exists, or
@@ -37,92 +68,52 @@ public enum LibeventThreading {
 public final class ControlServer: @unchecked Sendable {
     let router: ControlRouter
     let limits: ControlLimits
-    let base: OpaquePointer
-    private var https: [OpaquePointer] = []
-    private var endpoints: [Endpoint] = []
-    private var thread: pthread_t?
-    private var open = Set<UInt>()
+    let loop: LoopThread
+    let counters = ControlServerCounters()
+    let rateLimitedLog = RateLimitedLog(interval: 10)
+    private var endpoints: [ControlEndpoint] = []
+    private var connections: [ObjectIdentifier: ControlConnection] = [:]
+    private let stopped = Atomic<Bool>(false)
     /// The bound TCP port (useful with port 0 in tests).
     public private(set) var tcpPort: Int?
     public let unixSocketPath: String?
-
-    final class Endpoint {
-        unowned let server: ControlServer
-        let overTCP: Bool
-        init(server: ControlServer, overTCP: Bool) { self.server = server; self.overTCP = overTCP }
-    }
 
     /// Binds everything before returning, so a bad address fails the start.
     public init(router: ControlRouter, limits: ControlLimits = ControlLimits()) throws(ControlServerError) {
         self.router = router
         self.limits = limits
-        LibeventThreading.enable()
-        guard let b = event_base_new() else { throw ControlServerError("event_base_new failed") }
-        base = b
+        loop = LoopThread(name: "control")
         let control = router.control
         unixSocketPath = control.unixSocket
         if let path = control.unixSocket {
-            try bindUnix(path)
-        }
-        if let listen = control.listen {
-            try bindTCP(listen)
-        }
-        guard !https.isEmpty else { throw ControlServerError("control: neither unix_socket nor listen is set") }
-    }
-
-    private func newHTTP(overTCP: Bool) -> OpaquePointer {
-        let http = evhttp_new(base)!
-        evhttp_set_max_body_size(http, Int(limits.maxBodyBytes))
-        evhttp_set_max_headers_size(http, Int(limits.maxHeaderBytes))
-        evhttp_set_timeout(http, limits.timeoutSeconds)
-        evhttp_set_allowed_methods(http, UInt16(EVHTTP_REQ_GET.rawValue | EVHTTP_REQ_POST.rawValue | EVHTTP_REQ_PUT.rawValue | EVHTTP_REQ_DELETE.rawValue))
-        let endpoint = Endpoint(server: self, overTCP: overTCP)
-        endpoints.append(endpoint)
-        evhttp_set_gencb(http, { req, ctx in
-            guard let req, let ctx else { return }
-            let endpoint = Unmanaged<Endpoint>.fromOpaque(ctx).takeUnretainedValue()
-            endpoint.server.serve(req, overTCP: endpoint.overTCP)
-        }, Unmanaged.passUnretained(endpoint).toOpaque())
-        https.append(http)
-        return http
-    }
-
-    private func bindUnix(_ path: String) throws(ControlServerError) {
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let capacity = MemoryLayout.size(ofValue: addr.sun_path)
-        guard path.utf8.count < capacity else { throw ControlServerError("control.unix_socket \(path) is longer than \(capacity - 1) bytes") }
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            raw.copyBytes(from: path.utf8); raw[path.utf8.count] = 0
-        }
-        // A stale socket file from a previous run would make bind fail with EADDRINUSE.
-        var st = stat()
-        if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK { unlink(path) }
-        if let slash = path.lastIndex(of: "/"), slash != path.startIndex { _ = mkdir(String(path[..<slash]), 0o755) }
-        // Created 0600 from the start: no window where another user could connect.
-        let oldMask = umask(0o177)
-        let listener = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                evconnlistener_new_bind(base, nil, nil, UInt32(LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC), 64, sa, Int32(MemoryLayout<sockaddr_un>.size))
+            do throws(SystemError) {
+                let fd = try System.unixListener(path: path, backlog: 128)
+                endpoints.append(ControlEndpoint(fd: fd, overTCP: false, name: "unix"))
+            } catch {
+                throw ControlServerError("control.unix_socket \(path): \(error)")
             }
         }
-        umask(oldMask)
-        guard let listener else { throw ControlServerError("control.unix_socket \(path): bind failed: \(String(cString: strerror(errno)))") }
-        chmod(path, 0o600)
-        let http = newHTTP(overTCP: false)
-        guard evhttp_bind_listener(http, listener) != nil else { throw ControlServerError("control.unix_socket \(path): evhttp_bind_listener failed") }
+        if let listen = control.listen {
+            guard let (host, port) = ControlServer.splitHostPort(listen), let ip = IPAddress(host) else {
+                closeEndpoints()
+                throw ControlServerError("control.listen \"\(listen)\" is not ip:port (use [::1]:9900 for IPv6)")
+            }
+            do throws(SystemError) {
+                let fd = try System.tcpListener(SocketAddress(ip, port: port), backlog: 128)
+                endpoints.append(ControlEndpoint(fd: fd, overTCP: true, name: "tcp"))
+                tcpPort = try System.localAddress(fd).port
+            } catch {
+                closeEndpoints()
+                throw ControlServerError("control.listen \(listen): \(error)")
+            }
+        }
+        guard !endpoints.isEmpty else { throw ControlServerError("control: neither unix_socket nor listen is set") }
+        router.service.metrics.register("control-server") { [counters] in counters.render() }
     }
 
-    private func bindTCP(_ listen: String) throws(ControlServerError) {
-        guard let (host, port) = ControlServer.splitHostPort(listen) else {
-            throw ControlServerError("control.listen \"\(listen)\" is not host:port (use [::1]:9900 for IPv6)")
-        }
-        let http = newHTTP(overTCP: true)
-        guard let handle = evhttp_bind_socket_with_handle(http, host, UInt16(port)) else {
-            throw ControlServerError("control.listen \(listen): bind failed: \(String(cString: strerror(errno)))")
-        }
-        let fd = evconnlistener_get_fd(evhttp_bound_socket_get_listener(handle))
-        tcpPort = (try? System.localAddress(fd))?.port ?? 0
+    private func closeEndpoints() {
+        for e in endpoints { System.close(e.fd) }
+        endpoints.removeAll()
     }
 
     /// `host:port` or `[v6]:port`.
@@ -138,114 +129,154 @@ public final class ControlServer: @unchecked Sendable {
         return host.isEmpty || host.contains(":") ? nil : (host, p)
     }
 
-    /// Runs the loop on its own thread.
+    /// Keeps a started server alive until `stop()`, whether or not its
+    /// creator holds it (the loop's callbacks refer to it unowned).
+    private var running: ControlServer?
+
+    /// Runs the server on its own loop thread.
     public func start() {
-        var tid = pthread_t()
-        let ctx = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&tid, nil, { arg in
-            let server = Unmanaged<ControlServer>.fromOpaque(arg!).takeRetainedValue()
-            event_base_dispatch(server.base)
-            return nil
-        }, ctx)
-        precondition(rc == 0, "pthread_create for the control server failed: \(rc)")
-        thread = tid
-    }
-
-    /// Stops the loop and waits for the thread; removes the socket file.
-    public func stop() {
-        event_base_loopbreak(base)
-        if let t = thread { pthread_join(t, nil); thread = nil }
-        for h in https { evhttp_free(h) }
-        https.removeAll()
-        if let p = unixSocketPath { unlink(p) }
-    }
-
-    // MARK: per request (control thread)
-
-    private func serve(_ req: OpaquePointer, overTCP: Bool) {
-        if let conn = evhttp_request_get_connection(req) {
-            let key = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(conn)))
-            if !open.contains(key) {
-                if open.count >= limits.maxConnections {
-                    let body = JSONValue.object([
-                        ("__type", "ThrottlingException"), ("error_code", "ELB.8906"),
-                        ("message", .string("too many control connections: at most \(limits.maxConnections) are served at once")),
-                        ("error_msg", .string("too many control connections: at most \(limits.maxConnections) are served at once")),
-                    ])
-                    reply(req, ControlResponse(status: 503, headers: [("Connection", "close"), ("Content-Type", "application/json")], json: body))
-                    return
+        running = self
+        loop.start()
+        loop.post { [self] in
+            for endpoint in endpoints {
+                endpoint.watch = loop.watch(fd: endpoint.fd, events: .read) { [unowned self, unowned endpoint] _ in
+                    self.acceptReady(endpoint)
                 }
-                open.insert(key)
-                evhttp_connection_set_closecb(conn, { conn, ctx in
-                    guard let conn, let ctx else { return }
-                    let server = Unmanaged<ControlServer>.fromOpaque(ctx).takeUnretainedValue()
-                    server.open.remove(UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(conn))))
-                }, Unmanaged.passUnretained(self).toOpaque())
             }
         }
-        let request = ControlServer.decode(req, overTCP: overTCP)
-        reply(req, router.route(request))
     }
 
-    static func decode(_ req: OpaquePointer, overTCP: Bool) -> ControlRequest {
-        let method: String
-        switch evhttp_request_get_command(req) {
-        case EVHTTP_REQ_GET: method = "GET"
-        case EVHTTP_REQ_POST: method = "POST"
-        case EVHTTP_REQ_PUT: method = "PUT"
-        case EVHTTP_REQ_DELETE: method = "DELETE"
-        case EVHTTP_REQ_HEAD: method = "HEAD"
-        default: method = "OTHER"
+    /// Closes every connection and listener, joins the thread and removes the
+    /// socket file. Idempotent.
+    public func stop() {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        // After the join nothing runs on the loop, so its state is ours to tear down.
+        loop.stopAndJoin()
+        for c in Array(connections.values) { c.close(reason: nil) }
+        for e in endpoints {
+            e.resumeTimer?.cancel(); e.resumeTimer = nil
+            e.watch?.cancel(); e.watch = nil
+            System.close(e.fd)
         }
-        let uri = evhttp_request_get_uri(req).map { String(cString: $0) } ?? "/"
-        var headers: [(String, String)] = []
-        if let input = evhttp_request_get_input_headers(req) {
-            var kv = input.pointee.tqh_first
-            while let h = kv {
-                headers.append((String(cString: h.pointee.key), String(cString: h.pointee.value)))
-                kv = h.pointee.next.tqe_next
+        endpoints.removeAll()
+        if let p = unixSocketPath { System.removeSocketFile(p) }
+        running = nil
+    }
+
+    // MARK: accepting (loop thread)
+
+    private func acceptReady(_ endpoint: ControlEndpoint) {
+        // A bounded batch per wakeup keeps one busy endpoint from starving the other.
+        for _ in 0..<64 {
+            let accepted: (fd: Int32, peer: SocketAddress)?
+            do throws(SystemError) {
+                accepted = try System.accept(endpoint.fd)
+            } catch {
+                if error.isDescriptorExhaustion {
+                    pauseAccepting(endpoint, error)
+                } else {
+                    counters.acceptErrors.add(1, ordering: .relaxed)
+                    rateLimitedLog.warn("control_accept_failed", key: "accept-\(endpoint.name)-\(error.code)",
+                                        ["endpoint": endpoint.name, "error": error.description])
+                }
+                return
             }
-        }
-        var body: [UInt8] = []
-        if let buf = evhttp_request_get_input_buffer(req) {
-            let n = evbuffer_get_length(buf)
-            if n > 0 {
-                body = [UInt8](repeating: 0, count: n)
-                _ = body.withUnsafeMutableBytes { evbuffer_copyout(buf, $0.baseAddress, n) }
+            guard let (fd, peer) = accepted else { return }
+            endpoint.acceptPause = 0
+            if endpoint.open >= limits.maxConnections {
+                refuseOverBudget(fd, endpoint: endpoint, peer: peer)
+                continue
             }
+            let c = ControlConnection(fd: fd, endpoint: endpoint, peer: endpoint.overTCP ? peer.description : "unix", server: self)
+            connections[ObjectIdentifier(c)] = c
+            endpoint.open += 1
+            counters.accepted.add(1, ordering: .relaxed)
+            c.begin()
         }
-        return ControlRequest(method: method, path: uri, headers: headers, body: body, overTCP: overTCP)
     }
 
-    private func reply(_ req: OpaquePointer, _ response: ControlResponse) {
-        let out = evhttp_request_get_output_headers(req)
-        for (name, value) in response.headers { evhttp_add_header(out, name, value) }
-        let reason = ControlServer.reason(response.status)
-        if response.body.isEmpty {
-            evhttp_send_reply(req, Int32(response.status), reason, nil)
-            return
+    /// At EMFILE/ENFILE the pending connection stays in the kernel's queue and
+    /// the listener stays readable: keep polling it and the loop spins. Stop
+    /// watching it for a growing pause instead (the data plane's acceptor does the same).
+    private func pauseAccepting(_ endpoint: ControlEndpoint, _ error: SystemError) {
+        counters.acceptPaused.add(1, ordering: .relaxed)
+        endpoint.watch?.disable()
+        endpoint.acceptPause = endpoint.acceptPause == 0 ? limits.acceptPauseMin : min(endpoint.acceptPause * 2, limits.acceptPauseMax)
+        rateLimitedLog.warn("control_accept_paused", key: "emfile-\(endpoint.name)",
+                            ["endpoint": endpoint.name, "error": error.description, "pause_ms": Int(endpoint.acceptPause * 1000)])
+        endpoint.resumeTimer = loop.after(endpoint.acceptPause) { [unowned self, unowned endpoint] in
+            endpoint.resumeTimer = nil
+            guard !self.stopped.load(ordering: .relaxed) else { return }
+            endpoint.watch?.enable(.read)
         }
-        let buf = evbuffer_new()
-        _ = response.body.withUnsafeBytes { evbuffer_add(buf, $0.baseAddress, $0.count) }
-        evhttp_send_reply(req, Int32(response.status), reason, buf)
-        evbuffer_free(buf)
     }
 
-    static func reason(_ status: Int) -> String {
-        switch status {
-        case 200: return "OK"
-        case 201: return "Created"
-        case 204: return "No Content"
-        case 400: return "Bad Request"
-        case 401: return "Unauthorized"
-        case 403: return "Forbidden"
-        case 404: return "Not Found"
-        case 405: return "Method Not Allowed"
-        case 409: return "Conflict"
-        case 413: return "Payload Too Large"
-        case 500: return "Internal Server Error"
-        case 503: return "Service Unavailable"
-        default: return "Status"
+    private func refuseOverBudget(_ fd: Int32, endpoint: ControlEndpoint, peer: SocketAddress) {
+        counters.refusedOverBudget.add(1, ordering: .relaxed)
+        rateLimitedLog.warn("control_connection_refused", key: "budget-\(endpoint.name)",
+                            ["endpoint": endpoint.name, "reason": "at most \(limits.maxConnections) connections per endpoint"])
+        let message = "too many control connections: at most \(limits.maxConnections) are served at once"
+        let body = JSONValue.object([("__type", "ThrottlingException"), ("error_code", "ELB.8906"),
+                                     ("message", .string(message)), ("error_msg", .string(message))])
+        let bytes = HTTPResponseText.serialize(status: 503, headers: [("Content-Type", "application/json")],
+                                               body: Array(body.serialized().utf8), keepAlive: false, date: ControlServer.httpDate())
+        // Best effort in one non-blocking send: a fresh socket's buffer takes it.
+        _ = bytes.withUnsafeBytes { try? System.send(fd, $0.baseAddress!, $0.count) }
+        System.close(fd)
+    }
+
+    func connectionClosed(_ c: ControlConnection) {
+        guard connections.removeValue(forKey: ObjectIdentifier(c)) != nil else { return }
+        c.endpoint.open -= 1
+    }
+
+    static func httpDate() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return HTTPResponseText.imfDate(Int64(ts.tv_sec))
+    }
+}
+
+/// One listening socket and its budget (loop thread only).
+final class ControlEndpoint {
+    let fd: Int32
+    let overTCP: Bool
+    let name: String
+    var watch: IOWatch?
+    var resumeTimer: LoopTimer?
+    var acceptPause: Double = 0
+    /// Connections of this endpoint open now.
+    var open = 0
+    init(fd: Int32, overTCP: Bool, name: String) { self.fd = fd; self.overTCP = overTCP; self.name = name }
+}
+
+/// What the control server did with connections, for /metrics.
+final class ControlServerCounters: Sendable {
+    let accepted = Atomic<Int>(0)
+    let refusedOverBudget = Atomic<Int>(0)
+    let acceptPaused = Atomic<Int>(0)
+    let acceptErrors = Atomic<Int>(0)
+    let timedOut = Atomic<Int>(0)
+    let badRequests = Atomic<Int>(0)
+    let authClosed = Atomic<Int>(0)
+
+    func render() -> String {
+        func line(_ reason: String, _ v: Int) -> String {
+            "flowgate_control_connections_closed_total{reason=\"\(reason)\"} \(v)\n"
         }
+        return """
+        # HELP flowgate_control_connections_accepted_total Control connections accepted and served.
+        # TYPE flowgate_control_connections_accepted_total counter
+        flowgate_control_connections_accepted_total \(accepted.load(ordering: .relaxed))
+        # HELP flowgate_control_connections_closed_total Control connections the server closed early, by reason.
+        # TYPE flowgate_control_connections_closed_total counter
+
+        """ + line("over_budget", refusedOverBudget.load(ordering: .relaxed)) + line("deadline", timedOut.load(ordering: .relaxed)) + line("bad_request", badRequests.load(ordering: .relaxed))
+            + line("auth_failed", authClosed.load(ordering: .relaxed)) + """
+        # HELP flowgate_control_accept_pauses_total Times accepting paused because descriptors ran out.
+        # TYPE flowgate_control_accept_pauses_total counter
+        flowgate_control_accept_pauses_total \(acceptPaused.load(ordering: .relaxed))
+
+        """
     }
 }
