@@ -70,6 +70,8 @@ public struct HTTPRequestParser: Sendable {
     private var consumed = 0
     /// Where the search for the end of the head resumes (dribbled bytes are not rescanned).
     private var scanFrom = 0
+    /// Start of the head line being scanned.
+    private var lineStart = 0
     private var pending: PendingBody?
     private var failed: HTTPParseError?
 
@@ -103,7 +105,7 @@ public struct HTTPRequestParser: Sendable {
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
         guard failed == nil else { return }
         if consumed > 0 && consumed == buffer.count {
-            buffer.removeAll(keepingCapacity: true); consumed = 0; scanFrom = 0
+            buffer.removeAll(keepingCapacity: true); consumed = 0; scanFrom = 0; lineStart = 0
         }
         buffer.append(contentsOf: bytes)
     }
@@ -131,6 +133,7 @@ public struct HTTPRequestParser: Sendable {
         if consumed > 0 && (consumed == buffer.count || consumed >= 16 << 10) {
             buffer.removeFirst(consumed)
             scanFrom = max(0, scanFrom - consumed)
+            lineStart = max(0, lineStart - consumed)
             consumed = 0
         }
     }
@@ -146,53 +149,50 @@ public struct HTTPRequestParser: Sendable {
         pending = p
         guard done else { return nil }
         pending = nil
+        scanFrom = consumed
+        lineStart = consumed
         return HTTPRequest(head: p.head, body: p.body)
     }
 
     // MARK: head
 
     private mutating func takeHead() throws(HTTPParseError) -> HTTPRequestHead? {
-        // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request line.
-        while consumed + 1 < buffer.count && buffer[consumed] == 13 && buffer[consumed + 1] == 10 {
-            consumed += 2; scanFrom = max(scanFrom, consumed)
-        }
+        // RFC 9112 §2.2: empty lines before the request line are skipped.
+        // One pass over bytes not seen before (a dribbling client costs O(n), not O(n^2)):
+        // find the blank line, and refuse a bare LF or an over-long line as soon as it shows.
         var i = max(scanFrom, consumed)
         var end: Int?
-        while i + 3 < buffer.count {
-            if buffer[i] == 13 && buffer[i + 1] == 10 && buffer[i + 2] == 13 && buffer[i + 3] == 10 { end = i; break }
+        while i < buffer.count {
+            if buffer[i] == 10 {
+                guard i > consumed, buffer[i - 1] == 13 else { throw HTTPParseError(400, "bare LF in the request head: lines end with CRLF") }
+                if i - 1 == lineStart {
+                    if lineStart == consumed {
+                        // An empty line before the request line: skip it.
+                        consumed = i + 1; lineStart = consumed; i += 1; continue
+                    }
+                    end = lineStart; break
+                }
+                lineStart = i + 1
+            } else if i - lineStart >= limits.maxLineBytes + 1 {
+                throw HTTPParseError(lineStart == consumed ? 414 : 431, lineStart == consumed
+                    ? "request line is longer than \(limits.maxLineBytes) bytes"
+                    : "a header line is longer than \(limits.maxLineBytes) bytes")
+            }
             i += 1
-        }
-        guard let end else {
-            scanFrom = max(consumed, buffer.count - 3)
-            if buffer.count - consumed > limits.maxHeadBytes {
+            if i - consumed > limits.maxHeadBytes {
                 throw HTTPParseError(431, "request head is larger than \(limits.maxHeadBytes) bytes")
             }
-            try checkPartialLines()
+        }
+        guard let end else {
+            scanFrom = buffer.count
             return nil
         }
-        if end + 4 - consumed > limits.maxHeadBytes {
-            throw HTTPParseError(431, "request head is larger than \(limits.maxHeadBytes) bytes")
-        }
-        let head = try HTTPRequestParser.parseHead(buffer[consumed..<end], limits: limits)
-        consumed = end + 4
+        // `end` is the blank line's CR; the head is everything before it.
+        let head = try HTTPRequestParser.parseHead(buffer[consumed..<max(consumed, end - 2)], limits: limits)
+        consumed = end + 2
         scanFrom = consumed
+        lineStart = consumed
         return head
-    }
-
-    /// Refuses an over-long line while the head is still incomplete, so a
-    /// dribbling client is stopped at the line limit, not only at the head limit.
-    private func checkPartialLines() throws(HTTPParseError) {
-        var lineStart = consumed
-        var i = consumed
-        while i < buffer.count {
-            if buffer[i] == 10 { lineStart = i + 1 }
-            i += 1
-        }
-        if buffer.count - lineStart > limits.maxLineBytes {
-            throw HTTPParseError(lineStart == consumed ? 414 : 431, lineStart == consumed
-                ? "request line is longer than \(limits.maxLineBytes) bytes"
-                : "a header line is longer than \(limits.maxLineBytes) bytes")
-        }
     }
 
     static func parseHead(_ bytes: ArraySlice<UInt8>, limits: HTTPLimits) throws(HTTPParseError) -> HTTPRequestHead {

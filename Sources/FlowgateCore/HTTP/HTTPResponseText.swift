@@ -10,7 +10,7 @@ public enum HTTPResponseText {
             // Handlers never set framing headers; drop them if one does, and refuse line breaks in values.
             let lower = name.lowercased()
             if lower == "content-length" || lower == "connection" || lower == "transfer-encoding" || lower == "date" { continue }
-            guard !value.contains(where: { $0 == "\r" || $0 == "\n" }), !name.contains(where: { $0 == "\r" || $0 == "\n" || $0 == ":" }) else { continue }
+            guard !value.utf8.contains(where: { $0 == 13 || $0 == 10 }), !name.utf8.contains(where: { $0 == 13 || $0 == 10 || $0 == 58 }) else { continue }
             head += "\(name): \(value)\r\n"
         }
         head += "Date: \(date)\r\n"
