@@ -10,7 +10,8 @@ import FlowgateDataPlane
 /// The control service of a daemon: serialises every change (API, SIGHUP and
 /// the start) and holds the metrics registry (`metrics.register(...)` adds a collector).
 func makeControlService(dataPlane: DataPlane, fileConfig: FlowgateConfig) -> ControlService {
-    let service = ControlService(applier: AnyApplier(dataPlane), store: StateStore(path: fileConfig.stateFile), baseConfig: fileConfig)
+    // No base config yet: the start (ControlStateService) sets it, as every reload does.
+    let service = ControlService(applier: AnyApplier(dataPlane), store: StateStore(path: fileConfig.stateFile))
     // The data plane's gauges that exist today; per-listener/pool/member
     // metrics (design §8) register their own collectors the same way.
     service.metrics.register("dataplane") { [dataPlane] in
