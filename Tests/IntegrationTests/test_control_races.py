@@ -3,9 +3,10 @@
 that removes the pool between a handler's check and its change used to crash
 the daemon (a force-unwrapped lookup in ELB/ELBAPI.swift).
 
-Black box: 500 UpdatePool / CreateMember / DeleteMember calls on the control
-Unix socket race 500 SIGHUPs (every 20-50 ms) whose config file alternately
-drops pool B (and its listener) and brings it back with member M.
+Black box: 500 UpdatePool / CreateMember / DeleteMember calls (and the AWS
+shape's UpdateListener on B's listener, which had the same flaw) on the
+control Unix socket race 500 SIGHUPs (every 20-50 ms) whose config file
+alternately drops pool B (and its listener) and brings it back with member M.
 
 "The final state equals the last acknowledged write" is checked precisely:
 once the race is over, the file re-adds B (reload waited for), an UpdatePool
@@ -43,11 +44,25 @@ def configs(ports, backend_port):
     without_b["accelerators"][0]["listeners"] = [l for l in without_b["accelerators"][0]["listeners"]
                                                  if l["pool_id"] != pool_b["id"]]
     without_b["pools"] = [p for p in without_b["pools"] if p["id"] != pool_b["id"]]
-    return with_b, without_b, pool_b
+    return with_b, without_b, pool_b, listener_b_arn(with_b, pool_b["id"])
+
+
+def listener_b_arn(cfg, pool_id: str) -> str:
+    return next(l["ListenerArn"] for l in cfg["accelerators"][0]["listeners"] if l["pool_id"] == pool_id)
 
 
 def check_answer(op: str, status: int, headers: dict, body: bytes, pool_id: str) -> dict | None:
-    """A success in the operation's shape, or a 404 in the ELB error shape; returns the parsed body."""
+    """A success in the operation's shape, or a 404 in the ELB error shape (the AWS
+    shape's ListenerNotFoundException); returns the parsed body."""
+    if op == "UpdateListener":
+        doc = json.loads(body)
+        assert "x-amzn-requestid" in headers, f"{op}: no x-amzn-RequestId ({status} {body!r})"
+        if status == 400:
+            assert doc["__type"] == "ListenerNotFoundException", f"{op}: {body!r}"
+            return None
+        assert status == 200, f"{op}: expected 200 or ListenerNotFoundException, got {status} {body!r}"
+        assert doc["Listener"]["ListenerArn"] and doc["Listener"]["ClientAffinity"] in ("NONE", "SOURCE_IP")
+        return doc
     assert "x-request-id" in headers, f"{op}: no X-Request-Id ({status} {body!r})"
     if status == 404:
         err = json.loads(body)
@@ -72,33 +87,29 @@ def check_answer(op: str, status: int, headers: dict, body: bytes, pool_id: str)
 def test_updates_racing_reloads_that_remove_and_readd_the_pool(daemon, tcp_backend, port_range):
     backend = tcp_backend("echo", mode="echo")
     ports = port_range(3)
-    with_b, without_b, pool_b = configs(ports, backend.port)
+    with_b, without_b, pool_b, arn_b = configs(ports, backend.port)
     d = daemon(with_b)
     pid = d.pid
     pool_id = pool_b["id"]
     member_m = pool_b["members"][0]["id"]
 
-    stop = threading.Event()
     failures: list[str] = []
     counts: dict[str, int] = {}
 
     def reloader() -> None:
-        try:
-            for i in range(RELOADS):
-                if not d.running:
-                    failures.append(f"daemon exited during reload {i}")
-                    return
-                d.write_config(without_b if i % 2 == 0 else with_b)
-                d.sighup()
-                time.sleep(random.uniform(0.020, 0.050))
-        finally:
-            stop.set()
+        for i in range(RELOADS):
+            if not d.running:
+                failures.append(f"daemon exited during reload {i}")
+                return
+            d.write_config(without_b if i % 2 == 0 else with_b)
+            d.sighup()
+            time.sleep(random.uniform(0.020, 0.050))
 
     def caller() -> None:
         created: list[str] = []
         rng = random.Random(12)
         for i in range(CALLS):
-            op = ("UpdatePool", "CreateMember", "DeleteMember")[i % 3]
+            op = ("UpdatePool", "CreateMember", "DeleteMember", "UpdateListener")[i % 4]
             try:
                 if op == "UpdatePool":
                     answer = d.request("PUT", f"{BASE}/pools/{pool_id}",
@@ -106,9 +117,13 @@ def test_updates_racing_reloads_that_remove_and_readd_the_pool(daemon, tcp_backe
                 elif op == "CreateMember":
                     answer = d.request("POST", f"{BASE}/pools/{pool_id}/members",
                                        {"member": {"address": "127.0.0.1", "protocol_port": 20000 + i}})
-                else:
+                elif op == "DeleteMember":
                     victim = created.pop() if created else member_m
                     answer = d.request("DELETE", f"{BASE}/pools/{pool_id}/members/{victim}")
+                else:
+                    answer = d.request("POST", "/", {"ListenerArn": arn_b, "ClientAffinity": ("NONE", "SOURCE_IP")[i % 8 // 4]},
+                                       {"X-Amz-Target": "GlobalAccelerator_V20180706.UpdateListener",
+                                        "Content-Type": "application/x-amz-json-1.1"})
             except OSError as e:
                 failures.append(f"call {i} ({op}): {e!r} (daemon running: {d.running})")
                 return
@@ -133,6 +148,7 @@ def test_updates_racing_reloads_that_remove_and_readd_the_pool(daemon, tcp_backe
     assert "Fatal error" not in d.stderr_text()
     # Both outcomes happened, so the race really ran both ways.
     assert counts.get("UpdatePool 200", 0) > 0 and counts.get("UpdatePool 404", 0) > 0, counts
+    assert counts.get("UpdateListener 200", 0) > 0 and counts.get("UpdateListener 400", 0) > 0, counts
 
     # The last acknowledged write survives a reload that drops and one that re-adds its pool.
     d.write_config(with_b)
