@@ -62,9 +62,35 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
     public var lifecycle: Lifecycle { state.withLock { $0.lifecycle } }
     public var boundPortCount: Int { state.withLock { $0.bound.count } }
 
-    public func setLifecycle(_ next: Lifecycle) {
-        let previous = state.withLock { s -> Lifecycle in let p = s.lifecycle; s.lifecycle = next; return p }
-        if previous != next { Log.info("state_changed", ["from": previous.rawValue, "to": next.rawValue]) }
+    /// Moves to `next` when the lifecycle allows it: starting → running or
+    /// stopped; running ⇄ reloading; running or reloading → draining;
+    /// anything but stopped → stopped. Staying put is allowed. A refused
+    /// move (e.g. stopped → running, draining → running) changes nothing,
+    /// is logged, and returns false.
+    @discardableResult
+    public func setLifecycle(_ next: Lifecycle) -> Bool {
+        func allowed(_ from: Lifecycle) -> Bool {
+            switch (from, next) {
+            case (.starting, .running), (.running, .reloading), (.reloading, .running),
+                 (.running, .draining), (.reloading, .draining): return true
+            case (.stopped, .stopped): return true
+            case (.stopped, _): return false
+            case (_, .stopped): return true
+            default: return from == next
+            }
+        }
+        let (previous, moved) = state.withLock { s -> (Lifecycle, Bool) in
+            let p = s.lifecycle
+            guard allowed(p) else { return (p, false) }
+            s.lifecycle = next
+            return (p, true)
+        }
+        if !moved {
+            Log.warn("state_change_refused", ["from": previous.rawValue, "to": next.rawValue])
+        } else if previous != next {
+            Log.info("state_changed", ["from": previous.rawValue, "to": next.rawValue])
+        }
+        return moved
     }
 
     /// Starts the worker threads and brings `config` live; on failure the

@@ -110,6 +110,15 @@ import FlowgateCore
              message: "Invalid input for field/attribute type. Value: ICMP. type must be one of TCP, UDP_CONNECT, HTTP."),
         Case(method: "POST", path: "healthmonitors", body: #"{"healthmonitor": {"type": "TCP"}}"#,
              message: "Invalid input for field/attribute pool_id. Value: null. pool_id is required."),
+        // The core's url_path and expected_codes limits, worded the ELB way (the file refuses the same values).
+        Case(method: "POST", path: "healthmonitors", body: #"{"healthmonitor": {"pool_id": "\#(Fixture.tcpPool)", "type": "HTTP", "url_path": "/\#(String(repeating: "u", count: 80))"}}"#,
+             message: "Invalid input for field/attribute url_path. Value: /\(String(repeating: "u", count: 80)). url_path must be 0..80 characters, not 81."),
+        Case(method: "POST", path: "healthmonitors", body: #"{"healthmonitor": {"pool_id": "\#(Fixture.tcpPool)", "type": "HTTP", "url_path": "health"}}"#,
+             message: "Invalid input for field/attribute url_path. Value: health. url_path must start with '/'."),
+        Case(method: "POST", path: "healthmonitors", body: #"{"healthmonitor": {"pool_id": "\#(Fixture.tcpPool)", "type": "HTTP", "expected_codes": "\#((200...216).map(String.init).joined(separator: ","))"}}"#,
+             message: "Invalid input for field/attribute expected_codes. Value: \((200...216).map(String.init).joined(separator: ",")). expected_codes must be 0..64 characters, not 67."),
+        Case(method: "POST", path: "healthmonitors", body: #"{"healthmonitor": {"pool_id": "\#(Fixture.tcpPool)", "type": "TCP", "monitor_port": 0}}"#,
+             message: "Invalid input for field/attribute monitor_port. Value: 0. monitor_port must be in 1..65535."),
     ]
 
     @Test(arguments: cases) func rejected(_ c: Case) {

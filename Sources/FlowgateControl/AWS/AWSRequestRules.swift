@@ -68,7 +68,8 @@ enum AWSRequestRules {
     static func map(_ failure: UpdateFailure, listenerArn: String) -> AWSError {
         switch failure {
         case let .invalid(issues):
-            return error(for: issues[0])
+            guard let issue = issues.first else { return .invalidArgument("the update broke a rule") }
+            return error(for: issue)
         case let .apply(e):
             switch e.kind {
             case .addressInUse, .permissionDenied: return .invalidPortRange(e.message)

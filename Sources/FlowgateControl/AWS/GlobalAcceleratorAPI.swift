@@ -63,10 +63,11 @@ public final class GlobalAcceleratorAPI: @unchecked Sendable {
         let portRanges = try field(body, "PortRanges").map { v throws(AWSError) in try AWSRequestRules.portRanges(v) }
         let proto = try field(body, "Protocol").map { v throws(AWSError) in try AWSRequestRules.enumValue(v, "Protocol", TransportProtocol.self) }
         let affinity = try field(body, "ClientAffinity").map { v throws(AWSError) in try AWSRequestRules.enumValue(v, "ClientAffinity", ClientAffinity.self) }
-        guard service.config.allListeners.contains(where: { $0.listenerArn == arn }) else { throw listenerNotFound(arn) }
-        let updated: FlowgateConfig
-        do throws(UpdateFailure) {
-            updated = try service.update { (config: inout FlowgateConfig) throws(UpdateFailure) in
+        // The lookup runs with the update gate held (ControlService.update):
+        // a reload that removed the listener makes this a 404, not a crash.
+        do throws(ChangeFailure<AWSError>) {
+            let listener = try service.update { (config: inout FlowgateConfig) throws(AWSError) -> Listener in
+                var found: Listener?
                 for a in config.accelerators.indices {
                     for l in config.accelerators[a].listeners.indices where config.accelerators[a].listeners[l].listenerArn == arn {
                         if let portRanges { config.accelerators[a].listeners[l].portRanges = portRanges }
@@ -79,14 +80,19 @@ public final class GlobalAcceleratorAPI: @unchecked Sendable {
                             config.accelerators[a].listeners[l].protocol = proto
                         }
                         if let affinity { config.accelerators[a].listeners[l].clientAffinity = affinity }
+                        found = config.accelerators[a].listeners[l]
                     }
                 }
-            }
+                guard let found else { throw listenerNotFound(arn) }
+                return found
+            }.value
+            return .object([("Listener", AWSRequestRules.json(listener))])
         } catch {
-            throw AWSRequestRules.map(error, listenerArn: arn)
+            switch error {
+            case let .refused(e): throw e
+            case let .failed(f): throw AWSRequestRules.map(f, listenerArn: arn)
+            }
         }
-        let listener = updated.allListeners.first { $0.listenerArn == arn }!
-        return .object([("Listener", AWSRequestRules.json(listener))])
     }
 
     func describeListener(_ body: [(String, JSONValue)]) throws(AWSError) -> JSONValue {

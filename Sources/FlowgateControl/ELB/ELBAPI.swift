@@ -83,41 +83,44 @@ public final class ELBAPI: @unchecked Sendable {
 
     func updatePool(_ id: String, _ request: ControlRequest, _ requestID: String) throws(ELBError) -> JSONValue {
         let body = try wrapped(request, "pool")
-        guard service.config.pool(id: id) != nil else { throw .notFound("pool", id) }
-        let updated = try commit { (config: inout FlowgateConfig) throws(ELBError) in
-            let i = config.pools.firstIndex { $0.id == id }!
+        let (updated, pool) = try commit { (config: inout FlowgateConfig) throws(ELBError) -> Pool in
+            let i = try ELBAPI.poolIndex(id, in: config)
             try ELBRules.applyPoolUpdate(body, to: &config.pools[i])
+            return config.pools[i]
         }
-        return .object([("pool", ELBJSON.pool(updated.pool(id: id)!, config: updated, service: service))])
+        return .object([("pool", ELBJSON.pool(pool, config: updated, service: service))])
     }
 
     // MARK: members
 
     func listMembers(_ poolID: String, _ request: ControlRequest) throws(ELBError) -> JSONValue {
-        guard let pool = service.config.pool(id: poolID) else { throw .notFound("pool", poolID) }
+        let config = service.config
+        guard let pool = config.pool(id: poolID) else { throw .notFound("pool", poolID) }
         let q = request.queryItems
         let members = filtered(pool.members, q, by: [("id", \.id), ("name", \.name), ("address", \.address),
                                                      ("protocol_port", { $0.protocolPort.map(String.init) ?? "" }),
                                                      ("weight", { String($0.weight) })])
         let (page, info) = try paginate(members, q, id: \.id)
-        return .object([("members", .array(page.map { ELBJSON.member($0, poolID: poolID, config: service.config, service: service) })), ("page_info", info)])
+        return .object([("members", .array(page.map { ELBJSON.member($0, poolID: poolID, config: config, service: service) })), ("page_info", info)])
     }
 
     func showMember(_ poolID: String, _ memberID: String, _ requestID: String) throws(ELBError) -> JSONValue {
-        guard let pool = service.config.pool(id: poolID) else { throw .notFound("pool", poolID) }
+        let config = service.config
+        guard let pool = config.pool(id: poolID) else { throw .notFound("pool", poolID) }
         guard let m = pool.members.first(where: { $0.id == memberID }) else { throw .notFound("member", memberID) }
-        return .object([("member", ELBJSON.member(m, poolID: poolID, config: service.config, service: service))])
+        return .object([("member", ELBJSON.member(m, poolID: poolID, config: config, service: service))])
     }
 
     func createMember(_ poolID: String, _ request: ControlRequest, _ requestID: String) throws(ELBError) -> JSONValue {
         let body = try wrapped(request, "member")
-        guard let pool = service.config.pool(id: poolID) else { throw .notFound("pool", poolID) }
+        // A missing pool answers 404 before the body's rules, as ELB does.
+        guard service.config.pool(id: poolID) != nil else { throw .notFound("pool", poolID) }
         let member = try ELBRules.newMember(body, id: newID())
-        if let dup = ConfigValidator.conflictingMember(member, in: pool.members) {
-            throw ELBError(409, "ELB.8907", "A member with address \(member.address) and protocol_port \(member.protocolPort.map(String.init) ?? "null") already exists in pool \(poolID) (member \(dup.id)).")
-        }
-        let updated = try commit { (config: inout FlowgateConfig) throws(ELBError) in
-            let i = config.pools.firstIndex { $0.id == poolID }!
+        let (updated, _) = try commit { (config: inout FlowgateConfig) throws(ELBError) in
+            let i = try ELBAPI.poolIndex(poolID, in: config)
+            if let dup = ConfigValidator.conflictingMember(member, in: config.pools[i].members) {
+                throw ELBError(409, "ELB.8907", "A member with address \(member.address) and protocol_port \(member.protocolPort.map(String.init) ?? "null") already exists in pool \(poolID) (member \(dup.id)).")
+            }
             config.pools[i].members.append(member)
         }
         return .object([("member", ELBJSON.member(member, poolID: poolID, config: updated, service: service))])
@@ -125,23 +128,18 @@ public final class ELBAPI: @unchecked Sendable {
 
     func updateMember(_ poolID: String, _ memberID: String, _ request: ControlRequest, _ requestID: String) throws(ELBError) -> JSONValue {
         let body = try wrapped(request, "member")
-        guard let pool = service.config.pool(id: poolID) else { throw .notFound("pool", poolID) }
-        guard pool.members.contains(where: { $0.id == memberID }) else { throw .notFound("member", memberID) }
-        let updated = try commit { (config: inout FlowgateConfig) throws(ELBError) in
-            let i = config.pools.firstIndex { $0.id == poolID }!
-            let j = config.pools[i].members.firstIndex { $0.id == memberID }!
+        let (updated, m) = try commit { (config: inout FlowgateConfig) throws(ELBError) -> Member in
+            let (i, j) = try ELBAPI.memberIndex(poolID, memberID, in: config)
             try ELBRules.applyMemberUpdate(body, to: &config.pools[i].members[j])
+            return config.pools[i].members[j]
         }
-        let m = updated.pool(id: poolID)!.members.first { $0.id == memberID }!
         return .object([("member", ELBJSON.member(m, poolID: poolID, config: updated, service: service))])
     }
 
     func deleteMember(_ poolID: String, _ memberID: String) throws(ELBError) -> JSONValue? {
-        guard let pool = service.config.pool(id: poolID) else { throw .notFound("pool", poolID) }
-        guard pool.members.contains(where: { $0.id == memberID }) else { throw .notFound("member", memberID) }
         _ = try commit { (config: inout FlowgateConfig) throws(ELBError) in
-            let i = config.pools.firstIndex { $0.id == poolID }!
-            config.pools[i].members.removeAll { $0.id == memberID }
+            let (i, j) = try ELBAPI.memberIndex(poolID, memberID, in: config)
+            config.pools[i].members.remove(at: j)
         }
         return nil
     }
@@ -150,14 +148,16 @@ public final class ELBAPI: @unchecked Sendable {
 
     func listMonitors(_ request: ControlRequest) throws(ELBError) -> JSONValue {
         let q = request.queryItems
-        let monitors = filtered(service.config.healthmonitors, q, by: [("id", \.id)])
+        let config = service.config
+        let monitors = filtered(config.healthmonitors, q, by: [("id", \.id)])
         let (page, info) = try paginate(monitors, q, id: \.id)
-        return .object([("healthmonitors", .array(page.map { ELBJSON.monitor($0, config: service.config) })), ("page_info", info)])
+        return .object([("healthmonitors", .array(page.map { ELBJSON.monitor($0, config: config) })), ("page_info", info)])
     }
 
     func showMonitor(_ id: String, _ requestID: String) throws(ELBError) -> JSONValue {
-        guard let h = service.config.healthmonitors.first(where: { $0.id == id }) else { throw .notFound("healthmonitor", id) }
-        return .object([("healthmonitor", ELBJSON.monitor(h, config: service.config))])
+        let config = service.config
+        guard let h = config.healthmonitors.first(where: { $0.id == id }) else { throw .notFound("healthmonitor", id) }
+        return .object([("healthmonitor", ELBJSON.monitor(h, config: config))])
     }
 
     func createMonitor(_ request: ControlRequest, _ requestID: String) throws(ELBError) -> JSONValue {
@@ -165,16 +165,15 @@ public final class ELBAPI: @unchecked Sendable {
         guard let pv = body.raw("pool_id"), !pv.isNull else { throw .invalid("pool_id", nil, "pool_id is required.") }
         guard let poolID = pv.stringValue else { throw .invalid("pool_id", pv, "pool_id must be a string.") }
         guard let tv = body.raw("type"), !tv.isNull else { throw .invalid("type", nil, "type is required: one of TCP, UDP_CONNECT, HTTP.") }
-        guard let pool = service.config.pool(id: poolID) else { throw .notFound("pool", poolID) }
-        if let existing = pool.healthmonitorID {
-            throw ELBError(409, "ELB.8907", "pool \(poolID) already has health monitor \(existing).")
-        }
+        // The pool's checks come before the body's rules, as ELB answers;
+        // they run again under the gate, where they decide.
+        try ELBAPI.checkMonitorFree(poolID, in: service.config)
         var h = HealthMonitor(id: newID(), type: .tcp)
         try ELBRules.applyMonitor(body, to: &h)
         let monitor = h
-        let updated = try commit { (config: inout FlowgateConfig) throws(ELBError) in
+        let (updated, _) = try commit { (config: inout FlowgateConfig) throws(ELBError) in
+            let i = try ELBAPI.checkMonitorFree(poolID, in: config)
             config.healthmonitors.append(monitor)
-            let i = config.pools.firstIndex { $0.id == poolID }!
             config.pools[i].healthmonitorID = monitor.id
         }
         return .object([("healthmonitor", ELBJSON.monitor(monitor, config: updated))])
@@ -184,16 +183,17 @@ public final class ELBAPI: @unchecked Sendable {
         let body = try wrapped(request, "healthmonitor")
         guard service.config.healthmonitors.contains(where: { $0.id == id }) else { throw .notFound("healthmonitor", id) }
         if body.has("pool_id") { throw .invalid("pool_id", body.raw("pool_id"), "pool_id cannot be updated.") }
-        let updated = try commit { (config: inout FlowgateConfig) throws(ELBError) in
-            let i = config.healthmonitors.firstIndex { $0.id == id }!
+        let (updated, monitor) = try commit { (config: inout FlowgateConfig) throws(ELBError) -> HealthMonitor in
+            guard let i = config.healthmonitors.firstIndex(where: { $0.id == id }) else { throw .notFound("healthmonitor", id) }
             try ELBRules.applyMonitor(body, to: &config.healthmonitors[i])
+            return config.healthmonitors[i]
         }
-        return .object([("healthmonitor", ELBJSON.monitor(updated.healthmonitors.first { $0.id == id }!, config: updated))])
+        return .object([("healthmonitor", ELBJSON.monitor(monitor, config: updated))])
     }
 
     func deleteMonitor(_ id: String) throws(ELBError) -> JSONValue? {
-        guard service.config.healthmonitors.contains(where: { $0.id == id }) else { throw .notFound("healthmonitor", id) }
         _ = try commit { (config: inout FlowgateConfig) throws(ELBError) in
+            guard config.healthmonitors.contains(where: { $0.id == id }) else { throw .notFound("healthmonitor", id) }
             config.healthmonitors.removeAll { $0.id == id }
             for i in config.pools.indices where config.pools[i].healthmonitorID == id { config.pools[i].healthmonitorID = nil }
         }
@@ -214,26 +214,46 @@ public final class ELBAPI: @unchecked Sendable {
         return ELBFields(members, prefix: key)
     }
 
-    /// Runs the change through the shared update path; maps failures to ELB codes.
-    func commit(_ change: (inout FlowgateConfig) throws(ELBError) -> Void) throws(ELBError) -> FlowgateConfig {
-        var requestError: ELBError?
-        do throws(UpdateFailure) {
-            return try service.update { (config: inout FlowgateConfig) throws(UpdateFailure) in
-                do throws(ELBError) { try change(&config) } catch {
-                    requestError = error
-                    throw UpdateFailure.invalid([])
-                }
-            }
+    /// Runs the change through the shared update path, with the gate held
+    /// (`ControlService.update`), so every lookup inside `change` sees the
+    /// config it replaces; maps failures to ELB codes.
+    func commit<Value>(_ change: (inout FlowgateConfig) throws(ELBError) -> Value) throws(ELBError) -> (FlowgateConfig, Value) {
+        do throws(ChangeFailure<ELBError>) {
+            let committed = try service.update(change)
+            return (committed.config, committed.value)
         } catch {
-            if let requestError { throw requestError }
-            throw ELBAPI.map(error)
+            switch error {
+            case let .refused(e): throw e
+            case let .failed(f): throw ELBAPI.map(f)
+            }
         }
+    }
+
+    static func poolIndex(_ id: String, in config: FlowgateConfig) throws(ELBError) -> Int {
+        guard let i = config.pools.firstIndex(where: { $0.id == id }) else { throw .notFound("pool", id) }
+        return i
+    }
+
+    static func memberIndex(_ poolID: String, _ memberID: String, in config: FlowgateConfig) throws(ELBError) -> (Int, Int) {
+        let i = try poolIndex(poolID, in: config)
+        guard let j = config.pools[i].members.firstIndex(where: { $0.id == memberID }) else { throw .notFound("member", memberID) }
+        return (i, j)
+    }
+
+    /// The pool's index when it exists and has no health monitor yet.
+    @discardableResult
+    static func checkMonitorFree(_ poolID: String, in config: FlowgateConfig) throws(ELBError) -> Int {
+        let i = try poolIndex(poolID, in: config)
+        if let existing = config.pools[i].healthmonitorID {
+            throw ELBError(409, "ELB.8907", "pool \(poolID) already has health monitor \(existing).")
+        }
+        return i
     }
 
     static func map(_ failure: UpdateFailure) -> ELBError {
         switch failure {
         case let .invalid(issues):
-            let issue = issues[0]
+            guard let issue = issues.first else { return ELBError(400, "ELB.8902", "the update broke a rule") }
             switch issue.kind {
             case .notFound: return ELBError(404, "ELB.8904", issue.description)
             case .conflict: return ELBError(409, "ELB.8907", issue.description)

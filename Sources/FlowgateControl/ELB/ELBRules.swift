@@ -16,7 +16,9 @@ public struct ELBError: Error, Sendable, Equatable {
     static func notFound(_ kind: String, _ id: String) -> ELBError { ELBError(404, "ELB.8904", "\(kind) \(id) could not be found.") }
 }
 
-/// Typed readers over a request object; each error names the field.
+/// Typed readers over a request object: they check the JSON shape only
+/// (string, integer, boolean, object) and leave every value rule to the core
+/// validator (`ELBRules.check`); each error names the field.
 struct ELBFields {
     let members: [(String, JSONValue)]
     let prefix: String
@@ -26,17 +28,29 @@ struct ELBFields {
     func has(_ name: String) -> Bool { members.contains { $0.0 == name } }
     func raw(_ name: String) -> JSONValue? { members.last { $0.0 == name }?.1 }
 
-    func string(_ name: String, maxLength: Int) throws(ELBError) -> String? {
+    /// The value sent at a core field path (`session_persistence.type`), nil when absent.
+    func raw(at path: String) -> JSONValue? {
+        var fields = self
+        let parts = path.split(separator: ".").map(String.init)
+        for (i, part) in parts.enumerated() {
+            guard let v = fields.raw(part) else { return nil }
+            if i == parts.count - 1 { return v }
+            guard let inner = v.objectMembers else { return nil }
+            fields = ELBFields(inner, prefix: part)
+        }
+        return nil
+    }
+
+    func string(_ name: String) throws(ELBError) -> String? {
         guard let v = raw(name), !v.isNull else { return nil }
         guard let s = v.stringValue else { throw .invalid(name, v, "\(name) must be a string.") }
-        guard s.count <= maxLength else { throw .invalid(name, v, "\(name) must be 0..\(maxLength) characters, not \(s.count).") }
         return s
     }
 
+    /// An integer; `range` only words the error for a non-integer (the core checks the range).
     func int(_ name: String, _ range: ClosedRange<Int>) throws(ELBError) -> Int? {
         guard let v = raw(name), !v.isNull else { return nil }
         guard let n = v.intValue else { throw .invalid(name, v, "\(name) must be an integer in \(range.lowerBound)..\(range.upperBound).") }
-        guard range.contains(n) else { throw .invalid(name, v, "\(name) must be in \(range.lowerBound)..\(range.upperBound).") }
         return n
     }
 
@@ -46,6 +60,7 @@ struct ELBFields {
         return b
     }
 
+    /// A string naming one of `allowed` (an enum of the model, e.g. a monitor type).
     func oneOf(_ name: String, _ allowed: [String]) throws(ELBError) -> String? {
         guard let v = raw(name), !v.isNull else { return nil }
         guard let s = v.stringValue, allowed.contains(s) else {
@@ -55,22 +70,29 @@ struct ELBFields {
     }
 }
 
+/// Decodes ELB request bodies into model values, then runs the core
+/// validator's rules on the changed object (design §9: one set of rules for
+/// the file and both APIs) and words the first broken one the ELB way.
 enum ELBRules {
-    // Ranges and names come from the shared validators (design §9), so a
-    // request and the config file accept the same values.
-    static let algorithms = LoadBalancerRegistry.names
     typealias Rules = ConfigValidator
+
+    /// The changed object against the core rules; throws the first broken one.
+    static func check(_ issues: [ValidationIssue], _ body: ELBFields) throws(ELBError) {
+        if let error = ELBIssueText.firstError(issues, sent: body) { throw error }
+    }
 
     /// Applies an UpdatePool body to `pool`; partial: only fields sent change.
     static func applyPoolUpdate(_ body: ELBFields, to pool: inout Pool) throws(ELBError) {
-        if let name = try body.string("name", maxLength: Rules.maxNameLength) { pool.name = name }
-        if let d = try body.string("description", maxLength: Rules.maxNameLength) { pool.description = d }
-        if let up = try body.bool("admin_state_up") {
-            guard up else { throw .invalid("admin_state_up", .bool(up), "admin_state_up can only be true.") }
+        if let name = try body.string("name") { pool.name = name }
+        if let d = try body.string("description") { pool.description = d }
+        if let up = try body.bool("admin_state_up") { pool.adminStateUp = up }
+        if let v = body.raw("lb_algorithm"), !v.isNull {
+            guard let a = v.stringValue else {
+                throw .invalid("lb_algorithm", v, "lb_algorithm must be one of \(LoadBalancerRegistry.names.joined(separator: ", ")).")
+            }
+            pool.lbAlgorithm = a
         }
-        if let a = try body.oneOf("lb_algorithm", algorithms) { pool.lbAlgorithm = a }
-        if body.has("session_persistence") {
-            let v = body.raw("session_persistence")!
+        if let v = body.raw("session_persistence") {
             if v.isNull {
                 pool.sessionPersistence = nil
             } else {
@@ -78,66 +100,59 @@ enum ELBRules {
                 pool.sessionPersistence = try persistence(ELBFields(m, prefix: "session_persistence"), pool: pool)
             }
         }
-        if body.has("slow_start"), let v = body.raw("slow_start"), !v.isNull {
+        if let v = body.raw("slow_start"), !v.isNull {
             guard let m = v.objectMembers else { throw .invalid("slow_start", v, "slow_start must be an object {enable, duration}.") }
             let f = ELBFields(m, prefix: "slow_start")
             if let e = try f.bool("enable") { pool.slowStart.enable = e }
-            do throws(ELBError) {
-                if let d = try f.int("duration", Rules.slowStartDurationRange) { pool.slowStart.duration = d }
-            } catch {
-                throw .invalid("slow_start.duration", f.raw("duration"), "slow_start.duration must be an integer in \(Rules.slowStartDurationRange.lowerBound)..\(Rules.slowStartDurationRange.upperBound) seconds.")
+            if let d = f.raw("duration"), !d.isNull {
+                guard let n = d.intValue else {
+                    let r = Rules.slowStartDurationRange
+                    throw .invalid("slow_start.duration", d, "slow_start.duration must be an integer in \(r.lowerBound)..\(r.upperBound) seconds.")
+                }
+                pool.slowStart.duration = n
             }
         }
+        try check(Rules.validatePool(pool, path: ""), body)
     }
 
+    /// The session_persistence object as a model value; its rules are the core's.
     static func persistence(_ f: ELBFields, pool: Pool) throws(ELBError) -> SessionPersistence {
-        guard f.has("type"), let typeValue = f.raw("type"), !typeValue.isNull else {
+        guard let typeValue = f.raw("type"), !typeValue.isNull else {
             throw .invalid("session_persistence.type", nil, "session_persistence.type is required: one of SOURCE_IP, HTTP_COOKIE, APP_COOKIE.")
         }
         guard let s = typeValue.stringValue, let type = PersistenceType(rawValue: s) else {
             throw .invalid("session_persistence.type", typeValue, "session_persistence.type must be one of SOURCE_IP, HTTP_COOKIE, APP_COOKIE.")
         }
-        let isHTTP = pool.protocol == .http
-        if isHTTP && type == .sourceIP {
-            throw .invalid("session_persistence.type", typeValue, "An HTTP pool supports only HTTP_COOKIE or APP_COOKIE session persistence.")
-        }
-        if !isHTTP && type != .sourceIP {
-            throw .invalid("session_persistence.type", typeValue, "A \(pool.protocol.rawValue) pool supports only SOURCE_IP session persistence; \(s) needs an HTTP pool.")
-        }
-        let range = isHTTP ? Rules.httpPersistenceTimeoutRange : Rules.l4PersistenceTimeoutRange
-        let timeout: Int
-        do throws(ELBError) {
-            timeout = try f.int("persistence_timeout", range) ?? Rules.defaultPersistenceTimeout(for: pool.protocol)
-        } catch {
-            throw .invalid("session_persistence.persistence_timeout", f.raw("persistence_timeout"),
-                           "session_persistence.persistence_timeout must be an integer in \(range.lowerBound)..\(range.upperBound) minutes for a \(pool.protocol.rawValue) pool.")
+        var timeout = Rules.defaultPersistenceTimeout(for: pool.protocol)
+        if let v = f.raw("persistence_timeout"), !v.isNull {
+            guard let n = v.intValue else {
+                let range = pool.protocol == .http ? Rules.httpPersistenceTimeoutRange : Rules.l4PersistenceTimeoutRange
+                throw .invalid("session_persistence.persistence_timeout", v, ELBIssueText.persistenceTimeoutText(range, pool.protocol))
+            }
+            timeout = n
         }
         var cookie: String?
         if let v = f.raw("cookie_name"), !v.isNull {
-            guard type == .appCookie else {
-                throw .invalid("session_persistence.cookie_name", v, "session_persistence.cookie_name is allowed only with APP_COOKIE.")
-            }
-            guard let c = v.stringValue, Rules.isCookieName(c) else {
-                throw .invalid("session_persistence.cookie_name", v, "session_persistence.cookie_name must be 1..\(Rules.maxCookieNameLength) letters, digits, '-', '_' or '.'.")
+            guard let c = v.stringValue else {
+                // Not a string: worded as the rule the core would apply to a string there.
+                let rule: ValidationRule = type == .appCookie ? .cookieName : .onlyAllowedWith("APP_COOKIE")
+                throw .invalid("session_persistence.cookie_name", v, ELBIssueText.text(rule, field: "session_persistence.cookie_name"))
             }
             cookie = c
-        } else if type == .appCookie {
-            throw .invalid("session_persistence.cookie_name", nil, "session_persistence.cookie_name is required with APP_COOKIE.")
         }
         return SessionPersistence(type: type, cookieName: cookie, persistenceTimeout: timeout)
     }
 
     static func newMember(_ f: ELBFields, id: String) throws(ELBError) -> Member {
         guard let av = f.raw("address"), !av.isNull else { throw .invalid("address", nil, "address is required: an IPv4 or IPv6 address.") }
-        guard let address = av.stringValue, let ip = IPAddress(address) else {
-            throw .invalid("address", av, "address must be an IPv4 or IPv6 address.")
-        }
-        _ = ip
+        guard let address = av.stringValue else { throw .invalid("address", av, "address must be an IPv4 or IPv6 address.") }
         let port = try f.int("protocol_port", Rules.portRange)
         let weight = try f.int("weight", Rules.weightRange) ?? 1
-        let name = try f.string("name", maxLength: Rules.maxNameLength) ?? ""
+        let name = try f.string("name") ?? ""
         let up = try f.bool("admin_state_up") ?? true
-        return Member(id: id, name: name, address: address, protocolPort: port, weight: weight, adminStateUp: up)
+        let member = Member(id: id, name: name, address: address, protocolPort: port, weight: weight, adminStateUp: up)
+        try check(Rules.validateMember(member, path: ""), f)
+        return member
     }
 
     static func applyMemberUpdate(_ f: ELBFields, to m: inout Member) throws(ELBError) {
@@ -145,23 +160,22 @@ enum ELBRules {
             throw .invalid(fixed, f.raw(fixed), "\(fixed) cannot be updated; delete the member and create a new one.")
         }
         if let w = try f.int("weight", Rules.weightRange) { m.weight = w }
-        if let n = try f.string("name", maxLength: Rules.maxNameLength) { m.name = n }
+        if let n = try f.string("name") { m.name = n }
         if let up = try f.bool("admin_state_up") { m.adminStateUp = up }
+        try check(Rules.validateMember(m, path: ""), f)
     }
 
     static func applyMonitor(_ f: ELBFields, to h: inout HealthMonitor) throws(ELBError) {
-        if let t = try f.oneOf("type", HealthMonitor.Kind.allCases.map(\.rawValue)) { h.type = HealthMonitor.Kind(rawValue: t)! }
+        if let t = try f.oneOf("type", HealthMonitor.Kind.allCases.map(\.rawValue)), let kind = HealthMonitor.Kind(rawValue: t) { h.type = kind }
         if let v = try f.int("delay", Rules.monitorDelayRange) { h.delay = v }
         if let v = try f.int("timeout", Rules.monitorTimeoutRange) { h.timeout = v }
         if let v = try f.int("max_retries", Rules.monitorRetriesRange) { h.maxRetries = v }
         if let v = try f.int("max_retries_down", Rules.monitorRetriesRange) { h.maxRetriesDown = v }
         if f.has("monitor_port") { h.monitorPort = try f.int("monitor_port", Rules.portRange) }
-        if let v = try f.string("name", maxLength: Rules.maxNameLength) { h.name = v }
-        if let v = try f.string("url_path", maxLength: 80) {
-            guard v.hasPrefix("/") else { throw .invalid("url_path", .string(v), "url_path must start with '/'.") }
-            h.urlPath = v
-        }
-        if let v = try f.string("expected_codes", maxLength: 64) { h.expectedCodes = v }
+        if let v = try f.string("name") { h.name = v }
+        if let v = try f.string("url_path") { h.urlPath = v }
+        if let v = try f.string("expected_codes") { h.expectedCodes = v }
         if let v = try f.bool("admin_state_up") { h.adminStateUp = v }
+        try check(Rules.validateHealthMonitor(h, path: ""), f)
     }
 }

@@ -39,7 +39,8 @@ public final class AnyApplier: @unchecked Sendable {
 }
 
 public enum UpdateFailure: Error, Sendable {
-    /// The request broke a rule: nothing was changed.
+    /// The request broke a rule: nothing was changed. Never empty: the
+    /// service throws it only with the validator's issues.
     case invalid([ValidationIssue])
     /// Binding a new port (or the descriptor budget) failed: nothing changed.
     case apply(ApplyError)
@@ -47,6 +48,20 @@ public enum UpdateFailure: Error, Sendable {
     case persist(StateFileError)
     /// The daemon is not taking changes now (draining or stopped).
     case unavailable(String)
+
+    /// The first issue, for the APIs that answer with one message.
+    public var firstIssue: ValidationIssue? {
+        if case let .invalid(issues) = self { return issues.first }
+        return nil
+    }
+}
+
+/// Why `update` changed nothing: the change itself refused (its own typed
+/// error, e.g. a 404 for an object a reload just removed), or the shared
+/// update path did.
+public enum ChangeFailure<Refusal: Error>: Error {
+    case refused(Refusal)
+    case failed(UpdateFailure)
 }
 
 /// Owns the accepted configuration. Called only from the control thread, so
@@ -57,8 +72,8 @@ public final class ControlService: @unchecked Sendable {
     /// The whole-config rules every changed config must pass; `apiRules`
     /// (the shared `ConfigValidator`) unless a test installs others.
     public var validate: @Sendable (FlowgateConfig) -> [ValidationIssue]
-    /// Config-file state, for `state reset`.
-    public var baseConfig: FlowgateConfig?
+    /// Config-file state, for `state reset`; written and read under the gate.
+    public var baseConfig: FlowgateConfig? { gate.withLock { $0.baseConfig } }
     /// Per-member health for ELB `operating_status`; nil → NO_MONITOR.
     public var memberStatus: (@Sendable (_ poolID: String, _ memberID: String) -> OperatingStatus?)?
     public let metrics: MetricsRegistry
@@ -66,11 +81,11 @@ public final class ControlService: @unchecked Sendable {
     /// a change then would rebind ports the shutdown just closed.
     public var refusingChanges: @Sendable () -> String? = { nil }
     /// Serialises API updates (control thread) with SIGHUP reloads (main thread).
-    private let gate = Mutex<Int>(0)
+    private let gate: Mutex<Gated>
 
     public init(applier: AnyApplier, store: StateStore?, baseConfig: FlowgateConfig? = nil, metrics: MetricsRegistry = MetricsRegistry(),
                 validate: @escaping @Sendable (FlowgateConfig) -> [ValidationIssue] = ControlService.apiRules) {
-        self.applier = applier; self.store = store; self.baseConfig = baseConfig; self.validate = validate; self.metrics = metrics
+        self.applier = applier; self.store = store; self.gate = Mutex(Gated(baseConfig: baseConfig)); self.validate = validate; self.metrics = metrics
     }
 
     public var config: FlowgateConfig { applier.current }
@@ -84,28 +99,42 @@ public final class ControlService: @unchecked Sendable {
         ConfigValidator.validate(config, checkListenerPoolProtocol: false)
     }
 
-    /// Applies `change` to a copy of the live config. `change` throws
-    /// `UpdateFailure.invalid` for request-level errors; then the shared
-    /// validators run on the result. Returns the committed config.
+    /// Applies `change` to a copy of the live config with the gate held, so
+    /// every lookup `change` makes sees the config it will replace: an object
+    /// a concurrent reload removed is not found there (`change` throws its
+    /// own error, returned as `.refused`). Then the shared validators run on
+    /// the result. Returns the committed config and what `change` returned.
     @discardableResult
-    public func update(_ change: (inout FlowgateConfig) throws(UpdateFailure) -> Void) throws(UpdateFailure) -> FlowgateConfig {
-        try serialized { () throws(UpdateFailure) -> FlowgateConfig in
-            var next = applier.current
-            try change(&next)
-            let issues = validate(next)
-            if !issues.isEmpty { throw UpdateFailure.invalid(issues) }
-            try applier.apply(next) { () throws(StateFileError) in try store?.save(next) }
-            return next
+    public func update<Value, Refusal: Error>(_ change: (inout FlowgateConfig) throws(Refusal) -> Value)
+        throws(ChangeFailure<Refusal>) -> (config: FlowgateConfig, value: Value) {
+        let outcome: Result<(config: FlowgateConfig, value: Value), Refusal>
+        do throws(UpdateFailure) {
+            outcome = try serialized { (_: inout Gated) throws(UpdateFailure) -> Result<(config: FlowgateConfig, value: Value), Refusal> in
+                var next = applier.current
+                let value: Value
+                do throws(Refusal) { value = try change(&next) } catch { return .failure(error) }
+                let issues = validate(next)
+                if !issues.isEmpty { throw UpdateFailure.invalid(issues) }
+                try applier.apply(next) { () throws(StateFileError) in try store?.save(next) }
+                return .success((next, value))
+            }
+        } catch {
+            throw .failed(error)
+        }
+        switch outcome {
+        case let .success(committed): return committed
+        case let .failure(refusal): throw .refused(refusal)
         }
     }
 
-    /// SIGHUP (design §5): the re-read config file becomes the base, with the
-    /// state file's acknowledged updates laid over it again (design §6), so a
-    /// reload never silently reverts an update a client was told is live.
-    /// Nothing is written: the state file already holds those updates.
+    /// SIGHUP (design §5), and the start (a reload from nothing): the config
+    /// file becomes the base, with the state file's acknowledged updates laid
+    /// over it again (design §6), so a reload never silently reverts an
+    /// update a client was told is live. Nothing is written: the state file
+    /// already holds those updates.
     @discardableResult
     public func reload(fileConfig: FlowgateConfig) throws(UpdateFailure) -> FlowgateConfig {
-        try serialized { () throws(UpdateFailure) -> FlowgateConfig in
+        try serialized { (gated: inout Gated) throws(UpdateFailure) -> FlowgateConfig in
             var next = fileConfig
             if let store {
                 do throws(StateFileError) {
@@ -117,27 +146,36 @@ public final class ControlService: @unchecked Sendable {
             let issues = validate(next)
             if !issues.isEmpty { throw UpdateFailure.invalid(issues) }
             try applier.apply(next) { () throws(StateFileError) in }
-            baseConfig = fileConfig
+            gated.baseConfig = fileConfig
             return next
         }
     }
 
-    /// Runs one change with the gate held; the count is the number of changes applied.
-    private func serialized(_ body: () throws(UpdateFailure) -> FlowgateConfig) throws(UpdateFailure) -> FlowgateConfig {
-        try gate.withLock { (applied: inout Int) throws(UpdateFailure) -> FlowgateConfig in
+    /// What the gate guards besides the order of changes.
+    struct Gated {
+        /// Changes applied so far.
+        var applied = 0
+        /// The config file as last (re)loaded, for `state reset`.
+        var baseConfig: FlowgateConfig?
+    }
+
+    /// Runs one change with the gate held.
+    private func serialized<T>(_ body: (inout Gated) throws(UpdateFailure) -> T) throws(UpdateFailure) -> T {
+        try gate.withLock { (gated: inout Gated) throws(UpdateFailure) -> T in
             if let reason = refusingChanges() { throw UpdateFailure.unavailable(reason) }
-            let result = try body()
-            applied += 1
+            let result = try body(&gated)
+            gated.applied += 1
             return result
         }
     }
 
-    /// `flowgatectl state reset`: delete the state file and go back to the config file.
+    /// `flowgatectl state reset`: delete the state file and go back to the
+    /// config file, as read under the gate (a reload may be replacing it).
     public func reset() throws(UpdateFailure) -> FlowgateConfig {
-        guard let base = baseConfig else {
-            throw UpdateFailure.invalid([ValidationIssue(.invalidArgument, "", "no config file state to reset to")])
-        }
-        return try serialized { () throws(UpdateFailure) -> FlowgateConfig in
+        try serialized { (gated: inout Gated) throws(UpdateFailure) -> FlowgateConfig in
+            guard let base = gated.baseConfig else {
+                throw UpdateFailure.invalid([ValidationIssue(.invalidArgument, "", "no config file state to reset to")])
+            }
             let issues = validate(base)
             if !issues.isEmpty { throw UpdateFailure.invalid(issues) }
             try applier.apply(base) { () throws(StateFileError) in try store?.remove() }

@@ -5,22 +5,36 @@ extension ConfigValidator {
     public static let monitorTimeoutRange = 1...50
     public static let monitorRetriesRange = 1...10
     public static let expectedCodeRange = 200...599
+    /// The ELB v3 limits on url_path and expected_codes, for the file and the API alike.
+    public static let maxURLPathLength = 80
+    public static let maxExpectedCodesLength = 64
 
     public static func validateHealthMonitor(_ h: HealthMonitor, path: String) -> [ValidationIssue] {
         var issues = validateUUID(h.id, path: FieldPath.field(path, "id"))
         issues += validateName(h.name, path: FieldPath.field(path, "name"))
         func check(_ v: Int, _ r: ClosedRange<Int>, _ key: String, unit: String? = nil) {
-            if !r.contains(v) { issues.append(.init(.invalidArgument, FieldPath.field(path, key), RuleText.notIn(v, r, unit: unit))) }
+            if !r.contains(v) {
+                issues.append(.init(.invalidArgument, FieldPath.field(path, key), RuleText.notIn(v, r, unit: unit), rule: .outOfRange(v, r, unit: unit)))
+            }
         }
         check(h.delay, monitorDelayRange, "delay", unit: "seconds")
         check(h.timeout, monitorTimeoutRange, "timeout", unit: "seconds")
         check(h.maxRetries, monitorRetriesRange, "max_retries")
         check(h.maxRetriesDown, monitorRetriesRange, "max_retries_down")
         if let port = h.monitorPort { check(port, portRange, "monitor_port") }
-        if !h.urlPath.hasPrefix("/") {
-            issues.append(.init(.invalidArgument, FieldPath.field(path, "url_path"), "\(RuleText.quoted(h.urlPath)) must start with \"/\""))
+        let urlPath = FieldPath.field(path, "url_path")
+        if h.urlPath.count > maxURLPathLength {
+            issues.append(.init(.invalidArgument, urlPath, RuleText.tooLong(h.urlPath.count, max: maxURLPathLength),
+                                rule: .tooLong(count: h.urlPath.count, max: maxURLPathLength)))
         }
-        if !isExpectedCodes(h.expectedCodes) {
+        if !h.urlPath.hasPrefix("/") {
+            issues.append(.init(.invalidArgument, urlPath, "\(RuleText.quoted(h.urlPath)) must start with \"/\"", rule: .mustStartWith("/")))
+        }
+        if h.expectedCodes.count > maxExpectedCodesLength {
+            issues.append(.init(.invalidArgument, FieldPath.field(path, "expected_codes"),
+                                RuleText.tooLong(h.expectedCodes.count, max: maxExpectedCodesLength),
+                                rule: .tooLong(count: h.expectedCodes.count, max: maxExpectedCodesLength)))
+        } else if !isExpectedCodes(h.expectedCodes) {
             issues.append(.init(.invalidArgument, FieldPath.field(path, "expected_codes"),
                                 "\(RuleText.quoted(h.expectedCodes)) is not a list of status codes like 200, 200,202 or 200-204 within 200..599"))
         }

@@ -9,13 +9,15 @@ extension ConfigValidator {
         issues += validateName(m.name, path: FieldPath.field(path, "name"))
         if IPAddress(m.address) == nil {
             issues.append(.init(.invalidArgument, FieldPath.field(path, "address"),
-                                "\(RuleText.quoted(m.address)) is not an IPv4 or IPv6 address literal"))
+                                "\(RuleText.quoted(m.address)) is not an IPv4 or IPv6 address literal", rule: .notIPAddress))
         }
         if let port = m.protocolPort, !portRange.contains(port) {
-            issues.append(.init(.invalidArgument, FieldPath.field(path, "protocol_port"), RuleText.notIn(port, portRange)))
+            issues.append(.init(.invalidArgument, FieldPath.field(path, "protocol_port"), RuleText.notIn(port, portRange),
+                                rule: .outOfRange(port, portRange, unit: nil)))
         }
         if !weightRange.contains(m.weight) {
-            issues.append(.init(.invalidArgument, FieldPath.field(path, "weight"), RuleText.notIn(m.weight, weightRange)))
+            issues.append(.init(.invalidArgument, FieldPath.field(path, "weight"), RuleText.notIn(m.weight, weightRange),
+                                rule: .outOfRange(m.weight, weightRange, unit: nil)))
         }
         return issues
     }

@@ -23,7 +23,7 @@ extension ConfigValidator {
         issues += validateName(p.description, path: FieldPath.field(path, "description"))
         issues += validateAlgorithm(p.lbAlgorithm, path: FieldPath.field(path, "lb_algorithm"))
         if !p.adminStateUp {
-            issues.append(.init(.invalidArgument, FieldPath.field(path, "admin_state_up"), "only true is supported"))
+            issues.append(.init(.invalidArgument, FieldPath.field(path, "admin_state_up"), "only true is supported", rule: .onlyTrue))
         }
         if let sp = p.sessionPersistence {
             issues += validateSessionPersistence(sp, poolProtocol: p.protocol, path: FieldPath.field(path, "session_persistence"))
@@ -48,12 +48,13 @@ extension ConfigValidator {
 
     public static func validateAlgorithm(_ name: String, path: String) -> [ValidationIssue] {
         LoadBalancerRegistry.names.contains(name)
-            ? [] : [.init(.invalidArgument, path, RuleText.notOneOf(name, LoadBalancerRegistry.names))]
+            ? [] : [.init(.invalidArgument, path, RuleText.notOneOf(name, LoadBalancerRegistry.names),
+                          rule: .notOneOf(name, allowed: LoadBalancerRegistry.names))]
     }
 
     /// ELB v3 names and descriptions: 0..255 characters (Unicode allowed, counted as Characters).
     public static func validateName(_ name: String, path: String, max: Int = maxNameLength) -> [ValidationIssue] {
-        name.count > max ? [.init(.invalidArgument, path, RuleText.tooLong(name.count, max: max))] : []
+        name.count > max ? [.init(.invalidArgument, path, RuleText.tooLong(name.count, max: max), rule: .tooLong(count: name.count, max: max))] : []
     }
 
     /// Canonical 8-4-4-4-12 hex.
@@ -74,30 +75,34 @@ extension ConfigValidator {
             timeoutRange = l4PersistenceTimeoutRange
             if sp.type != .sourceIP {
                 issues.append(.init(.invalidArgument, typePath,
-                                    "\(RuleText.quoted(sp.type.rawValue)) is not allowed on a \(poolProtocol.rawValue) pool; TCP and UDP pools allow only SOURCE_IP"))
+                                    "\(RuleText.quoted(sp.type.rawValue)) is not allowed on a \(poolProtocol.rawValue) pool; TCP and UDP pools allow only SOURCE_IP",
+                                    rule: .persistenceTypeNotAllowed(sp.type, poolProtocol)))
             }
         case .http:
             timeoutRange = httpPersistenceTimeoutRange
             if sp.type == .sourceIP {
                 issues.append(.init(.invalidArgument, typePath,
-                                    "\"SOURCE_IP\" is not allowed on an HTTP pool; HTTP pools allow HTTP_COOKIE or APP_COOKIE"))
+                                    "\"SOURCE_IP\" is not allowed on an HTTP pool; HTTP pools allow HTTP_COOKIE or APP_COOKIE",
+                                    rule: .persistenceTypeNotAllowed(sp.type, poolProtocol)))
             }
         }
         if !timeoutRange.contains(sp.persistenceTimeout) {
             issues.append(.init(.invalidArgument, FieldPath.field(path, "persistence_timeout"),
-                                RuleText.notIn(sp.persistenceTimeout, timeoutRange, unit: "minutes")))
+                                RuleText.notIn(sp.persistenceTimeout, timeoutRange, unit: "minutes"),
+                                rule: .persistenceTimeout(sp.persistenceTimeout, timeoutRange, poolProtocol)))
         }
         let cookiePath = FieldPath.field(path, "cookie_name")
         switch (sp.type, sp.cookieName) {
         case (.appCookie, nil):
-            issues.append(.init(.invalidArgument, cookiePath, "required with APP_COOKIE"))
+            issues.append(.init(.invalidArgument, cookiePath, "required with APP_COOKIE", rule: .requiredWith("APP_COOKIE")))
         case (.appCookie, let name?):
             if !isCookieName(name) {
                 issues.append(.init(.invalidArgument, cookiePath,
-                                    "\(RuleText.quoted(name)) is not 1..\(maxCookieNameLength) of letters, digits, '-', '_', '.'"))
+                                    "\(RuleText.quoted(name)) is not 1..\(maxCookieNameLength) of letters, digits, '-', '_', '.'",
+                                    rule: .cookieName))
             }
         case (_, .some):
-            issues.append(.init(.invalidArgument, cookiePath, "only allowed with APP_COOKIE"))
+            issues.append(.init(.invalidArgument, cookiePath, "only allowed with APP_COOKIE", rule: .onlyAllowedWith("APP_COOKIE")))
         case (_, nil):
             break
         }
@@ -118,7 +123,8 @@ extension ConfigValidator {
     /// duration 30..1200 seconds, checked even when disabled (the value is kept).
     public static func validateSlowStart(_ s: SlowStart, path: String) -> [ValidationIssue] {
         slowStartDurationRange.contains(s.duration) ? [] : [
-            .init(.invalidArgument, FieldPath.field(path, "duration"), RuleText.notIn(s.duration, slowStartDurationRange, unit: "seconds")),
+            .init(.invalidArgument, FieldPath.field(path, "duration"), RuleText.notIn(s.duration, slowStartDurationRange, unit: "seconds"),
+                  rule: .outOfRange(s.duration, slowStartDurationRange, unit: "seconds")),
         ]
     }
 

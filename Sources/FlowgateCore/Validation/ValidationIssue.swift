@@ -19,9 +19,19 @@ public struct ValidationIssue: Error, Sendable, Hashable, CustomStringConvertibl
     public var path: String
     /// What is wrong, naming the allowed values or range.
     public var message: String
+    /// The rule as data, for front ends that word it their own way; nil for
+    /// rules that only the whole config can break (references, duplicates).
+    public var rule: ValidationRule?
 
-    public init(_ kind: Kind, _ path: String, _ message: String) {
-        self.kind = kind; self.path = path; self.message = message
+    public init(_ kind: Kind, _ path: String, _ message: String, rule: ValidationRule? = nil) {
+        self.kind = kind; self.path = path; self.message = message; self.rule = rule
     }
     public var description: String { path.isEmpty ? message : "\(path): \(message)" }
+
+    // Two issues are the same when they say the same thing at the same place:
+    // `rule` is the data `message` was worded from.
+    public static func == (a: ValidationIssue, b: ValidationIssue) -> Bool {
+        a.kind == b.kind && a.path == b.path && a.message == b.message
+    }
+    public func hash(into h: inout Hasher) { h.combine(kind); h.combine(path); h.combine(message) }
 }
