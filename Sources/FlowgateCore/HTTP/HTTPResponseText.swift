@@ -14,10 +14,11 @@ public enum HTTPResponseText {
             head += "\(name): \(value)\r\n"
         }
         head += "Date: \(date)\r\n"
-        head += "Content-Length: \(body.count)\r\n"
+        // RFC 9110 §8.6: no Content-Length on 1xx and 204 answers.
+        if status >= 200 && status != 204 { head += "Content-Length: \(body.count)\r\n" }
         head += keepAlive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n"
         var out = Array(head.utf8)
-        if !headOnly { out += body }
+        if !headOnly && status >= 200 && status != 204 && status != 304 { out += body }
         return out
     }
 

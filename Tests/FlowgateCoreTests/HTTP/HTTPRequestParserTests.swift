@@ -132,6 +132,9 @@ private func parseAll(_ text: String, chunkSize: Int = Int.max, limits: HTTPLimi
         #expect(String(decoding: bytes, as: UTF8.self) == "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nok\n")
         let head = HTTPResponseText.serialize(status: 404, headers: [], body: Array("x".utf8), keepAlive: false, headOnly: true, date: "D")
         #expect(String(decoding: head, as: UTF8.self) == "HTTP/1.1 404 Not Found\r\nDate: D\r\nContent-Length: 1\r\nConnection: close\r\n\r\n")
+        // RFC 9110 §8.6: a 204 carries neither Content-Length nor a body.
+        let noContent = HTTPResponseText.serialize(status: 204, headers: [("X-Request-Id", "r")], body: [], keepAlive: true, date: "D")
+        #expect(String(decoding: noContent, as: UTF8.self) == "HTTP/1.1 204 No Content\r\nX-Request-Id: r\r\nDate: D\r\nConnection: keep-alive\r\n\r\n")
     }
 
     @Test func imfDate() {
