@@ -136,9 +136,12 @@ import FlowgateCore
         let router = ControlRouter(service: service, control: control, tcpIsLoopback: true, replayCache: ReplayCache(capacity: 1))
         router.now = { V.signedAt }
         #expect(router.route(V.sigv4Request()).status == 200)
-        let aws = router.route(V.put())
-        #expect(aws.status == 429)
-        #expect(aws.json?["error_code"] == "APIGW.0308")
+        let aws = router.route(Self.contentShaVector())
+        #expect(aws.status == 400)
+        #expect(aws.json?["__type"] == "ThrottlingException")
+        let elb = router.route(V.put())
+        #expect(elb.status == 429)
+        #expect(elb.json?["error_code"] == "APIGW.0308")
         #expect(applier.commits.count == 1)
     }
 }
