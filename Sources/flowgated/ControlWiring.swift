@@ -12,6 +12,7 @@ import FlowgateDataPlane
 /// drop acknowledged updates, so the start stops instead.
 func overlayStateFile(_ fileConfig: FlowgateConfig) -> FlowgateConfig? {
     let store = StateStore(path: fileConfig.stateFile)
+    for file in store.removeStaleTemporaries() { Log.info("state_temp_removed", ["file": file]) }
     let state: FlowgateConfig?
     do throws(StateFileError) { state = try store.load() } catch {
         Log.error("state_file_invalid", ["file": error.path, "error": error.message])
