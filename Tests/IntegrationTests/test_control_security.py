@@ -146,3 +146,23 @@ def test_unsigned_metrics_over_tcp(daemon, tcp_backend, port_range):
     assert status == 200, body
     assert b"flowgate_control_requests_total" in body
     d2.terminate()
+
+
+def test_identical_flowgatectl_changes_in_one_second_are_not_replays(signed_daemon, flowgatectl_bin):
+    """flowgatectl signs a random nonce: the same command run twice within one second is two
+    signatures, not a replay (without it the second would carry the first one's signature)."""
+    import os
+    import subprocess
+
+    from sdk.clients import HW_AK, HW_SK
+    d, port, arn, ports = signed_daemon
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=AWS_KEY, AWS_SECRET_ACCESS_KEY=AWS_SECRET,
+               HUAWEICLOUD_SDK_AK=HW_AK, HUAWEICLOUD_SDK_SK=HW_SK)
+    pool_id = d.config["pools"][0]["id"]
+    commands = [["listener", "update", arn, "--port-ranges", str(ports[0])],
+                ["pool", "update", pool_id, "--lb-algorithm", "LEAST_CONNECTIONS", "--project-id", d.config["project_id"]]]
+    for args in commands:
+        for _ in range(3):
+            out = subprocess.run([str(flowgatectl_bin), *args, "--endpoint", f"http://127.0.0.1:{port}"], env=env,
+                                 capture_output=True, text=True, timeout=30)
+            assert out.returncode == 0, out.stderr
