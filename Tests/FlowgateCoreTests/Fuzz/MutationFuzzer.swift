@@ -71,10 +71,16 @@ struct MutationFuzzer<RNG: RandomNumberGenerator> {
         case 7 where n > 0: d.removeLast(int(n))                                      // truncate
         case 8: lines(&d) { l, f in if l.count > 1 { let i = f.int(l.count), j = f.int(l.count); l.swapAt(i, j) } }
         case 9: lines(&d) { l, f in if !l.isEmpty { let i = f.int(l.count); l.insert(contentsOf: Array(repeating: l[i], count: 1 + f.int(16)), at: i) } }
-        case 10 where n > 0:                                                          // an interesting number
-            let numbers = ["0", "-1", "65535", "65536", "4294967296", "9223372036854775807", "99999999999999999999", "1e9", "0x10", ".inf", "NaN"]
+        case 10 where n > 0:                                                          // a number written there replaced
+            let numbers = ["0", "-1", "65535", "65536", "4294967296", "9223372036854775807", "-9223372036854775808",
+                           "99999999999999999999", "1e9", "0x10", ".inf", "NaN"]
             let text = Array(numbers[int(numbers.count)].utf8)
-            let at = int(n); d.replaceSubrange(at..<min(n, at + 1 + int(4)), with: text)
+            let isDigit = { (b: UInt8) in (48...57).contains(b) }
+            var at = int(n)
+            while at < n && !isDigit(d[at]) { at += 1 }
+            var end = at
+            while end < n && isDigit(d[end]) { end += 1 }
+            d.replaceSubrange(at..<end, with: text)
         default: break
         }
     }
