@@ -113,6 +113,23 @@ import FlowgateCore
         #expect(router.replayCache.count == 2)
     }
 
+    @Test func aChangeThatWasNotAppliedMayBeRetriedWithTheSameSignature() {
+        // boto3 retries LimitExceededException, throttling and 5xx answers within the same second with
+        // the same signature (its retry headers are added after signing): those retries must be served.
+        let control = ControlConfig(unixSocket: nil, listen: "127.0.0.1:9900", awsCredentials: V.aws, huaweiCredentials: V.huawei)
+        let (router, applier) = Fixture.router(control: control)
+        router.now = { V.signedAt }
+        applier.failNextPrepare(ApplyError(.addressInUse, "port 8000 is in use"))
+        let failed = router.route(V.sigv4Request())
+        #expect(failed.status == 400)
+        #expect(failed.json?["__type"] == "InvalidPortRangeException")
+        #expect(router.replayCache.count == 0)
+        #expect(router.route(V.sigv4Request()).status == 200)
+        // Applied: from now on the same signature is a replay.
+        #expect(router.route(V.sigv4Request()).status == 403)
+        #expect(applier.commits.count == 1)
+    }
+
     @Test func replayCacheIsBoundedAndForgetsExpiredSignatures() {
         let cache = ReplayCache(capacity: 2, window: 900)
         func sig(_ n: UInt8, at t: Int64) -> VerifiedSignature {

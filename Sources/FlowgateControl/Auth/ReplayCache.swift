@@ -1,5 +1,6 @@
 // Refuses a mutating signed request whose exact signature was already
-// accepted. A signature covers the method, path, query, signed headers, body
+// accepted (and kept: the router forgets a change that was not applied,
+// HTTP/ControlRouter+Auth.swift `settle`). A signature covers the method, path, query, signed headers, body
 // hash and a timestamp that the verifiers accept for 15 minutes either way
 // (SigV4Verifier.maxSkewSeconds), so without this a captured update could be
 // sent again, unchanged, for that long. AWS itself accepts such replays; this
@@ -67,6 +68,12 @@ public final class ReplayCache: Sendable {
     }
 
     /// Both schemes MAC with HMAC-SHA256: 32 bytes, which the verifiers produce themselves.
+    /// Forgets `signature` (a change that was refused: nothing to protect).
+    public func forget(_ signature: VerifiedSignature) {
+        let key = Self.key(signature)
+        _ = entries.withLock { $0.removeValue(forKey: key) }
+    }
+
     static func key(_ s: VerifiedSignature) -> Key {
         precondition(s.mac.count == 32, "an HMAC-SHA256 is 32 bytes")
         func word(_ i: Int) -> UInt64 { (0..<8).reduce(0) { $0 << 8 | UInt64(s.mac[i * 8 + $1]) } }

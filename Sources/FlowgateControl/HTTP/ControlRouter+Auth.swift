@@ -4,12 +4,42 @@
 import FlowgateCore
 
 extension ControlRouter {
-    /// The 401 answer for a TCP request without a valid SDK-HMAC signature
-    /// (the ELB shape and /flowgate/info); nil when it may proceed.
-    func refuseUnsignedELB(_ request: ControlRequest, requestID: String) -> ControlResponse? {
-        guard request.overTCP, let failure = authenticate(request, verify: verifySDKHMAC, configured: !control.huaweiCredentials.isEmpty,
-                                                          mutating: ControlOperations.elbIsMutating(method: request.method)) else { return nil }
-        return Self.elbRefusal(failure, requestID: requestID)
+    /// What authentication decided for one request.
+    enum Gate {
+        /// The answer in the API's shape.
+        case refused(ControlResponse)
+        /// May proceed; the signature of a change that entered the replay cache, if any (see `settle`).
+        case allowed(VerifiedSignature?)
+    }
+
+    /// The ELB shape and /flowgate/info: SDK-HMAC-SHA256 over TCP, 401 `APIGW.0301` when it fails.
+    func authorizeELB(_ request: ControlRequest, requestID: String) -> Gate {
+        guard request.overTCP else { return .allowed(nil) }
+        switch authenticate(request, verify: verifySDKHMAC, configured: !control.huaweiCredentials.isEmpty,
+                            mutating: ControlOperations.elbIsMutating(method: request.method)) {
+        case let .failure(failure): return .refused(Self.elbRefusal(failure, requestID: requestID))
+        case let .success(admitted): return .allowed(admitted)
+        }
+    }
+
+    /// The AWS shape: SigV4 over TCP, 403 in the AWS shape when it fails.
+    func authorizeAWS(_ request: ControlRequest, requestID: String) -> Gate {
+        guard request.overTCP else { return .allowed(nil) }
+        switch authenticate(request, verify: verifySigV4, configured: !control.awsCredentials.isEmpty,
+                            mutating: ControlOperations.awsIsMutating(target: request.header("X-Amz-Target"))) {
+        case let .failure(failure): return .refused(Self.awsRefusal(failure, requestID: requestID))
+        case let .success(admitted): return .allowed(admitted)
+        }
+    }
+
+    /// A change that was not applied (any answer but 2xx) leaves the replay
+    /// cache again: SDKs retry throttling and 5xx answers with the very same
+    /// signature (boto3 adds its retry headers after signing), and a replay of
+    /// a change that did nothing is not the threat; a change that went live
+    /// stays remembered.
+    func settle(_ admitted: VerifiedSignature?, _ response: ControlResponse) -> ControlResponse {
+        if let admitted, !(200..<300).contains(response.status) { replayCache.forget(admitted) }
+        return response
     }
 
     /// GET /metrics names the accelerator ARNs, which the APIs give only to
@@ -25,11 +55,11 @@ extension ControlRouter {
         let auth = request.header("Authorization")
         if auth == nil && control.allowUnsigned && tcpIsLoopback { return nil }
         if let auth, hasAWS, auth.hasPrefix(SignatureScheme.sigV4.rawValue + " ") {
-            guard let failure = authenticate(request, verify: verifySigV4, configured: true, mutating: false) else { return nil }
+            guard case let .failure(failure) = authenticate(request, verify: verifySigV4, configured: true, mutating: false) else { return nil }
             return Self.awsRefusal(failure, requestID: requestID)
         }
         if let auth, hasHuawei, auth.hasPrefix(SignatureScheme.sdkHMAC.rawValue + " ") {
-            guard let failure = authenticate(request, verify: verifySDKHMAC, configured: true, mutating: false) else { return nil }
+            guard case let .failure(failure) = authenticate(request, verify: verifySDKHMAC, configured: true, mutating: false) else { return nil }
             return Self.elbRefusal(failure, requestID: requestID)
         }
         let schemes = [hasAWS ? SignatureScheme.sigV4.rawValue : nil, hasHuawei ? SignatureScheme.sdkHMAC.rawValue : nil].compactMap { $0 }
@@ -45,23 +75,24 @@ extension ControlRouter {
         try SDKHMACVerifier(credentials: control.huaweiCredentials).verify(request, now: now)
     }
 
-    /// nil when the request may proceed. With no credentials configured for
-    /// an API, the start-up check has already limited TCP to loopback. A
+    /// Success when the request may proceed, with the signature of a change
+    /// that entered the replay cache. With no credentials configured for an
+    /// API, the start-up check has already limited TCP to loopback. A
     /// `mutating` request's signature must not have been accepted before.
     func authenticate(_ request: ControlRequest, verify: (ControlRequest, Int64) throws(AuthFailure) -> VerifiedSignature,
-                      configured: Bool, mutating: Bool) -> AuthFailure? {
-        guard configured else { return nil }
-        if request.header("Authorization") == nil && control.allowUnsigned && tcpIsLoopback { return nil }
+                      configured: Bool, mutating: Bool) -> Result<VerifiedSignature?, AuthFailure> {
+        guard configured else { return .success(nil) }
+        if request.header("Authorization") == nil && control.allowUnsigned && tcpIsLoopback { return .success(nil) }
         let t = now()
         let signature: VerifiedSignature
-        do throws(AuthFailure) { signature = try verify(request, t) } catch { return error }
-        guard mutating else { return nil }
+        do throws(AuthFailure) { signature = try verify(request, t) } catch { return .failure(error) }
+        guard mutating else { return .success(nil) }
         switch replayCache.admit(signature, now: t) {
-        case .fresh: return nil
+        case .fresh: return .success(signature)
         case let .replayed(firstSeen):
-            return AuthFailure(.badSignature, "request replayed: this signature was already accepted at \(BasicISODate.format(firstSeen)); sign each change anew")
+            return .failure(AuthFailure(.badSignature, "request replayed: this signature was already accepted at \(BasicISODate.format(firstSeen)); sign each change anew"))
         case .full:
-            return AuthFailure(.throttled, "too many signed changes in the last 15 minutes (at most \(replayCache.capacity)); retry later")
+            return .failure(AuthFailure(.throttled, "too many signed changes in the last 15 minutes (at most \(replayCache.capacity)); retry later"))
         }
     }
 

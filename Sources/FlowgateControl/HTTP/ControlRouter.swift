@@ -35,7 +35,7 @@ public final class ControlRouter: @unchecked Sendable {
         if request.method == "GET" && path == "/flowgate/info" {
             // What flowgatectl needs to address the ELB shape; on TCP it is
             // signed like an ELB request (it names the project and accelerators).
-            if let refused = refuseUnsignedELB(request, requestID: requestID) { return refused }
+            if case let .refused(answer) = authorizeELB(request, requestID: requestID) { return answer }
             let config = service.config
             return ControlResponse(status: 200, headers: [("Content-Type", "application/json")],
                                    json: .object([("project_id", .string(config.projectID)),
@@ -43,16 +43,16 @@ public final class ControlRouter: @unchecked Sendable {
         }
         if path == "/flowgate/state/reset" { return stateReset(request, requestID: requestID) }
         if path.hasPrefix("/v3/") {
-            if let refused = refuseUnsignedELB(request, requestID: requestID) { return refused }
-            return elb.handle(request, requestID: requestID)
+            switch authorizeELB(request, requestID: requestID) {
+            case let .refused(answer): return answer
+            case let .allowed(admitted): return settle(admitted, elb.handle(request, requestID: requestID))
+            }
         }
         if path == "/" || path.isEmpty {
-            if request.overTCP, let failure = authenticate(request, verify: verifySigV4,
-                                                          configured: !control.awsCredentials.isEmpty,
-                                                          mutating: ControlOperations.awsIsMutating(target: request.header("X-Amz-Target"))) {
-                return Self.awsRefusal(failure, requestID: requestID)
+            switch authorizeAWS(request, requestID: requestID) {
+            case let .refused(answer): return answer
+            case let .allowed(admitted): return settle(admitted, aws.handle(request, requestID: requestID))
             }
-            return aws.handle(request, requestID: requestID)
         }
         return ControlResponse(status: 404, headers: [("Content-Type", "text/plain"), ("X-Request-Id", requestID)],
                                body: Array("no such endpoint: \(request.method) \(path); serving POST / (AWS Global Accelerator), /v3/{project_id}/elb/ (ELB v3), /healthz, /metrics\n".utf8))
