@@ -1,46 +1,51 @@
 // Signs requests for a TCP control endpoint the way the real SDKs do:
 // AWS Signature V4 (botocore's SigV4Auth) for the AWS shape and Huawei's
-// SDK-HMAC-SHA256 (huaweicloudsdkcore's Signer) for the ELB shape.
+// SDK-HMAC-SHA256 (huaweicloudsdkcore's Signer) for the ELB shape. The
+// canonical request and the MAC are FlowgateCore's (Signing/), the same code
+// the daemon verifies with.
 import FlowgateCore
 
 enum Signing {
-    /// Every header of the request plus `host`, lower-cased and sorted, as
-    /// both schemes sign them: the `SignedHeaders` list and the canonical lines.
-    static func canonicalHeaders(_ headers: [(String, String)], host: String) -> (signed: String, lines: String) {
-        var all = headers.map { ($0.0.lowercased(), $0.1) }
-        all.append(("host", host))
-        all.sort { $0.0 < $1.0 }
-        return (all.map(\.0).joined(separator: ";"), all.map { "\($0.0):\($0.1)\n" }.joined())
+    /// A random signed header: the daemon refuses a change whose signature it
+    /// has already accepted (a replay), and two identical commands run within
+    /// the same second would otherwise carry the same signature.
+    static func nonce() -> (String, String) {
+        var rng = SystemRandomNumberGenerator()
+        let bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        return ("X-Flowgate-Nonce", Hex.encode(bytes))
     }
 
-    /// Adds X-Amz-Date and Authorization.
+    /// Every header of the request plus Host: all of them are signed.
+    static func canonical(_ scheme: SignatureScheme, method: String, path: String, query: [(String, String)], host: String,
+                          headers: [(String, String)], body: [UInt8]) -> (canonical: String, signed: String) {
+        let all = (headers + [("Host", host)]).map { (name: $0.0, value: $0.1) }
+        let signed = CanonicalRequest.signedHeaderNames(all)
+        // Every name in `signed` comes from `all`: the builder cannot miss one.
+        let canonical = (try? CanonicalRequest.build(scheme, method: method, rawPath: path, query: query, headers: all, signedHeaders: signed,
+                                                     payloadHash: CanonicalRequest.payloadHash(body))) ?? ""
+        return (canonical, signed.joined(separator: ";"))
+    }
+
+    /// Adds X-Amz-Date, the nonce and Authorization.
     static func sigV4(method: String, path: String, host: String, headers: inout [(String, String)], body: [UInt8],
                       keyID: String, secret: String, region: String, now: Int64) {
         let amzDate = BasicISODate.format(now)
-        let date = String(amzDate.prefix(8))
         headers.append(("X-Amz-Date", amzDate))
-        let (signed, canonicalHeaders) = canonicalHeaders(headers, host: host)
-        let canonical = [method, path, "", canonicalHeaders, signed, Hex.encode(SHA256.hash(body))].joined(separator: "\n")
-        let scope = "\(date)/\(region)/globalaccelerator/aws4_request"
-        let toSign = "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n\(Hex.encode(SHA256.hash(canonical)))"
-        var key = HMACSHA256.mac(key: Array("AWS4\(secret)".utf8), message: date)
-        for part in [region, "globalaccelerator", "aws4_request"] { key = HMACSHA256.mac(key: key, message: part) }
-        let signature = Hex.encode(HMACSHA256.mac(key: key, message: toSign))
-        headers.append(("Authorization", "AWS4-HMAC-SHA256 Credential=\(keyID)/\(scope), SignedHeaders=\(signed), Signature=\(signature)"))
+        headers.append(nonce())
+        let (canonical, signed) = canonical(.sigV4, method: method, path: path, query: [], host: host, headers: headers, body: body)
+        let signature = RequestSignature.sigV4(canonical: canonical, amzDate: amzDate, secret: secret, region: region, service: "globalaccelerator")
+        let scope = "\(amzDate.prefix(8))/\(region)/globalaccelerator/aws4_request"
+        headers.append(("Authorization", "\(SignatureScheme.sigV4.rawValue) Credential=\(keyID)/\(scope), SignedHeaders=\(signed), Signature=\(Hex.encode(signature))"))
     }
 
-    /// Adds X-Sdk-Date and Authorization. `query` is decoded pairs.
+    /// Adds X-Sdk-Date, the nonce and Authorization. `query` is decoded pairs.
     static func sdkHMAC(method: String, path: String, query: [(String, String)], host: String, headers: inout [(String, String)],
                         body: [UInt8], ak: String, sk: String, now: Int64) {
         let sdkDate = BasicISODate.format(now)
         headers.append(("X-Sdk-Date", sdkDate))
-        let (signed, canonicalHeaders) = canonicalHeaders(headers, host: host)
-        var uri = path.split(separator: "/", omittingEmptySubsequences: false).map { URLCoding.encode(String($0)) }.joined(separator: "/")
-        if !uri.hasSuffix("/") { uri += "/" }
-        let q = query.sorted { $0.0 == $1.0 ? $0.1 < $1.1 : $0.0 < $1.0 }.map { "\(URLCoding.encode($0.0))=\(URLCoding.encode($0.1))" }.joined(separator: "&")
-        let canonical = [method, uri, q, canonicalHeaders, signed, Hex.encode(SHA256.hash(body))].joined(separator: "\n")
-        let toSign = "SDK-HMAC-SHA256\n\(sdkDate)\n\(Hex.encode(SHA256.hash(canonical)))"
-        let signature = Hex.encode(HMACSHA256.mac(key: Array(sk.utf8), message: toSign))
-        headers.append(("Authorization", "SDK-HMAC-SHA256 Access=\(ak), SignedHeaders=\(signed), Signature=\(signature)"))
+        headers.append(nonce())
+        let (canonical, signed) = canonical(.sdkHMAC, method: method, path: path, query: query, host: host, headers: headers, body: body)
+        let signature = RequestSignature.sdkHMAC(canonical: canonical, sdkDate: sdkDate, sk: sk)
+        headers.append(("Authorization", "\(SignatureScheme.sdkHMAC.rawValue) Access=\(ak), SignedHeaders=\(signed), Signature=\(Hex.encode(signature))"))
     }
 }

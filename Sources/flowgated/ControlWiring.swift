@@ -51,6 +51,8 @@ final class ControlStateService: Service {
     init(_ service: ControlService, fileConfig: FlowgateConfig) { self.service = service; self.fileConfig = fileConfig }
 
     func start() throws(ServiceError) {
+        // Temporaries of writers that died mid-write (kill -9) go before the state file is read.
+        for file in service.store?.removeStaleTemporaries() ?? [] { Log.info("state_temp_removed", ["file": file]) }
         let applied: FlowgateConfig
         do throws(UpdateFailure) { applied = try service.reload(fileConfig: fileConfig) } catch {
             let path = service.store?.path ?? fileConfig.stateFile

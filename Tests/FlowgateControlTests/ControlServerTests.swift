@@ -67,3 +67,25 @@ import Glibc
         #expect(Fixture.aws(router, "DescribeListener", #"{"ListenerArn":"\#(Fixture.listenerA)"}"#).status == 200)
     }
 }
+
+@Suite struct UnconfiguredAPITests {
+    /// Credentials for one API only must not leave the other open on a
+    /// non-loopback endpoint (found in review: ELB changes were served unsigned).
+    @Test func anAPIWithoutCredentialsIsRefusedOffLoopback() {
+        var control = ControlConfig()
+        control.awsCredentials = [AWSCredential(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "secret")]
+        let (service, applier) = Fixture.service(Fixture.config())
+        let router = ControlRouter(service: service, control: control, tcpIsLoopback: false)
+        let put = router.route(ControlRequest(method: "PUT", path: "/v3/\(Fixture.project)/elb/pools/\(Fixture.tcpPool)",
+                                              headers: [("Content-Type", "application/json")], body: Array(#"{"pool":{"name":"x"}}"#.utf8), overTCP: true))
+        #expect(put.status == 401)
+        #expect(put.json?["error_code"] == "APIGW.0301")
+        #expect(put.json?["error_msg"] == "Incorrect IAM authentication information: this API has no credentials (control.credentials.huawei) and is not served on a non-loopback endpoint; configure them or use the Unix socket")
+        #expect(applier.commits.isEmpty)
+        // The same router on loopback keeps serving it unsigned, as before.
+        let loopback = ControlRouter(service: service, control: control, tcpIsLoopback: true)
+        #expect(loopback.route(ControlRequest(method: "GET", path: "/v3/\(Fixture.project)/elb/pools", overTCP: true)).status == 200)
+        // Over the Unix socket nothing changes.
+        #expect(router.route(ControlRequest(method: "GET", path: "/v3/\(Fixture.project)/elb/pools")).status == 200)
+    }
+}

@@ -38,6 +38,24 @@ import FlowgateCore
         #expect(try store.load() == nil)
     }
 
+    @Test func staleTemporariesOfDeadProcessesAreRemovedAndNothingElse() throws {
+        let path = Self.tempPath("state.json")
+        let dir = String(path[..<path.lastIndex(of: "/")!])
+        // Above PID_MAX_LIMIT (2^22): never a live process.
+        let dead = ["state.json.tmp.4194305", "state.json.tmp.4194399"]
+        let kept = ["state.json", "state.json.tmp.\(getpid())", "state.json.tmp.1", "state.json.tmp.12x", "state.json.tmp.",
+                    "state.json.tmp.-4194305", "state.json.tmp.04194305", "other.json.tmp.4194305", "state.json.tmp.4194305.bak"]
+        for name in dead + kept {
+            let fd = open(dir + "/" + name, O_WRONLY | O_CREAT, 0o600)
+            close(fd)
+        }
+        let removed = StateStore(path: path).removeStaleTemporaries()
+        #expect(removed.sorted() == dead.map { dir + "/" + $0 })
+        #expect(StateStore.directoryEntries(dir).sorted() == kept.sorted())
+        // A directory that does not exist yet has nothing to clean.
+        #expect(StateStore(path: dir + "/absent/state.json").removeStaleTemporaries() == [])
+    }
+
     @Test func corruptFileIsAnErrorNamingTheFix() throws {
         let path = Self.tempPath("state.json")
         let fd = open(path, O_WRONLY | O_CREAT, 0o600)

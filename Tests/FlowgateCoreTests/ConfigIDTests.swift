@@ -105,7 +105,7 @@ healthmonitors:
 }
 
 @Test func missingProjectIDGetsTheDefault() throws {
-    let c = try #require(loaded("pools: []\n"))
+    let c = try #require(loaded("pools: []\naccelerators: []\n"))
     #expect(c.projectID == "11c4b0a56dc75cea91cc33b1b18f493e")
 }
 

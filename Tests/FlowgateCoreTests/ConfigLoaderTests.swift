@@ -67,9 +67,19 @@ private let shippedConfigPath: String = {
     guard case let .failure(e) = missing else { Issue.record("loaded a missing file"); return }
     #expect(e.issues.count == 1)
     #expect(e.description == "/nonexistent/flowgate.yaml: cannot read the file: no such file")
-    // An empty file is a daemon with nothing to serve, all defaults.
-    let empty = try ConfigLoader.parse(yaml: "", fileName: "f.yaml").get()
-    #expect(empty == FlowgateConfig(projectID: DerivedIDs.defaultProjectID))
+    // An empty file (or only comments and blank lines) is refused: it used to load as a
+    // daemon with nothing to serve, and a SIGHUP with it stopped all forwarding.
+    for text in ["", "\n  \n", "# nothing yet\n\n# still nothing\n"] {
+        #expect(errorLines(text) == ["flowgate.yaml: the file is empty (no YAML document); a configuration needs at least one listener under accelerators"])
+    }
+    // No listener at all is refused, unless the file says so explicitly.
+    #expect(errorLines("pools: []\n") == [
+        "flowgate.yaml:1:1: accelerators: no listener is configured; add one under accelerators, or write `accelerators: []` to run without any",
+    ])
+    #expect(errorLines("accelerators:\n  - AcceleratorArn: \(accArn)\n    listeners: []\n") == [
+        "flowgate.yaml:2:3: accelerators: no listener is configured; add one under accelerators, or write `accelerators: []` to run without any",
+    ])
+    #expect(loaded("accelerators: []\n") == FlowgateConfig(projectID: DerivedIDs.defaultProjectID))
     #expect(errorLines("- a\n- b\n") == ["flowgate.yaml:1:1: expected a mapping, got a list"])
 }
 
@@ -104,8 +114,8 @@ private let shippedConfigPath: String = {
 }
 
 @Test func workersAutoAndNumber() throws {
-    #expect(try #require(loaded("workers: auto\n")).workers == nil)
-    #expect(try #require(loaded("workers: 4\n")).workers == 4)
+    #expect(try #require(loaded("workers: auto\naccelerators: []\n")).workers == nil)
+    #expect(try #require(loaded("workers: 4\naccelerators: []\n")).workers == 4)
 }
 
 @Test func controlWithCredentialsMayListenAnywhere() throws {
@@ -118,6 +128,7 @@ private let shippedConfigPath: String = {
       credentials:
         aws: [{access_key_id: AKIDEXAMPLE, secret_access_key: secret}]
         huawei: [{ak: HWAK, sk: hwsecret}]
+    accelerators: []
 
     """
     let c = try #require(loaded(yaml))
@@ -238,5 +249,5 @@ private func withSecondListener(protocol p: String, bind: String, ports: String)
     #expect(errorLines("control:\n  listen: [::1]:9900\n") == [
         "flowgate.yaml:2:12: YAML syntax: did not find expected node content (while parsing a flow node at 2:12)",
     ])
-    #expect(try #require(loaded("control:\n  listen: \"[::1]:9900\"\n")).control.listen == "[::1]:9900")
+    #expect(try #require(loaded("control:\n  listen: \"[::1]:9900\"\naccelerators: []\n")).control.listen == "[::1]:9900")
 }

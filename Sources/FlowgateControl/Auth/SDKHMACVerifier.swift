@@ -1,15 +1,18 @@
 // Verifies Huawei Cloud's SDK-HMAC-SHA256 (AK/SK) signature as
 // huaweicloudsdkcore/signer/signer.py computes it (api.md §B): no key
 // derivation; canonical URI with each segment encoded and a trailing '/';
-// query sorted by (key, value) and encoded with quote(safe='~').
+// query sorted by (key, value) and encoded with quote(safe='~')
+// (FlowgateCore/Signing/CanonicalRequest.swift builds it).
 import FlowgateCore
 
 public struct SDKHMACVerifier: Sendable {
-    public static let algorithm = "SDK-HMAC-SHA256"
+    public static let algorithm = SignatureScheme.sdkHMAC.rawValue
     public var credentials: [HuaweiCredential]
     public init(credentials: [HuaweiCredential]) { self.credentials = credentials }
 
-    public func verify(_ request: ControlRequest, now: Int64) throws(AuthFailure) {
+    /// Returns the verified signature (the replay cache's key) and its signing time.
+    @discardableResult
+    public func verify(_ request: ControlRequest, now: Int64) throws(AuthFailure) -> VerifiedSignature {
         guard let auth = request.header("Authorization") else {
             throw AuthFailure(.missing, "Authorization header is missing: sign the request with SDK-HMAC-SHA256")
         }
@@ -30,30 +33,20 @@ public struct SDKHMACVerifier: Sendable {
         }
         let signedHeaders = signedList.split(separator: ";").map { $0.lowercased() }
         let canonical = try SDKHMACVerifier.canonicalRequest(request, signedHeaders: signedHeaders)
-        let stringToSign = "\(SDKHMACVerifier.algorithm)\n\(date)\n\(Hex.encode(SHA256.hash(canonical)))"
-        let expected = HMACSHA256.mac(key: Array(sk.utf8), message: stringToSign)
+        let expected = RequestSignature.sdkHMAC(canonical: canonical, sdkDate: date, sk: sk)
         guard let given = Hex.decode(signature), constantTimeEqual(given, expected) else {
             throw AuthFailure(.badSignature, "Incorrect IAM authentication information: verify aksk signature fail")
         }
+        return VerifiedSignature(scheme: .sdkHMAC, mac: expected, signedAt: t)
     }
 
     public static func canonicalRequest(_ request: ControlRequest, signedHeaders: [String]) throws(AuthFailure) -> String {
-        let segments = URLCoding.decode(request.rawPath, plusIsSpace: false)
-            .split(separator: "/", omittingEmptySubsequences: false).map { URLCoding.encode(String($0)) }
-        var uri = segments.joined(separator: "/")
-        if !uri.hasSuffix("/") { uri += "/" }
-        // Python sorts (key, value) tuples by code point: UTF-8 byte order is the same order.
-        let query = request.queryItems
-            .sorted { a, b in a.0 == b.0 ? Array(a.1.utf8).lexicographicallyPrecedes(Array(b.1.utf8)) : Array(a.0.utf8).lexicographicallyPrecedes(Array(b.0.utf8)) }
-            .map { "\(URLCoding.encode($0.0))=\(URLCoding.encode($0.1))" }.joined(separator: "&")
-        var headerLines = ""
-        for name in signedHeaders {
-            guard let value = request.headers.last(where: { $0.name.lowercased() == name })?.value else {
-                throw AuthFailure(.badSignature, "Signed header \(name) is missing from the request")
-            }
-            headerLines += "\(name):\(value.trimmingSpaces())\n"
+        let payload = try PayloadHash.checked(request, header: "X-Sdk-Content-Sha256", headerIgnoredWhenEmpty: true)
+        do throws(CanonicalRequest.MissingHeader) {
+            return try CanonicalRequest.build(.sdkHMAC, method: request.method, rawPath: request.rawPath, query: request.queryItems,
+                                              headers: request.headers, signedHeaders: signedHeaders, payloadHash: payload)
+        } catch {
+            throw AuthFailure(.badSignature, "Signed header \(error.name) is missing from the request")
         }
-        let payload = request.header("X-Sdk-Content-Sha256") == "UNSIGNED-PAYLOAD" ? "UNSIGNED-PAYLOAD" : Hex.encode(SHA256.hash(request.body))
-        return [request.method.uppercased(), uri, query, headerLines, signedHeaders.joined(separator: ";"), payload].joined(separator: "\n")
     }
 }

@@ -9,8 +9,11 @@ public struct AuthFailure: Error, Sendable, Equatable {
         case missing
         /// Key id / AK not configured (AWS UnrecognizedClientException).
         case unknownKey
-        /// Signature, scope, date or signed headers wrong (AWS InvalidSignatureException).
+        /// Signature, scope, date, signed headers or payload hash wrong, or the
+        /// request replayed (AWS InvalidSignatureException).
         case badSignature
+        /// The replay cache is full of unexpired signatures (AWS ThrottlingException, ELB APIGW.0308).
+        case throttled
     }
     public var kind: Kind
     public var message: String
@@ -27,11 +30,13 @@ public struct SigV4Verifier: Sendable {
 
     public init(region: String, credentials: [AWSCredential]) { self.region = region; self.credentials = credentials }
 
-    public func verify(_ request: ControlRequest, now: Int64) throws(AuthFailure) {
+    /// Returns the verified signature (the replay cache's key) and its signing time.
+    @discardableResult
+    public func verify(_ request: ControlRequest, now: Int64) throws(AuthFailure) -> VerifiedSignature {
         guard let auth = request.header("Authorization") else {
             throw AuthFailure(.missing, "Missing Authentication Token")
         }
-        let prefix = "AWS4-HMAC-SHA256 "
+        let prefix = SignatureScheme.sigV4.rawValue + " "
         guard auth.hasPrefix(prefix) else { throw AuthFailure(.badSignature, "Authorization header is not AWS4-HMAC-SHA256") }
         let fields = SignatureHeader.parse(String(auth.dropFirst(prefix.count)))
         guard let credential = fields["Credential"], let signedList = fields["SignedHeaders"], let signature = fields["Signature"] else {
@@ -61,41 +66,21 @@ public struct SigV4Verifier: Sendable {
         let signedHeaders = signedList.split(separator: ";").map { $0.lowercased() }
         guard signedHeaders.contains("host") else { throw AuthFailure(.badSignature, "SignedHeaders must include host") }
         let canonical = try SigV4Verifier.canonicalRequest(request, signedHeaders: signedHeaders)
-        let scope = scopeParts[1...4].joined(separator: "/")
-        let stringToSign = "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n\(Hex.encode(SHA256.hash(canonical)))"
-        let expected = SigV4Verifier.signature(secret: secret, date: scopeParts[1], region: region, service: SigV4Verifier.service, stringToSign: stringToSign)
-        guard let given = Hex.decode(signature), constantTimeEqual(given, Hex.decode(expected)!) else {
+        let expected = RequestSignature.sigV4(canonical: canonical, amzDate: amzDate, secret: secret, region: region, service: SigV4Verifier.service)
+        guard let given = Hex.decode(signature), constantTimeEqual(given, expected) else {
             throw AuthFailure(.badSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")
         }
+        return VerifiedSignature(scheme: .sigV4, mac: expected, signedAt: t)
     }
 
     public static func canonicalRequest(_ request: ControlRequest, signedHeaders: [String]) throws(AuthFailure) -> String {
-        // botocore: quote(normalized path, safe='/~'); query: sorted, quote(safe='-_.~').
-        let path = request.rawPath.isEmpty ? "/" : URLCoding.encode(URLCoding.decode(request.rawPath, plusIsSpace: false), extraSafe: "/")
-        var pairs: [(String, String)] = []
-        for (k, v) in request.queryItems { pairs.append((URLCoding.encode(k), URLCoding.encode(v))) }
-        pairs.sort { (a: (String, String), b: (String, String)) -> Bool in a.0 == b.0 ? a.1 < b.1 : a.0 < b.0 }
-        let query = pairs.map { (p: (String, String)) -> String in p.0 + "=" + p.1 }.joined(separator: "&")
-        var headerLines = ""
-        for name in signedHeaders {
-            let values = request.headers.filter { $0.name.lowercased() == name }.map { collapseSpaces($0.value) }
-            guard !values.isEmpty else { throw AuthFailure(.badSignature, "Signed header \(name) is missing from the request") }
-            headerLines += "\(name):\(values.joined(separator: ","))\n"
+        let payload = try PayloadHash.checked(request, header: "X-Amz-Content-Sha256")
+        do throws(CanonicalRequest.MissingHeader) {
+            return try CanonicalRequest.build(.sigV4, method: request.method, rawPath: request.rawPath, query: request.queryItems,
+                                              headers: request.headers, signedHeaders: signedHeaders, payloadHash: payload)
+        } catch {
+            throw AuthFailure(.badSignature, "Signed header \(error.name) is missing from the request")
         }
-        let payloadHash = request.header("X-Amz-Content-Sha256") ?? Hex.encode(SHA256.hash(request.body))
-        return [request.method, path, query, headerLines, signedHeaders.joined(separator: ";"), payloadHash].joined(separator: "\n")
-    }
-
-    public static func signature(secret: String, date: String, region: String, service: String, stringToSign: String) -> String {
-        var key = HMACSHA256.mac(key: Array("AWS4\(secret)".utf8), message: date)
-        key = HMACSHA256.mac(key: key, message: region)
-        key = HMACSHA256.mac(key: key, message: service)
-        key = HMACSHA256.mac(key: key, message: "aws4_request")
-        return Hex.encode(HMACSHA256.mac(key: key, message: stringToSign))
-    }
-
-    static func collapseSpaces(_ s: String) -> String {
-        s.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ").trimmingSpaces()
     }
 }
 

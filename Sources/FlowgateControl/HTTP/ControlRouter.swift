@@ -13,9 +13,11 @@ public final class ControlRouter: @unchecked Sendable {
     /// Seconds since 1970; injectable so signature tests are deterministic.
     public var now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
     public var newRequestID: @Sendable () -> String = { UUID().uuidString.lowercased() }
+    /// Signatures of accepted changes over TCP (Auth/ReplayCache.swift).
+    public let replayCache: ReplayCache
 
-    public init(service: ControlService, control: ControlConfig, tcpIsLoopback: Bool) {
-        self.service = service; self.control = control; self.tcpIsLoopback = tcpIsLoopback
+    public init(service: ControlService, control: ControlConfig, tcpIsLoopback: Bool, replayCache: ReplayCache = ReplayCache()) {
+        self.service = service; self.control = control; self.tcpIsLoopback = tcpIsLoopback; self.replayCache = replayCache
         aws = GlobalAcceleratorAPI(service: service)
         elb = ELBAPI(service: service)
     }
@@ -27,12 +29,13 @@ public final class ControlRouter: @unchecked Sendable {
             return ControlResponse(status: 200, headers: [("Content-Type", "text/plain")], body: Array("ok\n".utf8))
         }
         if request.method == "GET" && path == "/metrics" {
+            if let refused = refuseMetrics(request, requestID: requestID) { return refused }
             return ControlResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")], body: Array(service.metrics.render().utf8))
         }
         if request.method == "GET" && path == "/flowgate/info" {
             // What flowgatectl needs to address the ELB shape; on TCP it is
             // signed like an ELB request (it names the project and accelerators).
-            if let refused = refuseUnsignedELB(request, requestID: requestID) { return refused }
+            if case let .refused(answer) = authorizeELB(request, requestID: requestID) { return answer }
             let config = service.config
             return ControlResponse(status: 200, headers: [("Content-Type", "application/json")],
                                    json: .object([("project_id", .string(config.projectID)),
@@ -40,43 +43,19 @@ public final class ControlRouter: @unchecked Sendable {
         }
         if path == "/flowgate/state/reset" { return stateReset(request, requestID: requestID) }
         if path.hasPrefix("/v3/") {
-            if let refused = refuseUnsignedELB(request, requestID: requestID) { return refused }
-            return elb.handle(request, requestID: requestID)
+            switch authorizeELB(request, requestID: requestID) {
+            case let .refused(answer): return answer
+            case let .allowed(admitted): return settle(admitted, elb.handle(request, requestID: requestID))
+            }
         }
         if path == "/" || path.isEmpty {
-            if request.overTCP, let failure = authenticate(request, verify: { r, t throws(AuthFailure) in
-                try SigV4Verifier(region: control.region, credentials: control.awsCredentials).verify(r, now: t)
-            }, configured: !control.awsCredentials.isEmpty) {
-                let code: String
-                switch failure.kind {
-                case .missing: code = "MissingAuthenticationTokenException"
-                case .unknownKey: code = "UnrecognizedClientException"
-                case .badSignature: code = "InvalidSignatureException"
-                }
-                return GlobalAcceleratorAPI.errorResponse(AWSError(code, failure.message, status: 403), requestID: requestID)
+            switch authorizeAWS(request, requestID: requestID) {
+            case let .refused(answer): return answer
+            case let .allowed(admitted): return settle(admitted, aws.handle(request, requestID: requestID))
             }
-            return aws.handle(request, requestID: requestID)
         }
         return ControlResponse(status: 404, headers: [("Content-Type", "text/plain"), ("X-Request-Id", requestID)],
                                body: Array("no such endpoint: \(request.method) \(path); serving POST / (AWS Global Accelerator), /v3/{project_id}/elb/ (ELB v3), /healthz, /metrics\n".utf8))
-    }
-
-    /// The 401 answer for a TCP request without a valid SDK-HMAC signature
-    /// (the ELB shape and /flowgate/info); nil when it may proceed.
-    func refuseUnsignedELB(_ request: ControlRequest, requestID: String) -> ControlResponse? {
-        guard request.overTCP, let failure = authenticate(request, verify: { r, t throws(AuthFailure) in
-            try SDKHMACVerifier(credentials: control.huaweiCredentials).verify(r, now: t)
-        }, configured: !control.huaweiCredentials.isEmpty) else { return nil }
-        return ELBAPI.errorResponse(ELBError(401, "APIGW.0301", "Incorrect IAM authentication information: \(failure.message)"), requestID: requestID)
-    }
-
-    /// nil when the request may proceed. With no credentials configured for
-    /// an API, the start-up check has already limited TCP to loopback.
-    func authenticate(_ request: ControlRequest, verify: (ControlRequest, Int64) throws(AuthFailure) -> Void, configured: Bool) -> AuthFailure? {
-        guard configured else { return nil }
-        if request.header("Authorization") == nil && control.allowUnsigned && tcpIsLoopback { return nil }
-        do throws(AuthFailure) { try verify(request, now()) } catch { return error }
-        return nil
     }
 
     /// `flowgatectl state reset`: Unix socket only (or an unsigned loopback endpoint).

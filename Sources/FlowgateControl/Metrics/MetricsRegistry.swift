@@ -1,13 +1,21 @@
 // GET /metrics in the Prometheus text exposition format 0.0.4. Other parts
 // register a collector that appends their own lines; the control plane adds
-// its request counters.
+// its request counters. Their label set is bounded: operations are the names
+// of ControlOperations (others count as `unknown`), statuses are HTTP codes
+// 100-599 (others count as `other`), so at most 21 × 501 series.
 import Synchronization
 
 public final class MetricsRegistry: Sendable {
     public typealias Collector = @Sendable () -> String
 
+    struct RequestKey: Hashable, Comparable {
+        var operation: String
+        var status: String
+        static func < (a: RequestKey, b: RequestKey) -> Bool { (a.operation, a.status) < (b.operation, b.status) }
+    }
+
     private let collectors = Mutex<[(name: String, collect: Collector)]>([])
-    private let requestCounts = Mutex<[String: Int]>([:])
+    private let requestCounts = Mutex<[RequestKey: Int]>([:])
 
     public init() {}
 
@@ -21,8 +29,10 @@ public final class MetricsRegistry: Sendable {
     }
 
     /// Counts one control request by API operation and result (HTTP status).
+    /// `operation` may come from the request (X-Amz-Target): unknown names count as `unknown`.
     public func countRequest(operation: String, status: Int) {
-        requestCounts.withLock { $0["\(operation)|\(status)", default: 0] += 1 }
+        let key = RequestKey(operation: ControlOperations.label(operation), status: (100...599).contains(status) ? String(status) : "other")
+        requestCounts.withLock { $0[key, default: 0] += 1 }
     }
 
     public func render() -> String {
@@ -30,14 +40,29 @@ public final class MetricsRegistry: Sendable {
         out += "# TYPE flowgate_control_requests_total counter\n"
         let counts = requestCounts.withLock { $0 }
         for key in counts.keys.sorted() {
-            let parts = key.split(separator: "|", maxSplits: 1).map(String.init)
-            out += "flowgate_control_requests_total{operation=\"\(parts[0])\",status=\"\(parts[1])\"} \(counts[key]!)\n"
+            out += "flowgate_control_requests_total{operation=\"\(Self.escapeLabel(key.operation))\",status=\"\(Self.escapeLabel(key.status))\"} \(counts[key]!)\n"
         }
         let list = collectors.withLock { $0 }
         for c in list {
             var text = c.collect()
             if !text.isEmpty && !text.hasSuffix("\n") { text += "\n" }
             out += text
+        }
+        return out
+    }
+
+    /// A label value as the text format requires: backslash, double quote and
+    /// line feed escaped (prometheus.io "Exposition formats", text format).
+    public static func escapeLabel(_ value: String) -> String {
+        var out = ""
+        out.reserveCapacity(value.utf8.count)
+        for ch in value.unicodeScalars {
+            switch ch {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.unicodeScalars.append(ch)
+            }
         }
         return out
     }

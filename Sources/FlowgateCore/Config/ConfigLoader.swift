@@ -31,9 +31,16 @@ public enum ConfigLoader {
         } catch {
             return .failure(ConfigErrors([syntaxIssue(error, fileName: fileName)]))
         }
+        // An empty file (or only comments) used to load as a config without
+        // listeners: `--check-config` said ok and a SIGHUP with it stopped all forwarding.
+        guard let root else {
+            return .failure(ConfigErrors([fileIssue(fileName, "the file is empty (no YAML document); a configuration needs at least one listener under accelerators")]))
+        }
+        if let tooBig = ExpansionBound.check(root, fileName: fileName) { return .failure(ConfigErrors([tooBig])) }
         let reader = YAMLReader(file: fileName)
         let config = ConfigDecoder(reader: reader).decode(root)
         var issues = reader.issues
+        if issues.isEmpty, config.allListeners.isEmpty, let issue = noListener(root, fileName: fileName) { issues.append(issue) }
         for issue in ConfigValidator.validate(config) {
             // A value that could not be read has a placeholder in the model;
             // what the rules say about it would only repeat the first error.
@@ -46,6 +53,17 @@ public enum ConfigLoader {
             (a.element.line, a.element.column, a.offset) < (b.element.line, b.element.column, b.offset)
         }.map(\.element)
         return .failure(ConfigErrors(ordered))
+    }
+
+    /// A file without any listener would run a daemon that forwards nothing
+    /// (or, on SIGHUP, empty a running one): it must say so with `accelerators: []`.
+    static func noListener(_ root: Node, fileName: String) -> LocatedIssue? {
+        let accelerators = root.mapping?.first { $0.key.string == "accelerators" }
+        if case let .sequence(list)? = accelerators?.value, list.isEmpty { return nil }
+        let mark = accelerators?.value.mark ?? root.mark
+        return LocatedIssue(.init(.invalidArgument, "accelerators",
+                                  "no listener is configured; add one under accelerators, or write `accelerators: []` to run without any"),
+                            file: fileName, line: mark?.line ?? 1, column: mark?.column ?? 1)
     }
 
     /// "no such file" rather than Foundation's NSCocoaErrorDomain dump.
