@@ -1,4 +1,5 @@
 // See include/CFlowgateSys.h. Compiled with _GNU_SOURCE (Package.swift).
+#include <pthread.h>
 #include "CFlowgateSys.h"
 
 #include <errno.h>
@@ -349,4 +350,11 @@ int fg_set_buffers(int fd, int rcv_bytes, int snd_bytes) {
     if (snd_bytes > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &snd_bytes, sizeof snd_bytes) < 0)
         rc |= setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd_bytes, sizeof snd_bytes);
     return rc;
+}
+
+int fg_set_thread_name(const char *name) {
+    char buf[16];
+    strncpy(buf, name, sizeof buf - 1);
+    buf[sizeof buf - 1] = 0;
+    return pthread_setname_np(pthread_self(), buf);
 }

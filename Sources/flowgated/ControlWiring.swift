@@ -3,6 +3,7 @@
 // control server on its own thread, applying changes through the data
 // plane (the `ConfigApplier`).
 import FlowgateCore
+import FlowgateSystem
 import FlowgateControl
 import FlowgateDataPlane
 

@@ -1,4 +1,5 @@
 import FlowgateCore
+import FlowgateSystem
 import FlowgateControl
 import FlowgateDataPlane
 
@@ -73,7 +74,7 @@ final class Daemon {
             lockFD = try System.lockFile(path)
             return true
         } catch {
-            if error.code == 11 { // EWOULDBLOCK: someone holds it
+            if error.isWouldBlock { // flock LOCK_NB: someone holds it
                 Log.error("already_running", ["lock": path, "reason": "another flowgated uses this state directory"])
             } else {
                 Log.error("state_lock_failed", ["lock": path, "error": error.description])

@@ -1,6 +1,7 @@
 import Testing
 import FlowgateCore
 @testable import FlowgateDataPlane
+import FlowgateSystem
 
 /// The pure part of health checking: thresholds, schedule, parsers, drain
 /// rules and the metrics text, with exact expected values.

@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import FlowgateCore
 @testable import FlowgateDataPlane
+import FlowgateSystem
 
 /// Real sockets on 127.0.0.1: a DataPlane with two workers relaying to
 /// backends run on plain threads.

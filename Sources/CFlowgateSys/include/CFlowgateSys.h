@@ -70,6 +70,8 @@ int fg_gso_available(void);
 int fg_udp_socket(int family);
 /// Enable IP_PKTINFO (v4) and IPV6_RECVPKTINFO (v6) on a UDP socket.
 int fg_enable_pktinfo(int fd, int family);
+/// pthread_setname_np(pthread_self(), name): the name ps/top show (15 bytes at most).
+int fg_set_thread_name(const char *name);
 /// setsockopt SO_RCVBUFFORCE/SO_SNDBUFFORCE falling back to SO_RCVBUF/SO_SNDBUF.
 int fg_set_buffers(int fd, int rcv_bytes, int snd_bytes);
 

@@ -7,7 +7,7 @@ import Glibc
 #endif
 import CLibevent
 import FlowgateCore
-import FlowgateDataPlane
+import FlowgateSystem
 
 public struct ControlServerError: Error, Sendable, CustomStringConvertible {
     public var message: String
@@ -24,14 +24,6 @@ public struct ControlLimits: Sendable {
     /// Control connections served at once; more get 503 and are closed.
     public var maxConnections = 64
     public init() {}
-}
-
-/// libevent's pthread locking must be on before any base exists, or
-/// `event_base_loopbreak` from another thread never wakes the loop. Static
-/// `let` initialisation runs exactly once, whoever calls first.
-public enum LibeventThreading {
-    private static let enabled: Bool = evthread_use_pthreads() == 0
-    @discardableResult public static func enable() -> Bool { enabled }
 }
 
 public final class ControlServer: @unchecked Sendable {
@@ -56,7 +48,7 @@ public final class ControlServer: @unchecked Sendable {
     public init(router: ControlRouter, limits: ControlLimits = ControlLimits()) throws(ControlServerError) {
         self.router = router
         self.limits = limits
-        LibeventThreading.enable()
+        EventThreads.enable()
         guard let b = event_base_new() else { throw ControlServerError("event_base_new failed") }
         base = b
         let control = router.control

@@ -1,8 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLibevent
 import FlowgateCore
+import FlowgateSystem
 
 /// One proxied TCP connection: client ⇄ picked member (design §4).
 ///
@@ -35,7 +35,7 @@ import FlowgateCore
 /// on an error or reset, or at the listener's idle timeout. libevent's
 /// le-proxy sample closes both on the first EOF and broke 20 of 20
 /// half-closing echoes in the measurements.
-final class TCPConnection {
+final class TCPConnection: EventHandler {
     enum Phase: UInt8 { case connecting, relaying, closed }
 
     /// One direction's state: bytes read from its source and not yet
@@ -69,11 +69,11 @@ final class TCPConnection {
     private var tried: [String] = []
     private(set) var phase = Phase.connecting
 
-    private var clientRead: OpaquePointer?
-    private var backendRead: OpaquePointer?
-    private var clientWrite: OpaquePointer?
-    private var backendWrite: OpaquePointer?
-    private var timer: OpaquePointer?
+    private var clientRead: LoopEvent?
+    private var backendRead: LoopEvent?
+    private var clientWrite: LoopEvent?
+    private var backendWrite: LoopEvent?
+    private var timer: LoopEvent?
     private var lastActivity = 0
     /// Monotonic µs when the flow reached its member; set only on listeners
     /// with `connection_log` (no clock read per connection otherwise).
@@ -94,8 +94,18 @@ final class TCPConnection {
         self.service = service; self.clientFD = client; self.flow = flow; self.plan = plan
     }
 
-    private var context: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
-    private var base: OpaquePointer { service.worker.base }
+    private var base: EventBase { service.worker.eventBase }
+
+    /// Every event of the connection lands here; which one fired follows from
+    /// the phase, the descriptor and the readiness. A close from inside drops
+    /// the last reference, so the connection keeps itself alive for the call.
+    override func handleEvent(fd: Int32, readiness: IOReadiness) {
+        withLife {
+            if phase == .connecting { connectFinished(readiness); return }
+            if fd < 0 { idleCheck(); return }
+            if readiness.contains(.read) { relay(upstream: fd == clientFD) } else { flush(upstream: fd == backendFD) }
+        }
+    }
     private var counters: WorkerCounters { service.worker.counters }
 
     // MARK: connecting
@@ -118,16 +128,13 @@ final class TCPConnection {
             attemptFailed(error)
             return
         }
-        let cb: event_callback_fn = { _, what, ctx in
-            Unmanaged<TCPConnection>.fromOpaque(ctx!).takeUnretainedValue().connectFinished(what)
-        }
-        backendWrite = event_new(base, backendFD, Int16(EV_WRITE), cb, context)
-        var tv = service.connectTimeout
-        event_add(backendWrite, &tv)
+        backendWrite = LoopEvent(base, fd: backendFD, interest: .write, persist: false, handler: self)
+        backendWrite?.add(seconds: service.connectTimeout)
     }
 
-    private func connectFinished(_ what: Int16) {
-        let code = what & Int16(EV_TIMEOUT) != 0 ? ETIMEDOUT : System.pendingError(backendFD)
+    private func connectFinished(_ what: IOReadiness) {
+        if what.contains(.timeout) { attemptFailed(.timedOut("connect")); return }
+        let code = System.pendingError(backendFD)
         if code != 0 { attemptFailed(SystemError("connect", code)); return }
         established()
     }
@@ -135,7 +142,7 @@ final class TCPConnection {
     /// Refused, unreachable or timed out: count it against the member, then
     /// try another one that has not been tried for this flow.
     private func attemptFailed(_ error: SystemError) {
-        if let e = backendWrite { event_free(e); backendWrite = nil }
+        if let e = backendWrite { e.free(); backendWrite = nil }
         if backendFD >= 0 { System.close(backendFD); backendFD = -1 }
         counters.connectFailures.add(1, ordering: .relaxed)
         if let t = target {
@@ -162,27 +169,17 @@ final class TCPConnection {
     private func established() {
         // Freed, not kept for a later EV_WRITE wait: an idle connection holds
         // no write event (memory per idle connection, issue 7).
-        if let e = backendWrite { event_free(e); backendWrite = nil }
+        if let e = backendWrite { e.free(); backendWrite = nil }
         phase = .relaying
         tried = []
         if let t = target { plan.connected(t) }   // passive health: the member answered
-        let clientCB: event_callback_fn = { _, _, ctx in
-            Unmanaged<TCPConnection>.fromOpaque(ctx!).takeUnretainedValue().relay(upstream: true)
-        }
-        let backendCB: event_callback_fn = { _, _, ctx in
-            Unmanaged<TCPConnection>.fromOpaque(ctx!).takeUnretainedValue().relay(upstream: false)
-        }
-        let timerCB: event_callback_fn = { _, _, ctx in
-            Unmanaged<TCPConnection>.fromOpaque(ctx!).takeUnretainedValue().idleCheck()
-        }
-        clientRead = event_new(base, clientFD, Int16(EV_READ | EV_PERSIST), clientCB, context)
-        backendRead = event_new(base, backendFD, Int16(EV_READ | EV_PERSIST), backendCB, context)
-        timer = event_new(base, -1, 0, timerCB, context)
-        event_add(clientRead, nil)
-        event_add(backendRead, nil)
+        clientRead = LoopEvent(base, fd: clientFD, interest: .read, persist: true, handler: self)
+        backendRead = LoopEvent(base, fd: backendFD, interest: .read, persist: true, handler: self)
+        timer = LoopEvent(timerOn: base, handler: self)
+        clientRead?.add()
+        backendRead?.add()
         lastActivity = service.now
-        var tv = timeval(tv_sec: plan.listener.idleTimeout, tv_usec: 0)
-        event_add(timer, &tv)
+        timer?.add(seconds: plan.listener.idleTimeout)
         if plan.listener.connectionLog, let t = target {
             openedAt = System.monotonicMicroseconds()   // connection log: duration
             Log.info("flow_opened", ["listener": plan.listener.listenerArn, "client": "\(flow.client):\(flow.clientPort)",
@@ -262,24 +259,14 @@ final class TCPConnection {
             if exchanged { break }
             peak = now
         }
-        event_del(up ? clientRead : backendRead)
+        (up ? clientRead : backendRead)?.remove()
         if up {
-            if backendWrite == nil { backendWrite = makeWriteEvent(backendFD, upstream: true) }
-            event_add(backendWrite, nil)
+            if backendWrite == nil { backendWrite = LoopEvent(base, fd: backendFD, interest: .write, persist: true, handler: self) }
+            backendWrite?.add()
         } else {
-            if clientWrite == nil { clientWrite = makeWriteEvent(clientFD, upstream: false) }
-            event_add(clientWrite, nil)
+            if clientWrite == nil { clientWrite = LoopEvent(base, fd: clientFD, interest: .write, persist: true, handler: self) }
+            clientWrite?.add()
         }
-    }
-
-    private func makeWriteEvent(_ fd: Int32, upstream: Bool) -> OpaquePointer? {
-        let up: event_callback_fn = { _, _, ctx in
-            Unmanaged<TCPConnection>.fromOpaque(ctx!).takeUnretainedValue().flush(upstream: true)
-        }
-        let down: event_callback_fn = { _, _, ctx in
-            Unmanaged<TCPConnection>.fromOpaque(ctx!).takeUnretainedValue().flush(upstream: false)
-        }
-        return event_new(base, fd, Int16(EV_WRITE | EV_PERSIST), upstream ? up : down, context)
     }
 
     /// The destination of one direction is writable again: send the pending
@@ -299,14 +286,14 @@ final class TCPConnection {
         pending.deallocate()
         withDirection(up) { $0.pending = nil; $0.start = 0; $0.end = 0 }
         counters.pendingBytes.subtract(end - start, ordering: .relaxed)
-        event_del(up ? backendWrite : clientWrite)
-        event_add(up ? clientRead : backendRead, nil)
+        (up ? backendWrite : clientWrite)?.remove()
+        (up ? clientRead : backendRead)?.add()
     }
 
     /// EOF from one direction's source: nothing of it is pending (a source
     /// is only read when its pending buffer is empty), so pass the EOF on now.
     private func sourceEnded(_ up: Bool) {
-        event_del(up ? clientRead : backendRead)
+        (up ? clientRead : backendRead)?.remove()
         withDirection(up) { $0.ended = true }
         // Both ended: close() sends the FIN itself (the peer's receive side
         // is drained, so no RST), one shutdown syscall less per connection.
@@ -317,7 +304,7 @@ final class TCPConnection {
     private func fail(_ error: SystemError, side: String) {
         // A reset or broken pipe on one side is passed on as a reset, as a
         // direct connection would have shown it (HAProxy does the same).
-        if error.code == ECONNRESET || error.code == EPIPE {
+        if error.isConnectionReset {
             System.setAbortiveClose(side == "client" ? backendFD : clientFD)
         }
         close(reason: "\(side)_\(error.call)_error", error: error)
@@ -327,8 +314,7 @@ final class TCPConnection {
         let idle = plan.listener.idleTimeout
         let elapsed = service.now - lastActivity
         if elapsed >= idle { close(reason: "idle_timeout"); return }
-        var tv = timeval(tv_sec: idle - elapsed, tv_usec: 0)
-        event_add(timer, &tv)
+        timer?.add(seconds: idle - elapsed)
     }
 
     // MARK: splice mode (the default)
@@ -401,8 +387,8 @@ final class TCPConnection {
         if moved < held { return }
         withDirection(up) { $0.pipeRead = -1; $0.pipeWrite = -1 }
         service.returnPipe((pr, pw), empty: true)
-        event_del(up ? backendWrite : clientWrite)
-        event_add(up ? clientRead : backendRead, nil)
+        (up ? backendWrite : clientWrite)?.remove()
+        (up ? clientRead : backendRead)?.add()
     }
 
     // MARK: closing
@@ -413,7 +399,7 @@ final class TCPConnection {
         guard phase != .closed else { return }
         let wasRelaying = phase == .relaying   // metrics: reached its member
         phase = .closed
-        for e in [clientRead, backendRead, clientWrite, backendWrite, timer] { if let e { event_free(e) } }
+        for e in [clientRead, backendRead, clientWrite, backendWrite, timer] { e?.free() }
         clientRead = nil; backendRead = nil; clientWrite = nil; backendWrite = nil; timer = nil
         System.close(clientFD)
         if backendFD >= 0 { System.close(backendFD); backendFD = -1 }

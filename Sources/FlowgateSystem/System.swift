@@ -1,32 +1,18 @@
-// The one place FlowgateDataPlane (and the daemon) calls the kernel: every
-// wrapper retries EINTR and turns errno into a typed `SystemError`, so callers
-// never read the global errno themselves (it is per-thread but easy to clobber
-// between the failing call and the read).
+// The one place Flowgate calls the kernel (both planes, the daemon and
+// flowgatectl go through here): every wrapper retries EINTR and turns errno
+// into a typed `SystemError`, so callers never read the global errno
+// themselves (it is per-thread but easy to clobber between the failing call
+// and the read). SwiftNIO's NIOPosix/System.swift is the model.
 #if canImport(Glibc)
 import Glibc
 #endif
 import CFlowgateSys
 
-/// A failed system call: the call's name and its errno.
-public struct SystemError: Error, Sendable, Hashable, CustomStringConvertible {
-    public var call: String
-    public var code: Int32
-    public init(_ call: String, _ code: Int32) { self.call = call; self.code = code }
-    /// Captures the calling thread's errno right after `call` failed.
-    static func last(_ call: String) -> SystemError { SystemError(call, errno) }
-
-    public var isWouldBlock: Bool { code == EAGAIN || code == EWOULDBLOCK }
-    public var isDescriptorExhaustion: Bool { code == EMFILE || code == ENFILE }
-    public var isNotFound: Bool { code == ENOENT }
-    public var reason: String { String(cString: strerror(code)) }
-    public var description: String { "\(call): \(reason) (errno \(code))" }
-}
-
 /// Thin syscall wrappers. Names follow the calls they wrap.
 public enum System {
     // MARK: descriptors
 
-    @inline(__always)
+    @inlinable @inline(__always)
     static func retrying<T: BinaryInteger>(_ call: String, _ body: () -> T) throws(SystemError) -> T {
         while true {
             let r = body()
@@ -40,11 +26,6 @@ public enum System {
     /// close(2) without retry: on Linux the descriptor is released even when
     /// close reports EINTR, and retrying could close a reused number.
     public static func close(_ fd: Int32) { _ = Glibc.close(fd) }
-
-    public static func setNonBlocking(_ fd: Int32) throws(SystemError) {
-        let flags = try retrying("fcntl") { fcntl(fd, F_GETFL) }
-        _ = try retrying("fcntl") { fcntl(fd, F_SETFL, flags | O_NONBLOCK) }
-    }
 
     // MARK: sockets
 
@@ -138,7 +119,7 @@ public enum System {
     public static func shutdownWrite(_ fd: Int32) { _ = Glibc.shutdown(fd, Int32(SHUT_WR)) }
 
     /// recv into `buffer`: > 0 bytes read, 0 on EOF, nil when it would block.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func receive(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) throws(SystemError) -> Int? {
         while true {
             let n = recv(fd, buffer, count, Int32(MSG_DONTWAIT))
@@ -152,7 +133,7 @@ public enum System {
 
     /// send with MSG_NOSIGNAL (a closed peer is an error, not SIGPIPE):
     /// bytes sent, 0 when it would block.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func send(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) throws(SystemError) -> Int {
         while true {
             let n = Glibc.send(fd, buffer, count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
@@ -166,7 +147,7 @@ public enum System {
 
     /// Seconds of CLOCK_MONOTONIC_COARSE: a vDSO read (no syscall, no lock),
     /// a few ms coarse; for idle accounting on the per-read path.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func coarseSeconds() -> Int {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
@@ -186,6 +167,7 @@ public enum System {
     }
 
     /// splice between a socket and a pipe: bytes moved, 0 on EOF, nil when it would block.
+    @inlinable
     public static func splice(from: Int32, to: Int32, _ count: Int) throws(SystemError) -> Int? {
         while true {
             let n = fg_splice(from, to, count)
@@ -240,7 +222,10 @@ public enum System {
         var prefix = path.hasPrefix("/") ? "/" : ""
         for part in path.split(separator: "/") {
             prefix += part
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST { throw SystemError.last("mkdir \(prefix)") }
+            if mkdir(prefix, 0o755) != 0 {
+                let e = SystemError.last("mkdir \(prefix)")
+                if !e.isAlreadyExists { throw e }
+            }
             prefix += "/"
         }
     }
