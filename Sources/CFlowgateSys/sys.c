@@ -82,8 +82,6 @@ void fg_batch_destroy(fg_mmsg_batch *b) {
     free(b->send_cmsg_on); free(b->buffers); free(b->gso_iovs); free(b);
 }
 
-unsigned int fg_batch_slots(const fg_mmsg_batch *b) { return b->slots; }
-size_t fg_batch_slot_bytes(const fg_mmsg_batch *b) { return b->slot_bytes; }
 uint8_t *fg_batch_buffer(fg_mmsg_batch *b, unsigned int i) { return b->buffers + (size_t)i * b->slot_bytes; }
 size_t fg_batch_length(const fg_mmsg_batch *b, unsigned int i) { return b->msgs[i].msg_len; }
 void fg_batch_set_length(fg_mmsg_batch *b, unsigned int i, size_t len) {
@@ -161,8 +159,6 @@ int fg_batch_recv(int fd, fg_mmsg_batch *b, unsigned int n) {
     do { r = recvmmsg(fd, b->msgs, n, MSG_DONTWAIT, NULL); } while (r < 0 && errno == EINTR);
     return r;
 }
-
-int fg_batch_flags(const fg_mmsg_batch *b, unsigned int i) { return b->msgs[i].msg_hdr.msg_flags; }
 
 int fg_batch_recv_connected(int fd, fg_mmsg_batch *b, unsigned int n) {
     if (n > b->slots) n = b->slots;
@@ -327,10 +323,6 @@ int fg_batch_send(int fd, fg_mmsg_batch *b, unsigned int first, unsigned int n) 
 
 int fg_batch_send_connected(int fd, fg_mmsg_batch *b, unsigned int first, unsigned int n) {
     return send_slots(fd, b, first, n, 0);
-}
-
-int fg_udp_socket(int family) {
-    return socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 }
 
 int fg_enable_pktinfo(int fd, int family) {

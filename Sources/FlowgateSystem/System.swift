@@ -285,6 +285,9 @@ public enum System {
         return UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1000
     }
 
+    /// Seconds since the Unix epoch (wall clock: request signatures carry it).
+    public static func wallClockSeconds() -> Int { Int(time(nil)) }
+
     public static func environment(_ name: String) -> String? {
         guard let v = getenv(name) else { return nil }
         return String(cString: v)

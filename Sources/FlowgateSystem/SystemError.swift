@@ -35,6 +35,8 @@ public struct SystemError: Error, Sendable, Hashable, CustomStringConvertible {
     public var isConnectionReset: Bool { code == ECONNRESET || code == EPIPE }
     /// ETIMEDOUT.
     public var isTimedOut: Bool { code == ETIMEDOUT }
+    /// ENAMETOOLONG: e.g. a Unix socket path longer than sun_path.
+    public var isNameTooLong: Bool { code == ENAMETOOLONG }
     /// EINVAL.
     public var isInvalidArgument: Bool { code == EINVAL }
 

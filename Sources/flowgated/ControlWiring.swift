@@ -53,19 +53,6 @@ func startControlPlane(loop: MainLoop, dataPlane: DataPlane, config: FlowgateCon
         }
     }
     let service = ControlService(applier: AnyApplier(dataPlane), store: StateStore(path: config.stateFile), baseConfig: fileConfig)
-    // The data plane's gauges that exist today; per-listener/pool/member
-    // metrics (design §8) register their own collectors the same way.
-    service.metrics.register("dataplane") { [dataPlane] in
-        """
-        # HELP flowgate_active_flows Flows (TCP connections and UDP flows) open now, all workers.
-        # TYPE flowgate_active_flows gauge
-        flowgate_active_flows \(dataPlane.activeFlows)
-        # HELP flowgate_bound_ports Listening ports bound now (each protocol counted).
-        # TYPE flowgate_bound_ports gauge
-        flowgate_bound_ports \(dataPlane.boundPortCount)
-
-        """
-    }
     service.refusingChanges = { [dataPlane] in
         switch dataPlane.lifecycle {
         case .running, .reloading: return nil

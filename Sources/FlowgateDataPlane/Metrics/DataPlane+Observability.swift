@@ -30,6 +30,8 @@ extension DataPlane {
     /// snapshot.
     public func metricsInput() -> MetricsInput {
         var m = MetricsInput()
+        m.activeTCPConnections = activeFlows
+        m.boundPorts = boundPortCount
         let samples = collectWorkerSamples()
         guard let snapshot = snapshot else { return m }
         var listeners: [String: FlowTotals] = [:]

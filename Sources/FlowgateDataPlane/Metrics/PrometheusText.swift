@@ -46,6 +46,10 @@ public struct MetricsInput: Sendable {
     public var udpDroppedSendFailed = 0
     public var tcpRejected = 0
     public var drainClosed = 0
+    /// TCP connections open now (connecting or relaying), all workers.
+    public var activeTCPConnections = 0
+    /// Listening ports bound now, each protocol counted.
+    public var boundPorts = 0
     public init() {}
 }
 
@@ -55,6 +59,9 @@ public struct MetricsInput: Sendable {
 public enum PrometheusText {
     public static func render(_ m: MetricsInput) -> String {
         var w = PrometheusWriter()
+        w.family("flowgate_active_flows", .gauge, "TCP connections open now (connecting or relaying), all workers; UDP flows are in flowgate_listener_flows_active.",
+                 [([], Double(m.activeTCPConnections))])
+        w.family("flowgate_bound_ports", .gauge, "Listening ports bound now (each protocol counted).", [([], Double(m.boundPorts))])
         let dirs: [(String, KeyPath<FlowTotals, Int>, KeyPath<FlowTotals, Int>)] = [
             ("client_to_member", \.bytesIn, \.datagramsIn), ("member_to_client", \.bytesOut, \.datagramsOut)]
 
