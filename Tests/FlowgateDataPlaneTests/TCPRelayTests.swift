@@ -90,7 +90,13 @@ struct TCPRelayTests {
         #expect(TCPRelayMode(environment: "adaptive") == .adaptive)
     }
 
-    @Test func stalledReaderKeepsPendingWithinTheCap() throws {
+    /// Adaptive mode splices this bulk stream; copy mode keeps the unsent
+    /// remainder in a buffer that drains over several partial sends, each of
+    /// which must leave the worker's pending gauge.
+    @Test(arguments: ["adaptive", "copy"])
+    func stalledReaderKeepsPendingWithinTheCap(mode: String) throws {
+        setenv("FLOWGATE_TCP_RELAY", mode, 1)
+        defer { unsetenv("FLOWGATE_TCP_RELAY") }
         let (backend, backendPort) = TestSocket.listen()
         defer { close(backend) }
         let port = TestSocket.freePort()
@@ -130,6 +136,7 @@ struct TCPRelayTests {
         let received = TestSocket.readAll(server)
         #expect(received.count == sent)
         #expect(waitUntil { plane.workers.allSatisfy { $0.counters.pendingBytes.load(ordering: .relaxed) == 0 } })
+        #expect(plane.workers.allSatisfy { ($0.service(.tcp) as? TCPService)?.relayMode == TCPRelayMode(environment: mode) })
     }
 
     @Test func backendResetClosesTheClient() throws {
