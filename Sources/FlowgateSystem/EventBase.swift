@@ -46,7 +46,7 @@ public struct IOReadiness: OptionSet, Sendable {
 /// may drop the last reference to itself keeps itself alive for the call
 /// (`withLife`), as TCPConnection and the closure handles do.
 open class EventHandler {
-    public init() {}
+    @inlinable public init() {}
     /// Runs on the loop thread of the event's base. Never throws.
     open func handleEvent(fd: Int32, readiness: IOReadiness) {}
 

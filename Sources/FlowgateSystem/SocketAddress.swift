@@ -10,9 +10,11 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
     public var storage: sockaddr_storage
     public var length: socklen_t
 
+    @inlinable
     public init(storage: sockaddr_storage, length: socklen_t) { self.storage = storage; self.length = length }
 
     /// An IPv4 address, `address` and `port` in host order.
+    @inlinable
     public init(ipv4 address: UInt32, port: UInt16) {
         var storage = sockaddr_storage()
         var sin = sockaddr_in()
@@ -24,6 +26,7 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
     }
 
     /// An IPv6 address from its 16 bytes in network order (`hi` the first 8).
+    @inlinable
     public init(ipv6 hi: UInt64, _ lo: UInt64, port: UInt16) {
         var storage = sockaddr_storage()
         var sin6 = sockaddr_in6()
@@ -37,15 +40,18 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
         self.init(storage: storage, length: socklen_t(length))
     }
 
+    @inlinable
     public var family: Int32 { Int32(storage.ss_family) }
 
     /// The IPv4 address in host order, nil for another family.
+    @inlinable
     public var ipv4: UInt32? {
         guard family == AF_INET else { return nil }
         return withUnsafeBytes(of: storage) { UInt32(bigEndian: $0.load(as: sockaddr_in.self).sin_addr.s_addr) }
     }
 
     /// The 16 bytes of an IPv6 address as two big-endian words, nil for another family.
+    @inlinable
     public var ipv6: (hi: UInt64, lo: UInt64)? {
         guard family == AF_INET6 else { return nil }
         return withUnsafeBytes(of: storage) { raw in
@@ -59,6 +65,7 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
         }
     }
 
+    @inlinable
     public var port: Int {
         withUnsafeBytes(of: storage) { raw in
             switch family {
@@ -69,6 +76,7 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
         }
     }
 
+    @inlinable
     public func withSockaddr<R, E: Error>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws(E) -> R) throws(E) -> R {
         var s = storage
         let len = length
@@ -101,6 +109,7 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
 
 extension sockaddr_storage {
     /// Copies `address` (a sockaddr_in or sockaddr_in6) in; returns its length.
+    @inlinable
     mutating func store<A>(_ address: A) -> Int {
         var a = address
         withUnsafeBytes(of: &a) { src in withUnsafeMutableBytes(of: &self) { $0.copyMemory(from: src) } }

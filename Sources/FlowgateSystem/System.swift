@@ -25,14 +25,17 @@ public enum System {
 
     /// close(2) without retry: on Linux the descriptor is released even when
     /// close reports EINTR, and retrying could close a reused number.
+    @inlinable
     public static func close(_ fd: Int32) { _ = Glibc.close(fd) }
 
     // MARK: sockets
 
+    @inlinable
     public static func socket(family: Int32, type: Int32) throws(SystemError) -> Int32 {
         try retrying("socket") { Glibc.socket(family, type | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
     }
 
+    @inlinable
     public static func streamSocket(family: Int32) throws(SystemError) -> Int32 {
         try socket(family: family, type: Int32(SOCK_STREAM.rawValue))
     }
@@ -41,11 +44,13 @@ public enum System {
         try socket(family: family, type: Int32(SOCK_DGRAM.rawValue))
     }
 
+    @inlinable
     public static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) throws(SystemError) {
         var v = value
         _ = try retrying("setsockopt") { setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<Int32>.size)) }
     }
 
+    @inlinable
     public static func getOption(_ fd: Int32, _ level: Int32, _ name: Int32) throws(SystemError) -> Int32 {
         var v: Int32 = 0
         var len = socklen_t(MemoryLayout<Int32>.size)
@@ -53,11 +58,13 @@ public enum System {
         return v
     }
 
+    @inlinable
     public static func setNoDelay(_ fd: Int32) {
         try? setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
     }
 
     /// SO_LINGER {on, 0}: the next close sends RST instead of FIN.
+    @inlinable
     public static func setAbortiveClose(_ fd: Int32) {
         var l = linger(l_onoff: 1, l_linger: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
@@ -75,6 +82,7 @@ public enum System {
 
     /// Non-blocking connect: returns true when connected at once, false when
     /// in progress (EINPROGRESS); throws on an immediate failure.
+    @inlinable
     public static func connect(_ fd: Int32, _ address: SocketAddress) throws(SystemError) -> Bool {
         let r: Int32 = address.withSockaddr { sa, len in Glibc.connect(fd, sa, len) }
         if r == 0 { return true }
@@ -85,11 +93,13 @@ public enum System {
     }
 
     /// SO_ERROR after a non-blocking connect finished.
+    @inlinable
     public static func pendingError(_ fd: Int32) -> Int32 {
         (try? getOption(fd, SOL_SOCKET, SO_ERROR)) ?? EIO
     }
 
     /// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC; nil when the queue is empty.
+    @inlinable
     public static func accept(_ fd: Int32) throws(SystemError) -> (fd: Int32, peer: SocketAddress)? {
         var storage = sockaddr_storage()
         var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -105,6 +115,7 @@ public enum System {
         }
     }
 
+    @inlinable
     public static func localAddress(_ fd: Int32) throws(SystemError) -> SocketAddress {
         var storage = sockaddr_storage()
         var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -116,6 +127,7 @@ public enum System {
         return SocketAddress(storage: storage, length: len)
     }
 
+    @inlinable
     public static func shutdownWrite(_ fd: Int32) { _ = Glibc.shutdown(fd, Int32(SHUT_WR)) }
 
     /// recv into `buffer`: > 0 bytes read, 0 on EOF, nil when it would block.

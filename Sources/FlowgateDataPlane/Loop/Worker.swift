@@ -28,6 +28,9 @@ public final class WorkerCounters: Sendable {
 public final class Worker: @unchecked Sendable {
     public let index: Int
     public let loop: LoopThread
+    /// The base this worker's events are created on (`loop.eventBase`,
+    /// stored so a load borrows it instead of retaining it).
+    public let eventBase: EventBase
     public let tuning: Tuning
     public let counters = WorkerCounters()
     /// Per-flow totals for GET /metrics (worker thread only; Metrics/).
@@ -48,14 +51,13 @@ public final class Worker: @unchecked Sendable {
         self.tuning = tuning
         self.drivers = drivers
         do throws(SystemError) { loop = try LoopThread(name: "worker-\(index)") } catch { preconditionFailure("worker \(index): \(error)") }
+        eventBase = loop.eventBase
         scratchSize = max(16 * 1024, tuning.tcpScratchBuffer)
         scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchSize, alignment: 64)
     }
 
     deinit { scratch.deallocate() }
 
-    /// The base this worker's events are created on.
-    public var eventBase: EventBase { loop.eventBase }
 
     public func service(_ t: TransportProtocol) -> TransportService? { services[t] }
 

@@ -57,7 +57,7 @@ final class TCPConnection: EventHandler {
         downstream = TCPChannel(from: -1, .backend, to: client, .client)
     }
 
-    private var base: EventBase { service.worker.eventBase }
+    private var base: EventBase { service.base }
     private var counters: WorkerCounters { service.worker.counters }
 
     /// Every event of the connection lands here; which one fired follows from

@@ -9,6 +9,8 @@ import FlowgateSystem
 /// without a per-connection hash entry.
 final class TCPService: TransportService {
     unowned(unsafe) let worker: Worker
+    /// The worker's event base, borrowed by every connection's events.
+    unowned(unsafe) let base: EventBase
     private var acceptors: [ListeningSocketKey: TCPAcceptor] = [:]
     /// Head of the live-connection list; the list holds the strong references.
     var head: TCPConnection?
@@ -27,6 +29,7 @@ final class TCPService: TransportService {
 
     init(worker: Worker) {
         self.worker = worker
+        self.base = worker.eventBase
         maxPending = max(4096, worker.tuning.tcpMaxPending)
         readSize = min(worker.scratchSize, maxPending)
         connectTimeout = max(1, worker.tuning.connectTimeout)
