@@ -188,7 +188,10 @@ public final class EventBase: @unchecked Sendable {
 }
 
 /// A periodic or one-shot timer. Registered with its base until cancelled
-/// (or, one-shot, until it fired), so a discarded result keeps running.
+/// (or, one-shot, until it fired), so a discarded result keeps running; its
+/// closure is released then, so a closure that captures its owner strongly
+/// keeps it alive until `cancel`. Create it from any thread; cancel it on
+/// the loop's thread (or after the loop stopped).
 public final class LoopTimer: EventHandler, RegisteredEvent, @unchecked Sendable {
     private let base: EventBase
     private var event: LoopEvent?
@@ -224,7 +227,9 @@ public final class LoopTimer: EventHandler, RegisteredEvent, @unchecked Sendable
     }
 }
 
-/// A persistent watch of one descriptor.
+/// A persistent watch of one descriptor, registered with its base until
+/// `cancel` (which releases the closure). `enable`, `disable` and `cancel`
+/// belong on the loop's thread (or after the loop stopped).
 public final class IOWatch: EventHandler, RegisteredEvent, @unchecked Sendable {
     private let base: EventBase
     private var event: LoopEvent?
