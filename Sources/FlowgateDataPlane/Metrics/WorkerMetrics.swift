@@ -50,6 +50,8 @@ public final class WorkerMetrics {
 
     public init() {}
 
+    deinit { stopLagTimer() }
+
     /// Cancels the lag timer (worker thread, at stop). A timer outliving
     /// the loop is harmless: its base frees it first (EventBase.free).
     func stopLagTimer() {
@@ -69,7 +71,9 @@ public final class WorkerMetrics {
     func startLagTimer(_ loop: LoopThread) {
         guard lagTimer == nil else { return }
         lagExpected = System.monotonicMicroseconds() + WorkerMetrics.lagInterval
-        lagTimer = loop.every(Double(WorkerMetrics.lagInterval) / 1e6) { [unowned self] in self.lagTick() }
+        // unowned(unsafe): cancelled at stop and in deinit; a checked
+        // unowned load would cost every tick of every worker.
+        lagTimer = loop.every(Double(WorkerMetrics.lagInterval) / 1e6) { [unowned(unsafe) self] in self.lagTick() }
     }
 
     private func lagTick() {

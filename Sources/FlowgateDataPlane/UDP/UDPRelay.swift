@@ -82,7 +82,9 @@ public final class UDPRelay: @unchecked Sendable {
         inBatches = i; outBatches = o
         i.setGSO(UDPRelay.gsoEnabled)
         o.setGSO(UDPRelay.gsoEnabled)
-        sweepTimer = base.every(UDPRelay.sweepInterval) { [unowned self] in self.sweep(); self.publish() }
+        // unowned(unsafe): the relay cancels the timer in `shutdown` (also
+        // from deinit), and a checked unowned load costs every tick.
+        sweepTimer = base.every(UDPRelay.sweepInterval) { [unowned(unsafe) self] in self.sweep(); self.publish() }
     }
 
     deinit { shutdown() }
