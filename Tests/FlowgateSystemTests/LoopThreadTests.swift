@@ -88,6 +88,31 @@ import FlowgateSystem
         loop.stopAndJoin()
     }
 
+    /// The daemon's drain timer cancels itself and drops the last reference
+    /// to its handle from inside its own callback: the handle lives to the
+    /// end of the call and never fires again.
+    @Test func aTimerCancellingAndDroppingItselfInItsCallbackIsSafe() throws {
+        let loop = try LoopThread(name: "test-selfcancel")
+        loop.start()
+        final class Holder: @unchecked Sendable { var timer: LoopTimer? }
+        let holder = Holder()
+        let fired = Atomic(0)
+        let stopped = Latch(1)
+        loop.post {
+            holder.timer = loop.every(0.005) {
+                if fired.add(1, ordering: .relaxed).newValue == 2 {
+                    holder.timer?.cancel()
+                    holder.timer = nil
+                    stopped.countDown()
+                }
+            }
+        }
+        #expect(stopped.wait(timeout: 5))
+        usleep(50_000)
+        #expect(fired.load(ordering: .relaxed) == 2)
+        loop.stopAndJoin()
+    }
+
     /// A timer still armed when the loop goes is freed with its base, before
     /// it: the handle's later release touches nothing freed.
     @Test func aTimerOutlivingItsLoopIsFreedWithTheBase() throws {
