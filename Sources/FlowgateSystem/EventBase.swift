@@ -234,6 +234,7 @@ public final class IOWatch: EventHandler, RegisteredEvent, @unchecked Sendable {
     private let base: EventBase
     private var event: LoopEvent?
     private let fd: Int32
+    private var current: IOInterest = []
     private let body: (IOReadiness) -> Void
 
     init(_ base: EventBase, fd: Int32, events: IOInterest, _ body: @escaping (IOReadiness) -> Void) {
@@ -249,11 +250,14 @@ public final class IOWatch: EventHandler, RegisteredEvent, @unchecked Sendable {
         withLife { body(readiness) }
     }
 
-    /// Watches for `interest` from now on (replacing what it watched).
+    /// Watches for `interest` from now on (replacing what it watched). The
+    /// same interest again only re-arms the event it has.
     public func enable(_ interest: IOInterest) {
+        if let e = event, interest == current { e.add(); return }
         freeEvent()
         guard let e = LoopEvent(base, fd: fd, interest: interest, persist: true, handler: self) else { preconditionFailure("event_new failed") }
         event = e
+        current = interest
         e.add()
     }
 

@@ -84,6 +84,20 @@ import FlowgateSystem
         #expect(enabled.wait(timeout: 5))
         for _ in 0..<500 where reads.load(ordering: .relaxed) < 2 { usleep(1_000) }
         #expect(reads.load(ordering: .relaxed) == 2)
+        // A different interest replaces the watched events: a socket with
+        // room in its send buffer reports writable.
+        let writable = Latch(1)
+        let writes = Atomic(0)
+        loop.post {
+            box.withLock { $0?.cancel(); $0 = nil }
+            box.withLock {
+                $0 = loop.watch(fd: reader, events: .read) { r in
+                    if r.contains(.write), writes.add(1, ordering: .relaxed).newValue == 1 { writable.countDown() }
+                }
+                $0?.enable(.write)
+            }
+        }
+        #expect(writable.wait(timeout: 5))
         loop.post { box.withLock { $0?.cancel(); $0 = nil } }
         loop.stopAndJoin()
     }
