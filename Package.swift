@@ -6,6 +6,14 @@
 // - swift-argument-parser: the two command lines (flowgated, flowgatectl).
 // Everything else (JSON, SHA-256/HMAC for request signing, atomics via the
 // standard library's Synchronization module) is in-tree or in the toolchain.
+//
+// Targets, dependencies pointing one way:
+//   flowgated, flowgatectl (executables)
+//     → FlowgateControl, FlowgateDataPlane (the two planes; control never
+//       imports the data plane: the daemon wires them together)
+//       → FlowgateSystem (syscalls, event loops, logging: the only Swift
+//         that calls libevent or the C shim) and FlowgateCore (pure Swift)
+//         → CLibevent, CFlowgateSys (System) / Yams (Core)
 import PackageDescription
 
 let package = Package(
@@ -34,35 +42,44 @@ let package = Package(
             name: "FlowgateCore",
             dependencies: [.product(name: "Yams", package: "Yams")]
         ),
-        // The only code that touches libevent and sockets.
+        // The foundation under both planes: syscall wrappers (SystemError),
+        // SocketAddress, Log, Latch, LoopThread/MainLoop and their events,
+        // the UDP batch calls, the Prometheus writer. Every Swift call into
+        // libevent or CFlowgateSys is here.
+        .target(
+            name: "FlowgateSystem",
+            dependencies: ["CLibevent", "CFlowgateSys"]
+        ),
+        // Workers, listeners, the TCP and UDP relays, health checks, metrics.
         .target(
             name: "FlowgateDataPlane",
-            dependencies: ["FlowgateCore", "CLibevent", "CFlowgateSys"]
+            dependencies: ["FlowgateCore", "FlowgateSystem"]
         ),
-        // Control server (evhttp), the AWS and ELB endpoints, signatures, state.
+        // Control server, the AWS and ELB endpoints, signatures, state.
         .target(
             name: "FlowgateControl",
-            dependencies: ["FlowgateCore", "FlowgateDataPlane", "CLibevent"]
+            dependencies: ["FlowgateCore", "FlowgateSystem"]
         ),
         .executableTarget(
             name: "flowgated",
             dependencies: [
-                "FlowgateCore", "FlowgateDataPlane", "FlowgateControl",
+                "FlowgateCore", "FlowgateSystem", "FlowgateDataPlane", "FlowgateControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "flowgatectl",
             dependencies: [
-                "FlowgateCore",
+                "FlowgateCore", "FlowgateSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // Pick-path micro-benchmark: a plain timing harness, no network.
         .executableTarget(name: "flowgate-pickbench", dependencies: ["FlowgateCore"], path: "bench/pick"),
         .testTarget(name: "FlowgateCoreTests", dependencies: ["FlowgateCore"]),
-        .testTarget(name: "FlowgateDataPlaneTests", dependencies: ["FlowgateDataPlane", "FlowgateCore", "CFlowgateSys"]),
-        .testTarget(name: "FlowgateControlTests", dependencies: ["FlowgateControl", "FlowgateCore"]),
+        .testTarget(name: "FlowgateSystemTests", dependencies: ["FlowgateSystem"]),
+        .testTarget(name: "FlowgateDataPlaneTests", dependencies: ["FlowgateDataPlane", "FlowgateSystem", "FlowgateCore"]),
+        .testTarget(name: "FlowgateControlTests", dependencies: ["FlowgateControl", "FlowgateSystem", "FlowgateCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,5 @@
 // See include/CFlowgateSys.h. Compiled with _GNU_SOURCE (Package.swift).
+#include <pthread.h>
 #include "CFlowgateSys.h"
 
 #include <errno.h>
@@ -81,8 +82,6 @@ void fg_batch_destroy(fg_mmsg_batch *b) {
     free(b->send_cmsg_on); free(b->buffers); free(b->gso_iovs); free(b);
 }
 
-unsigned int fg_batch_slots(const fg_mmsg_batch *b) { return b->slots; }
-size_t fg_batch_slot_bytes(const fg_mmsg_batch *b) { return b->slot_bytes; }
 uint8_t *fg_batch_buffer(fg_mmsg_batch *b, unsigned int i) { return b->buffers + (size_t)i * b->slot_bytes; }
 size_t fg_batch_length(const fg_mmsg_batch *b, unsigned int i) { return b->msgs[i].msg_len; }
 void fg_batch_set_length(fg_mmsg_batch *b, unsigned int i, size_t len) {
@@ -160,8 +159,6 @@ int fg_batch_recv(int fd, fg_mmsg_batch *b, unsigned int n) {
     do { r = recvmmsg(fd, b->msgs, n, MSG_DONTWAIT, NULL); } while (r < 0 && errno == EINTR);
     return r;
 }
-
-int fg_batch_flags(const fg_mmsg_batch *b, unsigned int i) { return b->msgs[i].msg_hdr.msg_flags; }
 
 int fg_batch_recv_connected(int fd, fg_mmsg_batch *b, unsigned int n) {
     if (n > b->slots) n = b->slots;
@@ -328,10 +325,6 @@ int fg_batch_send_connected(int fd, fg_mmsg_batch *b, unsigned int first, unsign
     return send_slots(fd, b, first, n, 0);
 }
 
-int fg_udp_socket(int family) {
-    return socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-}
-
 int fg_enable_pktinfo(int fd, int family) {
     int one = 1;
     if (family == AF_INET6) {
@@ -349,4 +342,11 @@ int fg_set_buffers(int fd, int rcv_bytes, int snd_bytes) {
     if (snd_bytes > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &snd_bytes, sizeof snd_bytes) < 0)
         rc |= setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd_bytes, sizeof snd_bytes);
     return rc;
+}
+
+int fg_set_thread_name(const char *name) {
+    char buf[16];
+    strncpy(buf, name, sizeof buf - 1);
+    buf[sizeof buf - 1] = 0;
+    return pthread_setname_np(pthread_self(), buf);
 }

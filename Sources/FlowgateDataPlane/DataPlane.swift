@@ -1,4 +1,5 @@
 import FlowgateCore
+import FlowgateSystem
 import Synchronization
 
 /// Where the daemon is in its life (design §8); every change is logged.
@@ -42,14 +43,14 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
         var generation: UInt64 = 0
         var bound: Set<ListeningSocketKey> = []
         var lifecycle: Lifecycle = .starting
-        var warnedUnsupported: Set<String> = []
     }
     private let state: Mutex<State>
 
     /// `workerCount` nil: one per online CPU. `tuning` is fixed for the
     /// process's life (scratch buffers are sized from it).
-    public init(workerCount: Int?, tuning: Tuning, drivers: [TransportDriver] = DataPlane.defaultDrivers) {
+    public init(workerCount: Int?, tuning: Tuning) {
         let n = max(1, workerCount ?? System.onlineCPUs())
+        let drivers = DataPlane.defaultDrivers
         var byTransport: [TransportProtocol: TransportDriver] = [:]
         for d in drivers { byTransport[d.transport] = d }
         self.drivers = byTransport
@@ -111,7 +112,6 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
     public func prepare(_ new: FlowgateConfig) throws(ApplyError) -> PreparedUpdate {
         let (previous, generation, bound) = state.withLock { ($0.index?.snapshot, $0.generation, $0.bound) }
         let snapshot = SnapshotBuilder().build(new, generation: generation + 1, previous: previous)
-        warnUnsupported(snapshot)
         let index = SnapshotIndex(snapshot, transports: Set(drivers.keys))
         let wanted = Set(index.plans.keys)
         let removed = bound.subtracting(wanted)
@@ -179,10 +179,23 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
             s.bound.formUnion(prepared.added)
             return previous
         }
-        didCommit(previous: previous, index: index)   // health, drain, metrics (Metrics/DataPlane+Observability.swift)
+        didCommit(previous: previous, index: index)
         if !removed.isEmpty { Log.info("ports_closed", ["count": removed.count]) }
         Log.info("snapshot_committed", ["generation": index.snapshot.generation, "workers": workers.count,
                                         "ports": state.withLock { $0.bound.count }])
+    }
+
+    /// After every worker swapped in `index`: reconfigure the health checks
+    /// and arm `connection_drain` deadlines for members the change took out
+    /// of service.
+    private func didCommit(previous: FlowgateConfig, index: SnapshotIndex) {
+        health.apply(index.snapshot)
+        let orders = ConnectionDrainPlanner.orders(previous: previous, next: index.snapshot.config)
+        guard !orders.isEmpty else { return }
+        for o in orders {
+            Log.info("drain_started", ["pool": o.poolID, "member": o.memberID, "timeout_s": o.timeout])
+        }
+        for w in workers { w.post { w in w.scheduleDrain(orders) } }
     }
 
     public func abort(_ prepared: PreparedUpdate) {
@@ -224,17 +237,6 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
         state.withLock { $0.bound.removeAll() }
         setLifecycle(.stopped)
         Log.info("data_plane_stopped", ["flows_cut": left])
-    }
-
-    private func warnUnsupported(_ snapshot: RuntimeSnapshot) {
-        for plan in snapshot.listeners where drivers[plan.listener.protocol] == nil {
-            let arn = plan.listener.listenerArn
-            let first = state.withLock { $0.warnedUnsupported.insert(arn).inserted }
-            if first {
-                Log.warn("listener_not_served", ["listener": arn, "protocol": plan.listener.protocol.rawValue,
-                                                  "reason": "no \(plan.listener.protocol.rawValue) relay in this build"])
-            }
-        }
     }
 
     /// "8000-8009,9000" for a sorted port list.

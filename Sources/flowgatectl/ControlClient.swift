@@ -1,10 +1,8 @@
 // A tiny HTTP/1.1 client for the control API over the Unix socket (default)
 // or TCP (`--endpoint`). One request per connection (`Connection: close`),
 // which is all a command line needs.
-#if canImport(Glibc)
-import Glibc
-#endif
 import FlowgateCore
+import FlowgateSystem
 
 struct ClientError: Error, CustomStringConvertible {
     var description: String
@@ -50,18 +48,16 @@ enum Target {
 enum ControlClient {
     static func exchange(_ target: Target, method: String, path: String, headers: [(String, String)], body: [UInt8]) throws -> HTTPReply {
         let fd = try connect(target)
-        defer { close(fd) }
+        defer { System.close(fd) }
         var head = "\(method) \(path) HTTP/1.1\r\nHost: \(target.hostHeader)\r\nConnection: close\r\nContent-Length: \(body.count)\r\n"
         for (k, v) in headers { head += "\(k): \(v)\r\n" }
         head += "\r\n"
-        try writeAll(fd, Array(head.utf8) + body)
-        var response: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buf.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, 65536, 0) }
-            if n < 0 { if errno == EINTR { continue }; throw ClientError(description: "reading the reply: \(String(cString: strerror(errno)))") }
-            if n == 0 { break }
-            response += buf[0..<n]
+        do throws(SystemError) { try System.sendAll(fd, Array(head.utf8) + body) } catch {
+            throw ClientError(description: "sending the request: \(error.reason)")
+        }
+        let response: [UInt8]
+        do throws(SystemError) { response = try System.receiveToEnd(fd) } catch {
+            throw ClientError(description: "reading the reply: \(error.reason)")
         }
         return try parse(response)
     }
@@ -69,48 +65,20 @@ enum ControlClient {
     static func connect(_ target: Target) throws -> Int32 {
         switch target {
         case let .unix(path):
-            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw ClientError(description: "socket: \(String(cString: strerror(errno)))") }
-            var addr = sockaddr_un()
-            addr.sun_family = sa_family_t(AF_UNIX)
-            guard path.utf8.count < MemoryLayout.size(ofValue: addr.sun_path) else { close(fd); throw ClientError(description: "--socket \(path) is too long") }
-            withUnsafeMutableBytes(of: &addr.sun_path) { raw in raw.copyBytes(from: path.utf8); raw[path.utf8.count] = 0 }
-            let rc = withUnsafePointer(to: &addr) { p in
-                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            do throws(SystemError) { return try System.connectUnix(path) } catch {
+                if error.isNameTooLong { throw ClientError(description: "--socket \(path) is too long") }
+                throw ClientError(description: "cannot connect to \(path): \(error.reason) (is flowgated running? --socket sets the path)")
             }
-            guard rc == 0 else {
-                let e = String(cString: strerror(errno)); close(fd)
-                throw ClientError(description: "cannot connect to \(path): \(e) (is flowgated running? --socket sets the path)")
-            }
-            return fd
         case let .tcp(host, port):
-            var hints = addrinfo()
-            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-            var res: UnsafeMutablePointer<addrinfo>?
-            let gai = getaddrinfo(host, String(port), &hints, &res)
-            guard gai == 0, let first = res else { throw ClientError(description: "cannot resolve \(host): \(String(cString: gai_strerror(gai)))") }
-            defer { freeaddrinfo(res) }
-            var ai: UnsafeMutablePointer<addrinfo>? = first
+            let addresses: [SocketAddress]
+            do throws(ResolveError) { addresses = try System.resolve(host, port: port) } catch {
+                throw ClientError(description: error.description)
+            }
             var lastError = "no address"
-            while let a = ai {
-                let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype, a.pointee.ai_protocol)
-                if fd >= 0 {
-                    if Glibc.connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) == 0 { return fd }
-                    lastError = String(cString: strerror(errno))
-                    close(fd)
-                }
-                ai = a.pointee.ai_next
+            for a in addresses {
+                do throws(SystemError) { return try System.connectBlocking(a) } catch { lastError = error.reason }
             }
             throw ClientError(description: "cannot connect to \(host):\(port): \(lastError)")
-        }
-    }
-
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + off, bytes.count - off, Int32(MSG_NOSIGNAL)) }
-            if n < 0 { if errno == EINTR { continue }; throw ClientError(description: "sending the request: \(String(cString: strerror(errno)))") }
-            off += n
         }
     }
 

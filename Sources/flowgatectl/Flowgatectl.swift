@@ -2,11 +2,9 @@
 // Unix socket by default, or to `--endpoint http://host:port` with keys from
 // the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for listeners,
 // HUAWEICLOUD_SDK_AK/HUAWEICLOUD_SDK_SK for pools and members).
-#if canImport(Glibc)
-import Glibc
-#endif
 import ArgumentParser
 import FlowgateCore
+import FlowgateSystem
 
 @main
 struct Flowgatectl: ParsableCommand {
@@ -37,7 +35,7 @@ struct Connection: ParsableArguments {
         get throws { try endpoint.map { try Target.parse(endpoint: $0) } ?? .unix(socket) }
     }
 
-    static func env(_ name: String) -> String? { getenv(name).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } }
+    static func env(_ name: String) -> String? { System.environment(name).flatMap { $0.isEmpty ? nil : $0 } }
 
     /// AWS JSON 1.1 call; returns the decoded success body or exits with the API's error.
     func aws(_ operation: String, _ body: JSONValue) throws -> JSONValue {
@@ -47,7 +45,7 @@ struct Connection: ParsableArguments {
         if case .tcp = target, let key = Connection.env("AWS_ACCESS_KEY_ID"), let secret = Connection.env("AWS_SECRET_ACCESS_KEY") {
             let region = self.region ?? Connection.env("AWS_REGION") ?? Connection.env("AWS_DEFAULT_REGION") ?? "us-west-2"
             Signing.sigV4(method: "POST", path: "/", host: target.hostHeader, headers: &headers, body: bytes,
-                          keyID: key, secret: secret, region: region, now: Int64(time(nil)))
+                          keyID: key, secret: secret, region: region, now: Int64(System.wallClockSeconds()))
         }
         let reply = try ControlClient.exchange(target, method: "POST", path: "/", headers: headers, body: bytes)
         let parsed = try? JSONValue.parse(reply.body)
@@ -68,7 +66,7 @@ struct Connection: ParsableArguments {
         var headers = [("Content-Type", "application/json;charset=utf-8"), ("X-Project-Id", project)]
         if case .tcp = target, let ak = Connection.env("HUAWEICLOUD_SDK_AK"), let sk = Connection.env("HUAWEICLOUD_SDK_SK") {
             Signing.sdkHMAC(method: method, path: path, query: query, host: target.hostHeader, headers: &headers, body: bytes,
-                            ak: ak, sk: sk, now: Int64(time(nil)))
+                            ak: ak, sk: sk, now: Int64(System.wallClockSeconds()))
         }
         let q = query.map { "\(URLCoding.encode($0.0))=\(URLCoding.encode($0.1))" }.joined(separator: "&")
         let reply = try ControlClient.exchange(target, method: method, path: q.isEmpty ? path : "\(path)?\(q)", headers: headers, body: bytes)
@@ -83,7 +81,7 @@ struct Connection: ParsableArguments {
         var headers: [(String, String)] = []
         if case .tcp = target, let ak = Connection.env("HUAWEICLOUD_SDK_AK"), let sk = Connection.env("HUAWEICLOUD_SDK_SK") {
             Signing.sdkHMAC(method: "GET", path: "/flowgate/info", query: [], host: target.hostHeader, headers: &headers, body: [],
-                            ak: ak, sk: sk, now: Int64(time(nil)))
+                            ak: ak, sk: sk, now: Int64(System.wallClockSeconds()))
         }
         let reply = try ControlClient.exchange(target, method: "GET", path: "/flowgate/info", headers: headers, body: [])
         guard reply.status == 200, let p = (try? JSONValue.parse(reply.body))?["project_id"]?.stringValue else {
@@ -127,6 +125,6 @@ func run(_ body: () throws -> Void) throws {
 }
 
 func printError(_ line: String) {
-    var bytes = Array((line + "\n").utf8)
-    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+    let bytes = Array((line + "\n").utf8)
+    bytes.withUnsafeBytes { System.writeAll(2, $0) }
 }

@@ -4,6 +4,7 @@
 // SIGHUP), then the control server on its own thread, applying changes
 // through the data plane (the `ConfigApplier`).
 import FlowgateCore
+import FlowgateSystem
 import FlowgateControl
 import FlowgateDataPlane
 
@@ -12,19 +13,6 @@ import FlowgateDataPlane
 func makeControlService(dataPlane: DataPlane, fileConfig: FlowgateConfig) -> ControlService {
     // No base config yet: the start (ControlStateService) sets it, as every reload does.
     let service = ControlService(applier: AnyApplier(dataPlane), store: StateStore(path: fileConfig.stateFile))
-    // The data plane's gauges that exist today; per-listener/pool/member
-    // metrics (design §8) register their own collectors the same way.
-    service.metrics.register("dataplane") { [dataPlane] in
-        """
-        # HELP flowgate_active_flows Flows (TCP connections and UDP flows) open now, all workers.
-        # TYPE flowgate_active_flows gauge
-        flowgate_active_flows \(dataPlane.activeFlows)
-        # HELP flowgate_bound_ports Listening ports bound now (each protocol counted).
-        # TYPE flowgate_bound_ports gauge
-        flowgate_bound_ports \(dataPlane.boundPortCount)
-
-        """
-    }
     service.refusingChanges = { [dataPlane] in
         switch dataPlane.lifecycle {
         case .running, .reloading: return nil

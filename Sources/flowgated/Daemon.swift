@@ -1,4 +1,5 @@
 import FlowgateCore
+import FlowgateSystem
 import FlowgateControl
 import FlowgateDataPlane
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlowgateCore
+import FlowgateSystem
 import FlowgateDataPlane
 
 /// `flowgated --config FILE [--check-config] [--log-level LEVEL]` (design §8).

@@ -1,4 +1,4 @@
-import FlowgateDataPlane
+import FlowgateSystem
 
 /// sd_notify(3) spoken directly: newline-separated KEY=VALUE lines in one
 /// datagram to $NOTIFY_SOCKET (a path, or an abstract name when it starts

@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import FlowgateCore
 @testable import FlowgateDataPlane
+import FlowgateSystem
 
 /// Health checks, draining and metrics against real sockets on 127.0.0.1.
 @Suite(.serialized)

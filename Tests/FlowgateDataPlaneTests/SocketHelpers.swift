@@ -5,6 +5,7 @@ import Glibc
 import Foundation
 import FlowgateCore
 @testable import FlowgateDataPlane
+import FlowgateSystem
 
 enum TestSocket {
     static func loopback(_ port: Int) -> sockaddr_in {

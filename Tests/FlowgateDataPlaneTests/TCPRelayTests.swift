@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import FlowgateCore
 @testable import FlowgateDataPlane
+import FlowgateSystem
 
 /// Real sockets on 127.0.0.1: a DataPlane with two workers relaying to
 /// backends run on plain threads.
@@ -89,7 +90,13 @@ struct TCPRelayTests {
         #expect(TCPRelayMode(environment: "adaptive") == .adaptive)
     }
 
-    @Test func stalledReaderKeepsPendingWithinTheCap() throws {
+    /// Adaptive mode splices this bulk stream; copy mode keeps the unsent
+    /// remainder in a buffer that drains over several partial sends, each of
+    /// which must leave the worker's pending gauge.
+    @Test(arguments: ["adaptive", "copy"])
+    func stalledReaderKeepsPendingWithinTheCap(mode: String) throws {
+        setenv("FLOWGATE_TCP_RELAY", mode, 1)
+        defer { unsetenv("FLOWGATE_TCP_RELAY") }
         let (backend, backendPort) = TestSocket.listen()
         defer { close(backend) }
         let port = TestSocket.freePort()
@@ -129,6 +136,7 @@ struct TCPRelayTests {
         let received = TestSocket.readAll(server)
         #expect(received.count == sent)
         #expect(waitUntil { plane.workers.allSatisfy { $0.counters.pendingBytes.load(ordering: .relaxed) == 0 } })
+        #expect(plane.workers.allSatisfy { ($0.service(.tcp) as? TCPService)?.relayMode == TCPRelayMode(environment: mode) })
     }
 
     @Test func backendResetClosesTheClient() throws {
@@ -313,55 +321,6 @@ struct TCPRelayTests {
         var a = TestSocket.loopback(port)
         let r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         #expect(r == 0)
-    }
-}
-
-struct DescriptorBudgetTests {
-    @Test func oneSocketPerWorkerWhenItFits() {
-        let b = DescriptorBudget(limit: 20000, openNow: 20)
-        #expect(b.reserve == 2500)
-        #expect(b.socketsPerPort(ports: 1024, workers: 2) == 2)
-    }
-
-    @Test func bigRangesFallBackToOneSocketPerPort() {
-        let b = DescriptorBudget(limit: 20000, openNow: 20)
-        #expect(b.socketsPerPort(ports: 11024, workers: 2) == 1)
-        #expect(b.socketsPerPort(ports: 5000, workers: 4) == 3)
-    }
-
-    @Test func theWholePortSpaceDoesNotFit() {
-        let b = DescriptorBudget(limit: 20000, openNow: 20)
-        #expect(b.socketsPerPort(ports: 65535, workers: 2) == nil)
-    }
-
-    @Test func portsRotateOverWorkers() {
-        #expect((0..<4).map { DescriptorBudget.owner(portIndex: $0, socket: 0, socketsPerPort: 1, workers: 2) } == [0, 1, 0, 1])
-        #expect((0..<2).map { DescriptorBudget.owner(portIndex: 7, socket: $0, socketsPerPort: 2, workers: 2) } == [0, 1])
-    }
-
-    @Test func budgetErrorIsClearAndNothingIsBound() throws {
-        let plane = DataPlane(workerCount: 2, tuning: Tuning())
-        var config = makeConfig(port: 1, members: [(9, 1)])
-        config.accelerators[0].listeners[0].portRanges = [PortRange(fromPort: 1, toPort: 65535)]
-        do {
-            try plane.start(config)
-            Issue.record("65535 ports fit a 20000 descriptor limit")
-        } catch {
-            #expect(error.kind == .descriptorBudget)
-            #expect(error.message.contains("65535 new ports need at least 65535 descriptors"))
-        }
-        #expect(plane.boundPortCount == 0)
-    }
-}
-
-struct LogFormatTests {
-    @Test func keyValueLineQuotesWhereNeeded() {
-        let line = Log.format(.info, "listener_bound", ["listener": "arn:x/listener/1", "port": 8000, "reason": "in use", "empty": ""])
-        #expect(line == "level=info event=listener_bound listener=arn:x/listener/1 port=8000 reason=\"in use\" empty=\"\"")
-    }
-
-    @Test func portListsAreCompressedToRanges() {
-        #expect(DataPlane.describe([1, 2, 3, 5, 7, 8]) == "1-3,5,7-8")
     }
 }
 

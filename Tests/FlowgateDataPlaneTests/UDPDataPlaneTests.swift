@@ -6,6 +6,7 @@ import Synchronization
 import Testing
 import FlowgateCore
 @testable import FlowgateDataPlane
+import FlowgateSystem
 
 /// A UDP member on its own thread: answers every datagram with its id
 /// (or echoes it), until stopped.

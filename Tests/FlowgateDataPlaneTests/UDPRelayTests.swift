@@ -4,6 +4,7 @@ import Glibc
 import Testing
 import FlowgateCore
 @testable import FlowgateDataPlane
+import FlowgateSystem
 
 @Suite(.serialized) struct UDPRelayTests {
     @Test func echoesDatagramsByteForByteIncludingEmptyAndLargest() throws {
@@ -56,7 +57,7 @@ import FlowgateCore
         }
         #expect(got.map(\.bytes) == sent)
         #expect(got.allSatisfy { $0.from == IPAddress("127.0.0.2")! && $0.port == h.listenerPort })
-        if DatagramBatch.gsoAvailable {
+        if GSOProbe.kernelTakesGSO {
             #expect(h.relay.gsoSends.toMembers >= 1)
             #expect(h.relay.gsoSends.toClients >= 1)
         }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLibevent
+import FlowgateSystem
 import FlowgateCore
 @testable import FlowgateDataPlane
 
@@ -79,7 +79,7 @@ final class TestBackend {
 
 /// One relay on a private event_base, pumped from the test thread.
 final class UDPRelayHarness {
-    let base: OpaquePointer
+    let base: EventBase
     let relay: UDPRelay
     var backends: [TestBackend]
     let clock: ManualTime?
@@ -89,7 +89,7 @@ final class UDPRelayHarness {
 
     init(bind: String = "127.0.0.1", affinity: ClientAffinity = .none, backends: [TestBackend],
          maxFlows: Int = 1024, idleTimeout: Int = 30, clock: ManualTime? = nil) throws {
-        base = event_base_new()!
+        base = try EventBase()
         self.backends = backends
         self.clock = clock
         relay = UDPRelay(base: base, maxFlows: maxFlows, bufferBytes: 4 << 20, time: clock ?? SystemTime())
@@ -122,9 +122,9 @@ final class UDPRelayHarness {
     func pump(seconds: Double = 2, until done: () -> Bool = { false }) -> Bool {
         let deadline = SystemTime().now() + seconds
         while SystemTime().now() < deadline {
-            event_base_loop(base, EVLOOP_NONBLOCK)
+            base.runReady()
             for b in backends { b.serve() }
-            event_base_loop(base, EVLOOP_NONBLOCK)
+            base.runReady()
             if done() { return true }
             usleep(200)
         }
@@ -142,6 +142,6 @@ final class UDPRelayHarness {
     func close() {
         relay.shutdown()
         for b in backends { b.socket.close() }
-        event_base_free(base)
+        base.free()
     }
 }

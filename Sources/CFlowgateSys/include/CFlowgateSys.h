@@ -29,8 +29,6 @@ typedef struct fg_mmsg_batch fg_mmsg_batch;
 
 fg_mmsg_batch *fg_batch_create(unsigned int slots, size_t slot_bytes);
 void fg_batch_destroy(fg_mmsg_batch *b);
-unsigned int fg_batch_slots(const fg_mmsg_batch *b);
-size_t fg_batch_slot_bytes(const fg_mmsg_batch *b);
 /// Pointer to slot i's payload buffer (slot_bytes long).
 uint8_t *fg_batch_buffer(fg_mmsg_batch *b, unsigned int i);
 /// Length received into slot i (after recv) or to send (before send).
@@ -48,8 +46,6 @@ int fg_batch_local_addr(fg_mmsg_batch *b, unsigned int i, struct sockaddr_storag
 void fg_batch_set_source(fg_mmsg_batch *b, unsigned int i, const struct sockaddr *src);
 /// recvmmsg(fd, ..., MSG_DONTWAIT) into up to n slots (with addresses and cmsgs).
 int fg_batch_recv(int fd, fg_mmsg_batch *b, unsigned int n);
-/// msg_flags of slot i after a receive (MSG_TRUNC: the datagram did not fit).
-int fg_batch_flags(const fg_mmsg_batch *b, unsigned int i);
 /// recvmmsg on a connected socket (no addresses, no cmsgs).
 int fg_batch_recv_connected(int fd, fg_mmsg_batch *b, unsigned int n);
 /// sendmmsg slots [first, first+n) with addresses (NULL address when len 0)
@@ -66,10 +62,10 @@ void fg_batch_set_gso(fg_mmsg_batch *b, int on);
 /// 0 once the kernel refused UDP_SEGMENT (GSO is then off for the process).
 int fg_gso_available(void);
 
-/// socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
-int fg_udp_socket(int family);
 /// Enable IP_PKTINFO (v4) and IPV6_RECVPKTINFO (v6) on a UDP socket.
 int fg_enable_pktinfo(int fd, int family);
+/// pthread_setname_np(pthread_self(), name): the name ps/top show (15 bytes at most).
+int fg_set_thread_name(const char *name);
 /// setsockopt SO_RCVBUFFORCE/SO_SNDBUFFORCE falling back to SO_RCVBUF/SO_SNDBUF.
 int fg_set_buffers(int fd, int rcv_bytes, int snd_bytes);
 

@@ -7,7 +7,7 @@
 import Glibc
 #endif
 import FlowgateCore
-import FlowgateDataPlane
+import FlowgateSystem
 
 final class ControlConnection {
     let fd: Int32

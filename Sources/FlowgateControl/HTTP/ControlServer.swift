@@ -23,9 +23,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLibevent
 import FlowgateCore
-import FlowgateDataPlane
+import FlowgateSystem
 import Synchronization
 
 public struct ControlServerError: Error, Sendable, CustomStringConvertible {
@@ -57,14 +56,6 @@ public struct ControlLimits: Sendable {
     }
 }
 
-/// libevent's pthread locking must be on before any base exists, or
-/// `event_base_loopbreak` from another thread never wakes the loop. Static
-/// `let` initialisation runs exactly once, whoever calls first.
-public enum LibeventThreading {
-    private static let enabled: Bool = evthread_use_pthreads() == 0
-    @discardableResult public static func enable() -> Bool { enabled }
-}
-
 public final class ControlServer: @unchecked Sendable {
     let router: ControlRouter
     let limits: ControlLimits
@@ -82,12 +73,14 @@ public final class ControlServer: @unchecked Sendable {
     public init(router: ControlRouter, limits: ControlLimits = ControlLimits()) throws(ControlServerError) {
         self.router = router
         self.limits = limits
-        loop = LoopThread(name: "control")
+        do throws(SystemError) { loop = try LoopThread(name: "control") } catch {
+            throw ControlServerError("control: cannot start its loop thread: \(error)")
+        }
         let control = router.control
         unixSocketPath = control.unixSocket
         if let path = control.unixSocket {
             do throws(SystemError) {
-                let fd = try System.unixListener(path: path, backlog: 128)
+                let fd = try System.listenUnix(path, mode: 0o600, backlog: 128)
                 endpoints.append(ControlEndpoint(fd: fd, overTCP: false, name: "unix"))
             } catch {
                 throw ControlServerError("control.unix_socket \(path): \(error)")
@@ -99,7 +92,12 @@ public final class ControlServer: @unchecked Sendable {
                 throw ControlServerError("control.listen \"\(listen)\" is not ip:port (use [::1]:9900 for IPv6)")
             }
             do throws(SystemError) {
-                let fd = try System.tcpListener(SocketAddress(ip, port: port), backlog: 128)
+                let address: SocketAddress
+                switch ip {
+                case let .v4(a): address = SocketAddress(ipv4: a, port: UInt16(port))
+                case let .v6(hi, lo): address = SocketAddress(ipv6: hi, lo, port: UInt16(port))
+                }
+                let fd = try System.tcpListener(address, backlog: 128)
                 endpoints.append(ControlEndpoint(fd: fd, overTCP: true, name: "tcp"))
                 tcpPort = try System.localAddress(fd).port
             } catch {
@@ -172,7 +170,7 @@ public final class ControlServer: @unchecked Sendable {
             do throws(SystemError) {
                 accepted = try System.accept(endpoint.fd)
             } catch {
-                if error.isDescriptorExhaustion {
+                if error.isDescriptorLimit {
                     pauseAccepting(endpoint, error)
                 } else {
                     counters.acceptErrors.add(1, ordering: .relaxed)

@@ -5,7 +5,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import FlowgateDataPlane
+import FlowgateSystem
 
 final class RateLimitedLog {
     let interval: UInt64

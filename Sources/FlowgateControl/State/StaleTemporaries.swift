@@ -7,7 +7,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import FlowgateDataPlane
+import FlowgateSystem
 
 extension StateStore {
     /// Removes `<name>.tmp.<pid>` files whose process is gone; returns the paths removed.

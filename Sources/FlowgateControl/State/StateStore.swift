@@ -3,9 +3,9 @@
 // Crash-safe replace as the ext4/XFS guidance and LWN "Ensuring data reaches
 // disk" describe: write a temp file, fsync it, rename over the old one, fsync
 // the directory so the rename itself is durable. The syscalls are
-// FlowgateDataPlane's `System` wrappers (EINTR retried, errno typed).
+// FlowgateSystem's `System` wrappers (EINTR retried, errno typed).
 import FlowgateCore
-import FlowgateDataPlane
+import FlowgateSystem
 
 public struct StateFileError: Error, Sendable, Equatable, CustomStringConvertible {
     public var path: String

@@ -2,7 +2,7 @@
 // of the configuration, then prepare (bind new ports) → persist → commit, one
 // update at a time, and answer only after commit returned.
 import FlowgateCore
-import FlowgateDataPlane
+import FlowgateSystem
 import Synchronization
 
 /// A type-erased `ConfigApplier` so the service does not carry its generic.

@@ -94,17 +94,6 @@ public final class PoolPlan: Sendable {
         view.runtimes[i].resetFailureStreak()
     }
 
-    /// Picks without a listener: the pool's persistence and algorithm only
-    /// (no client-affinity table). Prefer `ListenerPlan.pick`.
-    public func pick(_ flow: FlowContext, affinity: ClientAffinity, affinityTimeout: Double, excluding: [String]) -> BackendTarget? {
-        pick(flow, affinity: nil, excluding: excluding)
-    }
-
-    /// Ends a flow picked through `pick(_:affinity:affinityTimeout:excluding:)`.
-    public func release(_ flow: FlowContext, target: BackendTarget, affinity: ClientAffinity, affinityTimeout: Double, connected: Bool) {
-        release(flow, target: target, affinity: nil, affinityTimeout: affinityTimeout, connected: connected)
-    }
-
     /// Live counters of member `memberID` (metrics, tests).
     public func runtime(of memberID: String) -> MemberRuntime? { view.index(of: memberID).map { view.runtimes[$0] } }
 

@@ -19,14 +19,6 @@ public struct SHA1: Sendable {
         return s.finalize()
     }
 
-    /// The digest as 40 lowercase hex digits.
-    public static func hexDigest(_ text: String) -> String {
-        hash(Array(text.utf8)).map { b in
-            let s = String(b, radix: 16)
-            return b < 16 ? "0" + s : s
-        }.joined()
-    }
-
     public mutating func update<S: Sequence>(_ bytes: S) where S.Element == UInt8 {
         let input = Array(bytes)
         length &+= UInt64(input.count)

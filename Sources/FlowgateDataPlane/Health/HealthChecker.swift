@@ -1,22 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import CLibevent
 import FlowgateCore
+import FlowgateSystem
 import Synchronization
 
-/// What the checker checks for one member of one monitored pool; derived
-/// from a snapshot by `HealthChecker.targets(of:)` (pure).
-public struct HealthTargetSpec: Sendable, Hashable {
-    public var poolID: String
-    public var memberID: String
-    public var address: IPAddress
-    public var port: Int
-    public var monitor: HealthMonitor
-}
-
-/// Active and passive health checks (design §8, issue 6) on their own thread
-/// and event loop. Marks members up and down through
+/// Active and passive health checks (design §8, issue 6) on their own
+/// `LoopThread`. The rules are pure, in FlowgateCore's Health/. Marks members up and down through
 /// `SelectionState.setMemberUp`, which every worker's picks read; the
 /// control plane reads `operatingStatus` for ELB's ShowMember/ListMembers.
 ///
@@ -30,7 +17,7 @@ public final class HealthChecker: @unchecked Sendable {
     struct MemberKey: Hashable { var poolID: String; var memberID: String }
 
     private let time: any TimeSource
-    private let thread = EventThread(name: "health")
+    private let thread: LoopThread
     private let started = Mutex(false)
     /// Members under a monitor, and the selection state their health lives
     /// in (published for `operatingStatus`).
@@ -39,7 +26,7 @@ public final class HealthChecker: @unchecked Sendable {
     // Checker thread only.
     private var targets: [MemberKey: Target] = [:]
     private var selection: SelectionState?
-    private var tick: OpaquePointer?
+    private var tick: LoopTimer?
 
     final class Target {
         let spec: HealthTargetSpec
@@ -54,7 +41,10 @@ public final class HealthChecker: @unchecked Sendable {
         }
     }
 
-    public init(time: any TimeSource = SystemTime()) { self.time = time }
+    public init(time: any TimeSource = SystemTime()) {
+        self.time = time
+        do throws(SystemError) { thread = try LoopThread(name: "health") } catch { preconditionFailure("health checker: \(error)") }
+    }
 
     /// Members checked, for logs and tests.
     public var monitoredCount: Int { published.withLock { $0.monitored.count } }
@@ -67,31 +57,11 @@ public final class HealthChecker: @unchecked Sendable {
         return selection.isMemberUp(poolID: poolID, memberID: memberID) ? .online : .offline
     }
 
-    /// Every member a snapshot's monitors cover. Port: `monitor_port`, else
-    /// the member's `protocol_port`, else (a member that follows the
-    /// listener's port) the lowest port of the first listener on its pool.
-    public static func targets(of snapshot: RuntimeSnapshot) -> [HealthTargetSpec] {
-        let config = snapshot.config
-        var monitors: [String: HealthMonitor] = [:]
-        for m in config.healthmonitors where m.adminStateUp { monitors[m.id] = m }
-        var specs: [HealthTargetSpec] = []
-        for pool in config.pools {
-            guard let id = pool.healthmonitorID, let monitor = monitors[id] else { continue }
-            let listenerPort = snapshot.listeners.first { $0.pool.id == pool.id }?.ports.first
-            for m in pool.members {
-                guard let address = IPAddress(m.address),
-                      let port = monitor.monitorPort ?? m.protocolPort ?? listenerPort else { continue }
-                specs.append(HealthTargetSpec(poolID: pool.id, memberID: m.id, address: address, port: port, monitor: monitor))
-            }
-        }
-        return specs
-    }
-
     /// A snapshot was committed: check what it monitors from now on. Kept
     /// members keep their counts; members no longer monitored are marked up
     /// (no monitor means nothing may hold them down).
     public func apply(_ snapshot: RuntimeSnapshot) {
-        let specs = HealthChecker.targets(of: snapshot)
+        let specs = HealthTargets.of(snapshot)
         let selection = snapshot.selection
         let previouslyMonitored = published.withLock { p -> Set<MemberKey> in
             let before = p.monitored
@@ -121,24 +91,21 @@ public final class HealthChecker: @unchecked Sendable {
     public func stop() {
         guard started.withLock({ $0 }) else { return }
         let checker = UnsafeSendable(self)
-        thread.stopAndJoin {
+        thread.post {
             let c = checker.value
             for t in c.targets.values { t.probe?.cancel(); t.probe = nil }
             c.targets.removeAll()
-            if let e = c.tick { event_free(e); c.tick = nil }
+            c.tick?.cancel()
+            c.tick = nil
         }
+        thread.stopAndJoin()
         started.withLock { $0 = false }
     }
 
     // MARK: checker thread
 
     private func startTicking() {
-        let cb: event_callback_fn = { _, _, ctx in
-            Unmanaged<HealthChecker>.fromOpaque(ctx!).takeUnretainedValue().onTick()
-        }
-        tick = event_new(thread.base, -1, Int16(EV_PERSIST), cb, Unmanaged.passUnretained(self).toOpaque())
-        var tv = timeval(tv_sec: 0, tv_usec: Int(HealthChecker.tickInterval * 1_000_000))
-        event_add(tick, &tv)
+        tick = thread.every(HealthChecker.tickInterval) { [unowned self] in self.onTick() }
     }
 
     private func reconfigure(_ specs: [HealthTargetSpec], selection: SelectionState) {
@@ -179,7 +146,7 @@ public final class HealthChecker: @unchecked Sendable {
     private func startProbe(_ t: Target, now: Double) {
         let deadline = t.schedule.begin(now)
         let spec = t.spec
-        let probe = HealthProbe(kind: spec.monitor.type, base: thread.base, time: time, deadline: deadline,
+        let probe = HealthProbe(kind: spec.monitor.type, base: thread.eventBase, time: time, deadline: deadline,
                                 host: spec.address.isV4 ? "\(spec.address)" : "[\(spec.address)]",
                                 urlPath: spec.monitor.urlPath, expectedCodes: spec.monitor.expectedCodes)
         t.probe = probe

@@ -1,8 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import CLibevent
 import FlowgateCore
+import FlowgateSystem
 
 /// One active health check of one member, run on the checker's thread with
 /// non-blocking sockets and one libevent event re-armed with whatever time is
@@ -15,19 +12,19 @@ import FlowgateCore
 ///   the timeout, the backend server is considered healthy").
 /// - HTTP: connect, `GET url_path HTTP/1.0`, status line's code in
 ///   `expected_codes` → pass.
-final class HealthProbe {
+final class HealthProbe: EventHandler {
     typealias Completion = (_ passed: Bool, _ reason: String) -> Void
 
     private enum Stage { case connecting, awaitingReply, readingResponse, done }
 
     let kind: HealthMonitor.Kind
-    private let base: OpaquePointer
+    private let base: EventBase
     private let deadline: Double
     private let time: any TimeSource
     private let request: [UInt8]
     private let expected: ExpectedCodes?
     private var fd: Int32 = -1
-    private var event: OpaquePointer?
+    private var event: LoopEvent?
     private var stage = Stage.connecting
     private var response: [UInt8] = []
     private var completion: Completion?
@@ -36,11 +33,12 @@ final class HealthProbe {
     /// lets a backend operator see what it is).
     static let udpPayload = Array("flowgate-health-check\n".utf8)
 
-    init(kind: HealthMonitor.Kind, base: OpaquePointer, time: any TimeSource, deadline: Double,
+    init(kind: HealthMonitor.Kind, base: EventBase, time: any TimeSource, deadline: Double,
          host: String, urlPath: String, expectedCodes: String) {
         self.kind = kind; self.base = base; self.time = time; self.deadline = deadline
         request = Array("GET \(urlPath) HTTP/1.0\r\nHost: \(host)\r\nUser-Agent: flowgate-health\r\nConnection: close\r\n\r\n".utf8)
         expected = ExpectedCodes(expectedCodes)
+        super.init()
     }
 
     deinit { cleanup() }
@@ -55,13 +53,13 @@ final class HealthProbe {
                 fd = try System.connectedDatagramSocket(address)
                 _ = try System.send(fd, HealthProbe.udpPayload, HealthProbe.udpPayload.count)
                 stage = .awaitingReply
-                arm(Int16(EV_READ))
+                arm(.read, persist: false)
             case .tcp, .http:
                 fd = try System.streamSocket(family: address.family)
-                if try System.connect(fd, address) { connected() } else { arm(Int16(EV_WRITE)) }
+                if try System.connect(fd, address) { connected() } else { arm(.write, persist: false) }
             }
         } catch {
-            finish(false, error.code == ECONNREFUSED ? "refused" : error.description)
+            finish(false, error.isConnectionRefused ? "refused" : error.description)
         }
     }
 
@@ -71,19 +69,19 @@ final class HealthProbe {
         cleanup()
     }
 
-    private func arm(_ what: Int16) {
-        if let e = event { event_free(e); event = nil }
-        let cb: event_callback_fn = { _, what, ctx in
-            Unmanaged<HealthProbe>.fromOpaque(ctx!).takeUnretainedValue().fired(what)
-        }
-        event = event_new(base, fd, what, cb, Unmanaged.passUnretained(self).toOpaque())
-        let left = max(0, deadline - time.now())
-        var tv = timeval(tv_sec: Int(left), tv_usec: Int((left - Double(Int(left))) * 1_000_000))
-        event_add(event, &tv)
+    private func arm(_ interest: IOInterest, persist: Bool) {
+        if let e = event { e.free(); event = nil }
+        event = LoopEvent(base, fd: fd, interest: interest, persist: persist, handler: self)
+        event?.add(timeout: max(0, deadline - time.now()))
     }
 
-    private func fired(_ what: Int16) {
-        if what & Int16(EV_TIMEOUT) != 0 {
+    /// The probe's owner drops it when it finishes: keep it alive for the call.
+    override func handleEvent(fd: Int32, readiness: IOReadiness) {
+        withLife { fired(readiness) }
+    }
+
+    private func fired(_ what: IOReadiness) {
+        if what.contains(.timeout) {
             // Silence is health for UDP_CONNECT only.
             if stage == .awaitingReply { finish(true, "no port unreachable within timeout") } else { finish(false, "timeout") }
             return
@@ -91,7 +89,11 @@ final class HealthProbe {
         switch stage {
         case .connecting:
             let code = System.pendingError(fd)
-            if code != 0 { finish(false, code == ECONNREFUSED ? "refused" : SystemError("connect", code).description); return }
+            if code != 0 {
+                let error = SystemError("connect", code)
+                finish(false, error.isConnectionRefused ? "refused" : error.description)
+                return
+            }
             connected()
         case .awaitingReply:
             var byte: UInt8 = 0
@@ -99,7 +101,7 @@ final class HealthProbe {
                 _ = try System.receive(fd, &byte, 1)
                 finish(true, "reply")
             } catch {
-                finish(false, error.code == ECONNREFUSED ? "port unreachable" : error.description)
+                finish(false, error.isConnectionRefused ? "port unreachable" : error.description)
             }
         case .readingResponse:
             readResponse()
@@ -119,7 +121,7 @@ final class HealthProbe {
         // A fresh socket's send buffer always takes a few hundred bytes.
         guard sent == request.count else { finish(false, "request not sent"); return }
         stage = .readingResponse
-        arm(Int16(EV_READ | EV_PERSIST))
+        arm(.read, persist: true)
     }
 
     private func readResponse() {
@@ -155,7 +157,7 @@ final class HealthProbe {
     }
 
     private func cleanup() {
-        if let e = event { event_free(e); event = nil }
+        if let e = event { e.free(); event = nil }
         if fd >= 0 {
             // RST instead of FIN: a checker that closes first would otherwise
             // leave a TIME_WAIT entry per check.

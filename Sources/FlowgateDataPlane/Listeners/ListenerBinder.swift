@@ -1,4 +1,5 @@
 import FlowgateCore
+import FlowgateSystem
 
 /// Opens every listening socket an update adds, all or nothing: on the first
 /// failure it closes what it opened and reports the listener and port.
@@ -47,12 +48,10 @@ struct ListenerBinder {
 
     static func applyError(_ e: SystemError, listener: Listener, address: SocketAddress) -> ApplyError {
         let kind: ApplyError.Kind
-        switch e.code {
-        case 98: kind = .addressInUse       // EADDRINUSE
-        case 13: kind = .permissionDenied   // EACCES
-        case 24, 23: kind = .descriptorBudget // EMFILE, ENFILE
-        default: kind = .other
-        }
+        if e.isAddressInUse { kind = .addressInUse }
+        else if e.isPermissionDenied { kind = .permissionDenied }
+        else if e.isDescriptorLimit { kind = .descriptorBudget }
+        else { kind = .other }
         return ApplyError(kind, "listener \(listener.listenerArn) port \(address.port): cannot bind \(listener.protocol.rawValue) \(address): \(e.reason)")
     }
 }

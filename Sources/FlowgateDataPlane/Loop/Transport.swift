@@ -1,4 +1,5 @@
 import FlowgateCore
+import FlowgateSystem
 
 /// Identity of one listening port: a worker's socket set is keyed by it, and
 /// an update binds only keys it adds and closes only keys it removes.
@@ -39,8 +40,7 @@ public final class SnapshotIndex: Sendable {
 
 /// One transport (TCP, UDP) as the data plane plugs it in: how its listening
 /// sockets are opened, and what serves them inside a worker. `DataPlane` is
-/// created with the list of drivers it runs; a listener whose protocol has no
-/// driver is reported and skipped, never half-served.
+/// created with one driver per transport (`DataPlane.defaultDrivers`).
 public protocol TransportDriver: Sendable {
     var transport: TransportProtocol { get }
     /// Opens, configures and binds one listening socket (called on the
@@ -69,4 +69,10 @@ public protocol TransportService: AnyObject {
     func closeAllFlows()
     /// Start of a drain (SIGTERM): take no new flows; established ones go on.
     func stopAccepting()
+    /// Adds every flow open now, and the transport's own figures, to a
+    /// scrape sample (WorkerMetrics keeps the totals of ended flows).
+    func sample(into sample: inout WorkerSample)
+    /// A `connection_drain` deadline: closes this worker's flows to `member`
+    /// of `pool` now; returns how many.
+    func closeFlows(pool: String, member: String, reason: String) -> Int
 }

@@ -1,21 +1,6 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import CLibevent
 import FlowgateCore
+import FlowgateSystem
 import Synchronization
-
-/// Call once per process before any event_base exists: without it,
-/// `event_active`/`event_base_loopbreak` from another thread never wake a
-/// sleeping loop (shared/swift-libevent-notes.md).
-public enum EventThreads {
-    private static let done = Mutex(false)
-    public static func enable() {
-        done.withLock { d in
-            if !d { precondition(evthread_use_pthreads() == 0, "evthread_use_pthreads failed"); d = true }
-        }
-    }
-}
 
 /// Counters a worker publishes for other threads (drain, metrics, tests).
 public final class WorkerCounters: Sendable {
@@ -36,13 +21,16 @@ public final class WorkerCounters: Sendable {
     init() {}
 }
 
-/// One event loop on one pthread (design §4). Owns its libevent base, a
+/// One event loop on one pthread (a `LoopThread`, design §4), with a
 /// scratch buffer every TCP relay on this thread reads through, and one
 /// service per transport holding that protocol's listening sockets and flows.
 /// Other threads talk to it only through `post`.
 public final class Worker: @unchecked Sendable {
     public let index: Int
-    public let base: OpaquePointer
+    public let loop: LoopThread
+    /// The base this worker's events are created on (`loop.eventBase`,
+    /// stored so a load borrows it instead of retaining it).
+    public let eventBase: EventBase
     public let tuning: Tuning
     public let counters = WorkerCounters()
     /// Per-flow totals for GET /metrics (worker thread only; Metrics/).
@@ -56,71 +44,39 @@ public final class Worker: @unchecked Sendable {
     public private(set) var services: [TransportProtocol: TransportService] = [:]
 
     private let drivers: [TransportDriver]
-    private let inbox = Mutex<[@Sendable (Worker) -> Void]>([])
-    private var wakeEvent: OpaquePointer?
-    private var thread: pthread_t?
-    private let started = Latch(1)
+    private var started = false
 
     public init(index: Int, tuning: Tuning, drivers: [TransportDriver]) {
-        EventThreads.enable()
         self.index = index
         self.tuning = tuning
         self.drivers = drivers
-        guard let b = event_base_new() else { preconditionFailure("event_base_new failed") }
-        base = b
+        do throws(SystemError) { loop = try LoopThread(name: "worker-\(index)") } catch { preconditionFailure("worker \(index): \(error)") }
+        eventBase = loop.eventBase
         scratchSize = max(16 * 1024, tuning.tcpScratchBuffer)
         scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchSize, alignment: 64)
-        let wakeCallback: event_callback_fn = { _, _, ctx in
-            Unmanaged<Worker>.fromOpaque(ctx!).takeUnretainedValue().runInbox()
-        }
-        // A pure user event: other threads make it active; with
-        // evthread_use_pthreads that wakes the loop through its notify pipe.
-        wakeEvent = event_new(base, -1, 0, wakeCallback, Unmanaged.passUnretained(self).toOpaque())
     }
 
-    deinit {
-        if let e = wakeEvent { event_free(e) }
-        metrics.stopLagTimer()   // its event belongs to `base`
-        event_base_free(base)
-        scratch.deallocate()
-    }
+    deinit { scratch.deallocate() }
+
 
     public func service(_ t: TransportProtocol) -> TransportService? { services[t] }
 
     /// Runs `job` on this worker's thread at its next loop turn.
     public func post(_ job: @escaping @Sendable (Worker) -> Void) {
-        inbox.withLock { $0.append(job) }
-        event_active(wakeEvent, 0, 0)
+        loop.post { [self] in job(self) }
     }
 
-    private func runInbox() {
-        let jobs = inbox.withLock { q -> [@Sendable (Worker) -> Void] in
-            let taken = q; q.removeAll(keepingCapacity: true); return taken
-        }
-        for job in jobs { job(self) }
-    }
-
-    /// Starts the thread; returns once its services exist and the loop is
-    /// about to run.
+    /// Starts the thread; returns once its services exist and the loop runs.
     public func start() {
-        var tid = pthread_t()
-        let ctx = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&tid, nil, { ctx in
-            let w = Unmanaged<Worker>.fromOpaque(ctx!).takeRetainedValue()
-            w.run()
-            return nil
-        }, ctx)
-        precondition(rc == 0, "pthread_create failed: \(rc)")
-        thread = tid
-        started.wait()
-    }
-
-    private func run() {
-        for d in drivers { services[d.transport] = d.makeService(worker: self) }
-        started.countDown()
-        // NO_EXIT_ON_EMPTY: a worker with no sockets yet must keep waiting for posts.
-        event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY)
-        Log.debug("worker_stopped", ["worker": index])
+        started = true
+        loop.start()
+        let ready = Latch(1)
+        post { w in
+            for d in w.drivers { w.services[d.transport] = d.makeService(worker: w) }
+            w.metrics.startLagTimer(w.loop)
+            ready.countDown()
+        }
+        ready.wait()
     }
 
     /// Worker thread: swap in a new snapshot.
@@ -131,16 +87,17 @@ public final class Worker: @unchecked Sendable {
 
     /// Stops the loop after closing every socket and flow, and joins the thread.
     public func stopAndJoin() {
-        guard let t = thread else { return }
+        guard started else { return }
+        started = false
         post { w in
             for s in w.services.values {
                 for k in s.attachedKeys { s.detach(k) }
                 s.closeAllFlows()
             }
             w.services.removeAll()
-            event_base_loopbreak(w.base)
+            w.metrics.stopLagTimer()
         }
-        pthread_join(t, nil)
-        thread = nil
+        loop.stopAndJoin()
+        Log.debug("worker_stopped", ["worker": index])
     }
 }

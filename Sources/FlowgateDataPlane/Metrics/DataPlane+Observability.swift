@@ -1,31 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import FlowgateCore
+import FlowgateSystem
 import Synchronization
 
-// Health, draining and metrics as the rest of the daemon sees them. The data
-// plane calls `didCommit` once per committed snapshot; the control plane
-// calls `operatingStatus` (ELB ShowMember/ListMembers) and `renderMetrics`
-// (GET /metrics).
+// Health and metrics as the control plane sees them: `operatingStatus`
+// (ELB ShowMember/ListMembers) and `renderMetrics` (GET /metrics).
 extension DataPlane {
-    /// After every worker swapped in `index` (DataPlane.commit): reconfigure
-    /// the health checks, arm `connection_drain` deadlines, make sure each
-    /// worker measures its loop lag.
-    func didCommit(previous: FlowgateConfig, index: SnapshotIndex) {
-        health.apply(index.snapshot)
-        let orders = ConnectionDrainPlanner.orders(previous: previous, next: index.snapshot.config)
-        for o in orders {
-            Log.info("drain_started", ["pool": o.poolID, "member": o.memberID, "timeout_s": o.timeout])
-        }
-        for w in workers {
-            w.post { w in
-                w.metrics.startLagTimer(base: w.base)
-                if !orders.isEmpty { w.scheduleDrain(orders) }
-            }
-        }
-    }
-
     /// ELB `operating_status` of a member: NO_MONITOR, ONLINE or OFFLINE.
     public func operatingStatus(poolID: String, memberID: String) -> OperatingStatus {
         health.operatingStatus(poolID: poolID, memberID: memberID)
@@ -35,16 +14,15 @@ extension DataPlane {
     /// answer within `timeout` seconds (stopped) is left out.
     public func collectWorkerSamples(timeout: Double = 1) -> [WorkerSample] {
         let results = Mutex<[WorkerSample]>([])
+        let answered = Latch(workers.count)
         for w in workers {
             w.post { w in
                 let s = w.collectMetrics()
                 results.withLock { $0.append(s) }
+                answered.countDown()
             }
         }
-        let deadline = System.monotonicMicroseconds() + UInt64(timeout * 1_000_000)
-        while results.withLock({ $0.count }) < workers.count && System.monotonicMicroseconds() < deadline {
-            usleep(500)
-        }
+        _ = answered.wait(timeout: timeout)
         return results.withLock { $0 }.sorted { $0.worker < $1.worker }
     }
 
@@ -52,6 +30,8 @@ extension DataPlane {
     /// snapshot.
     public func metricsInput() -> MetricsInput {
         var m = MetricsInput()
+        m.activeTCPConnections = activeFlows
+        m.boundPorts = boundPortCount
         let samples = collectWorkerSamples()
         guard let snapshot = snapshot else { return m }
         var listeners: [String: FlowTotals] = [:]

@@ -1,4 +1,5 @@
 import FlowgateCore
+import FlowgateSystem
 
 /// Everything one scrape reports, already summed over workers.
 public struct MetricsInput: Sendable {
@@ -45,60 +46,34 @@ public struct MetricsInput: Sendable {
     public var udpDroppedSendFailed = 0
     public var tcpRejected = 0
     public var drainClosed = 0
+    /// TCP connections open now (connecting or relaying), all workers.
+    public var activeTCPConnections = 0
+    /// Listening ports bound now, each protocol counted.
+    public var boundPorts = 0
     public init() {}
 }
 
-/// The Prometheus text exposition format 0.0.4
-/// (prometheus.io/docs/instrumenting/exposition_formats): one `# HELP` and
-/// `# TYPE` per family, its samples together, counters ending in `_total`,
-/// base units (seconds, bytes), as `promtool check metrics` lints.
+/// The data plane's metric families, written with FlowgateSystem's one
+/// Prometheus writer: counters end in `_total`, base units (seconds, bytes),
+/// as `promtool check metrics` lints.
 public enum PrometheusText {
-    /// Label values escape `\`, `"` and newline.
-    public static func escape(_ value: String) -> String {
-        var out = ""
-        for c in value {
-            switch c {
-            case "\\": out += "\\\\"
-            case "\"": out += "\\\""
-            case "\n": out += "\\n"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
-
-    static func labels(_ pairs: [(String, String)]) -> String {
-        pairs.isEmpty ? "" : "{" + pairs.map { "\($0.0)=\"\(escape($0.1))\"" }.joined(separator: ",") + "}"
-    }
-
-    static func number(_ v: Double) -> String {
-        if v.isNaN { return "NaN" }
-        if v == v.rounded() && abs(v) < 1e15 { return String(Int(v)) }
-        return "\(v)"
-    }
-
-    private struct Writer {
-        var text = ""
-        mutating func family(_ name: String, _ type: String, _ help: String, _ samples: [([(String, String)], Double)]) {
-            text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
-            for (l, v) in samples { text += "\(name)\(PrometheusText.labels(l)) \(PrometheusText.number(v))\n" }
-        }
-    }
-
     public static func render(_ m: MetricsInput) -> String {
-        var w = Writer()
+        var w = PrometheusWriter()
+        w.family("flowgate_active_flows", .gauge, "TCP connections open now (connecting or relaying), all workers; UDP flows are in flowgate_listener_flows_active.",
+                 [([], Double(m.activeTCPConnections))])
+        w.family("flowgate_bound_ports", .gauge, "Listening ports bound now (each protocol counted).", [([], Double(m.boundPorts))])
         let dirs: [(String, KeyPath<FlowTotals, Int>, KeyPath<FlowTotals, Int>)] = [
             ("client_to_member", \.bytesIn, \.datagramsIn), ("member_to_client", \.bytesOut, \.datagramsOut)]
 
         // Listeners.
         let l = m.listeners
-        w.family("flowgate_listener_flows_opened_total", "counter", "Flows accepted by the listener (TCP connections, UDP flow keys).",
+        w.family("flowgate_listener_flows_opened_total", .counter, "Flows accepted by the listener (TCP connections, UDP flow keys).",
                  l.map { ([("listener", $0.arn), ("protocol", $0.transport.rawValue)], Double($0.totals.flowsOpened)) })
-        w.family("flowgate_listener_flows_active", "gauge", "Flows of the listener open now.",
+        w.family("flowgate_listener_flows_active", .gauge, "Flows of the listener open now.",
                  l.map { ([("listener", $0.arn), ("protocol", $0.transport.rawValue)], Double($0.totals.flowsActive)) })
-        w.family("flowgate_listener_bytes_total", "counter", "Payload bytes relayed by the listener's flows, by direction.",
+        w.family("flowgate_listener_bytes_total", .counter, "Payload bytes relayed by the listener's flows, by direction.",
                  l.flatMap { r in dirs.map { ([("listener", r.arn), ("direction", $0.0)], Double(r.totals[keyPath: $0.1])) } })
-        w.family("flowgate_listener_datagrams_total", "counter", "UDP datagrams relayed by the listener's flows, by direction.",
+        w.family("flowgate_listener_datagrams_total", .counter, "UDP datagrams relayed by the listener's flows, by direction.",
                  l.filter { $0.transport == .udp }.flatMap { r in dirs.map { ([("listener", r.arn), ("direction", $0.0)], Double(r.totals[keyPath: $0.2])) } })
 
         // Pools: their members summed, in first-seen order.
@@ -114,54 +89,54 @@ public enum PrometheusText {
             pools[r.poolID]!.active += r.active
         }
         let p = poolOrder.map { ($0, pools[$0]!) }
-        w.family("flowgate_pool_flows_opened_total", "counter", "Flows that reached a member of the pool.",
+        w.family("flowgate_pool_flows_opened_total", .counter, "Flows that reached a member of the pool.",
                  p.map { ([("pool", $0.0)], Double($0.1.totals.flowsOpened)) })
-        w.family("flowgate_pool_flows_active", "gauge", "Flows holding a member of the pool now.",
+        w.family("flowgate_pool_flows_active", .gauge, "Flows holding a member of the pool now.",
                  p.map { ([("pool", $0.0)], Double($0.1.active)) })
-        w.family("flowgate_pool_bytes_total", "counter", "Payload bytes relayed to and from the pool's members, by direction.",
+        w.family("flowgate_pool_bytes_total", .counter, "Payload bytes relayed to and from the pool's members, by direction.",
                  p.flatMap { r in dirs.map { ([("pool", r.0), ("direction", $0.0)], Double(r.1.totals[keyPath: $0.1])) } })
-        w.family("flowgate_pool_datagrams_total", "counter", "UDP datagrams relayed to and from the pool's members, by direction.",
+        w.family("flowgate_pool_datagrams_total", .counter, "UDP datagrams relayed to and from the pool's members, by direction.",
                  p.filter { $0.1.udp }.flatMap { r in dirs.map { ([("pool", r.0), ("direction", $0.0)], Double(r.1.totals[keyPath: $0.2])) } })
-        w.family("flowgate_pool_picks_total", "counter", "Backend picks in the pool.", p.map { ([("pool", $0.0)], Double($0.1.picks)) })
-        w.family("flowgate_pool_connect_failures_total", "counter", "Failed connects to the pool's members.",
+        w.family("flowgate_pool_picks_total", .counter, "Backend picks in the pool.", p.map { ([("pool", $0.0)], Double($0.1.picks)) })
+        w.family("flowgate_pool_connect_failures_total", .counter, "Failed connects to the pool's members.",
                  p.map { ([("pool", $0.0)], Double($0.1.failures)) })
-        w.family("flowgate_pool_members", "gauge", "Members configured in the pool.", p.map { ([("pool", $0.0)], Double($0.1.members)) })
-        w.family("flowgate_pool_members_up", "gauge", "Members of the pool not marked down by health checks.",
+        w.family("flowgate_pool_members", .gauge, "Members configured in the pool.", p.map { ([("pool", $0.0)], Double($0.1.members)) })
+        w.family("flowgate_pool_members_up", .gauge, "Members of the pool not marked down by health checks.",
                  p.map { ([("pool", $0.0)], Double($0.1.up)) })
 
         // Members.
         let mr = m.members
         func ml(_ r: MetricsInput.MemberRow) -> [(String, String)] { [("pool", r.poolID), ("member", r.memberID)] }
-        w.family("flowgate_member_flows_opened_total", "counter", "Flows that reached the member.", mr.map { (ml($0), Double($0.totals.flowsOpened)) })
-        w.family("flowgate_member_flows_active", "gauge", "Flows holding the member now (including connects in progress).",
+        w.family("flowgate_member_flows_opened_total", .counter, "Flows that reached the member.", mr.map { (ml($0), Double($0.totals.flowsOpened)) })
+        w.family("flowgate_member_flows_active", .gauge, "Flows holding the member now (including connects in progress).",
                  mr.map { (ml($0), Double($0.active)) })
-        w.family("flowgate_member_bytes_total", "counter", "Payload bytes relayed to and from the member, by direction.",
+        w.family("flowgate_member_bytes_total", .counter, "Payload bytes relayed to and from the member, by direction.",
                  mr.flatMap { r in dirs.map { (ml(r) + [("direction", $0.0)], Double(r.totals[keyPath: $0.1])) } })
-        w.family("flowgate_member_datagrams_total", "counter", "UDP datagrams relayed to and from the member, by direction.",
+        w.family("flowgate_member_datagrams_total", .counter, "UDP datagrams relayed to and from the member, by direction.",
                  mr.filter(\.udp).flatMap { r in dirs.map { (ml(r) + [("direction", $0.0)], Double(r.totals[keyPath: $0.2])) } })
-        w.family("flowgate_member_picks_total", "counter", "Times the member was picked for a flow.", mr.map { (ml($0), Double($0.picks)) })
-        w.family("flowgate_member_connect_failures_total", "counter", "Failed connects to the member (refused, unreachable, timed out).",
+        w.family("flowgate_member_picks_total", .counter, "Times the member was picked for a flow.", mr.map { (ml($0), Double($0.picks)) })
+        w.family("flowgate_member_connect_failures_total", .counter, "Failed connects to the member (refused, unreachable, timed out).",
                  mr.map { (ml($0), Double($0.connectFailures)) })
-        w.family("flowgate_member_up", "gauge", "1 unless health checks marked the member OFFLINE.", mr.map { (ml($0), $0.up ? 1 : 0) })
-        w.family("flowgate_member_slow_start_fraction", "gauge", "Share of its weight the member has now (1 when not ramping).",
+        w.family("flowgate_member_up", .gauge, "1 unless health checks marked the member OFFLINE.", mr.map { (ml($0), $0.up ? 1 : 0) })
+        w.family("flowgate_member_slow_start_fraction", .gauge, "Share of its weight the member has now (1 when not ramping).",
                  mr.map { (ml($0), $0.slowStartFraction) })
-        w.family("flowgate_member_weight", "gauge", "Configured weight.", mr.map { (ml($0), Double($0.weight)) })
+        w.family("flowgate_member_weight", .gauge, "Configured weight.", mr.map { (ml($0), Double($0.weight)) })
 
         // Workers and tables.
-        w.family("flowgate_worker_loop_lag_seconds", "gauge", "How late the worker's 100 ms timer last fired.",
+        w.family("flowgate_worker_loop_lag_seconds", .gauge, "How late the worker's 100 ms timer last fired.",
                  m.workers.map { ([("worker", String($0.worker))], $0.loopLag) })
-        w.family("flowgate_worker_loop_lag_max_seconds", "gauge", "Largest worker timer lateness since start.",
+        w.family("flowgate_worker_loop_lag_max_seconds", .gauge, "Largest worker timer lateness since start.",
                  m.workers.map { ([("worker", String($0.worker))], $0.loopLagMax) })
-        w.family("flowgate_sticky_evictions_total", "counter", "Session-persistence and client-affinity entries evicted at capacity.",
+        w.family("flowgate_sticky_evictions_total", .counter, "Session-persistence and client-affinity entries evicted at capacity.",
                  [([], Double(m.stickyEvictions))])
-        w.family("flowgate_udp_flow_evictions_total", "counter", "UDP flow-table entries evicted at capacity (least recently used).",
+        w.family("flowgate_udp_flow_evictions_total", .counter, "UDP flow-table entries evicted at capacity (least recently used).",
                  [([], Double(m.udpFlowEvictions))])
-        w.family("flowgate_udp_datagrams_dropped_total", "counter", "UDP datagrams dropped, by reason.",
+        w.family("flowgate_udp_datagrams_dropped_total", .counter, "UDP datagrams dropped, by reason.",
                  [([("reason", "no_member")], Double(m.udpDroppedNoMember)), ([("reason", "send_failed")], Double(m.udpDroppedSendFailed)),
                   ([("reason", "draining")], Double(m.udpDroppedDraining))])
-        w.family("flowgate_tcp_flows_rejected_total", "counter", "TCP clients reset because no member was eligible or reachable.",
+        w.family("flowgate_tcp_flows_rejected_total", .counter, "TCP clients reset because no member was eligible or reachable.",
                  [([], Double(m.tcpRejected))])
-        w.family("flowgate_drain_closed_connections_total", "counter", "TCP connections closed at a pool's connection_drain timeout.",
+        w.family("flowgate_drain_closed_connections_total", .counter, "TCP connections closed at a pool's connection_drain timeout.",
                  [([], Double(m.drainClosed))])
         return w.text
     }

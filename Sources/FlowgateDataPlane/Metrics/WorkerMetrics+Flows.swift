@@ -1,4 +1,5 @@
 import FlowgateCore
+import FlowgateSystem
 
 // The data plane's hooks into WorkerMetrics, and the scrape-time walk over
 // live flows. Everything here runs on the worker's own thread.
@@ -45,23 +46,7 @@ extension Worker {
         s.loopLagMax = metrics.lagMax
         s.drainClosed = metrics.drainClosed
         s.rejectedFlows = counters.rejectedFlows.load(ordering: .relaxed)
-        if let tcp = service(.tcp) as? TCPService {
-            var c = tcp.head
-            while let conn = c {
-                var t = FlowTotals()
-                t.flowsOpened = 1; t.flowsActive = 1
-                t.bytesIn = conn.upstream.bytes; t.bytesOut = conn.downstream.bytes
-                s.listeners[conn.plan.listener.listenerArn, default: FlowTotals()] += t
-                if conn.phase == .relaying, let target = conn.target {
-                    s.members[PoolMemberKey(poolID: conn.plan.pool.id, memberID: target.memberID), default: FlowTotals()] += t
-                }
-                c = conn.next
-            }
-        }
-        if let udp = service(.udp) as? UDPService {
-            s.udp = udp.relay.stats
-            udp.relay.addLiveFlows(to: &s)
-        }
+        for service in services.values { service.sample(into: &s) }
         return s
     }
 }

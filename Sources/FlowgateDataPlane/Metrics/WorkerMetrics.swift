@@ -1,8 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import CLibevent
 import FlowgateCore
+import FlowgateSystem
 
 /// Traffic totals of flows, each direction: client → member ("in") and
 /// member → client ("out").
@@ -47,7 +44,7 @@ public final class WorkerMetrics {
     /// fires it late). Seconds.
     var lagLast = 0.0
     var lagMax = 0.0
-    private var lagTimer: OpaquePointer?
+    private var lagTimer: LoopTimer?
     private var lagExpected: UInt64 = 0
     static let lagInterval: UInt64 = 100_000 // µs
 
@@ -55,13 +52,11 @@ public final class WorkerMetrics {
 
     deinit { stopLagTimer() }
 
-    /// Frees the lag timer. The worker calls this before it frees its
-    /// event_base: this object may outlive the base (the worker's stored
-    /// properties are released after its deinit body has run), and
-    /// event_free on an event of a freed base locks a freed mutex: a test
-    /// run hung there (WorkerMetrics.deinit → event_free → pthread_mutex_lock).
+    /// Cancels the lag timer (worker thread, at stop). A timer outliving
+    /// the loop is harmless: its base frees it first (EventBase.free).
     func stopLagTimer() {
-        if let t = lagTimer { event_free(t); lagTimer = nil }
+        lagTimer?.cancel()
+        lagTimer = nil
     }
 
     /// A flow ended on this worker: fold its totals in (one dictionary
@@ -72,16 +67,13 @@ public final class WorkerMetrics {
         if let member { members[member, default: FlowTotals()] += totals }
     }
 
-    /// Starts the lag timer on the worker's base (worker thread, once).
-    func startLagTimer(base: OpaquePointer) {
+    /// Starts the lag timer on the worker's loop (worker thread, once).
+    func startLagTimer(_ loop: LoopThread) {
         guard lagTimer == nil else { return }
-        let cb: event_callback_fn = { _, _, ctx in
-            Unmanaged<WorkerMetrics>.fromOpaque(ctx!).takeUnretainedValue().lagTick()
-        }
-        lagTimer = event_new(base, -1, Int16(EV_PERSIST), cb, Unmanaged.passUnretained(self).toOpaque())
-        var tv = timeval(tv_sec: 0, tv_usec: Int(WorkerMetrics.lagInterval))
         lagExpected = System.monotonicMicroseconds() + WorkerMetrics.lagInterval
-        event_add(lagTimer, &tv)
+        // unowned(unsafe): cancelled at stop and in deinit; a checked
+        // unowned load would cost every tick of every worker.
+        lagTimer = loop.every(Double(WorkerMetrics.lagInterval) / 1e6) { [unowned(unsafe) self] in self.lagTick() }
     }
 
     private func lagTick() {

@@ -1,17 +1,17 @@
-import CLibevent
 import FlowgateCore
+import FlowgateSystem
 
 /// One listening TCP socket owned by one worker. Each wakeup drains the
 /// accept queue up to a bound (nginx's multi_accept, bounded so one busy port
 /// cannot starve the loop's other sockets).
-final class TCPAcceptor {
+final class TCPAcceptor: EventHandler {
     static let acceptsPerWakeup = 64
 
     let key: ListeningSocketKey
     let fd: Int32
     var plan: ListenerPlan
     unowned(unsafe) let service: TCPService
-    private(set) var event: OpaquePointer?
+    private var event: LoopEvent?
     /// When bound to a wildcard, each connection's local address is read
     /// with getsockname (it matters for SOURCE_IP affinity's 2-tuple).
     let wildcard: Bool
@@ -19,20 +19,20 @@ final class TCPAcceptor {
     init(socket: ListeningSocket, plan: ListenerPlan, service: TCPService) {
         key = socket.key; fd = socket.fd; self.plan = plan; self.service = service
         wildcard = socket.key.bind.isUnspecified
-        let cb: event_callback_fn = { _, _, ctx in
-            Unmanaged<TCPAcceptor>.fromOpaque(ctx!).takeUnretainedValue().acceptReady()
-        }
-        event = event_new(service.worker.base, fd, Int16(EV_READ | EV_PERSIST), cb, Unmanaged.passUnretained(self).toOpaque())
+        super.init()
+        event = LoopEvent(service.worker.eventBase, fd: fd, interest: .read, persist: true, handler: self)
     }
 
-    func enable() { event_add(event, nil) }
-    func disable() { event_del(event) }
+    override func handleEvent(fd: Int32, readiness: IOReadiness) { acceptReady() }
+
+    func enable() { event?.add() }
+    func disable() { event?.remove() }
 
     /// Closing a listening socket resets every connection still in its
     /// accept queue; those clients already completed the handshake, so they
     /// are taken in first (bounded) and served like the rest.
     func close() {
-        if let e = event { event_free(e); event = nil }
+        if let e = event { e.free(); event = nil }
         acceptReady(limit: 1024)
         System.close(fd)
     }
@@ -43,7 +43,7 @@ final class TCPAcceptor {
             do {
                 accepted = try System.accept(fd)
             } catch {
-                if error.isDescriptorExhaustion { service.pauseAccepting(error); return }
+                if error.isDescriptorLimit { service.pauseAccepting(error); return }
                 // ECONNABORTED and friends concern one client only.
                 Log.debug("accept_failed", ["port": key.port, "error": error])
                 continue

@@ -1,62 +1,25 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLibevent
 import FlowgateCore
+import FlowgateSystem
 
-/// One proxied TCP connection: client ⇄ picked member (design §4).
-///
-/// Data path, two ways with the same shape, chosen per direction
-/// (`TCPRelayMode`, `FLOWGATE_TCP_RELAY=adaptive|copy|splice`):
-/// - copy (where every direction starts): `recv` into the worker's 1 MiB
-///   scratch buffer, `send` at once: one syscall each way per message.
-/// - splice (once a read of the direction returned ≥ 64 KiB): socket → pipe
-///   → socket with splice(2); the pipe (F_SETPIPE_SZ = min(scratch,
-///   tcpMaxPending)) comes from a per-worker pool and returns to it once
-///   empty. Back to copy after 8 drained splices under 4 KiB in a row.
-/// Only when the peer's socket is full does a direction keep its bytes (the
-/// pipe, or a buffer of exactly the unsent remainder: at most tcpMaxPending,
-/// since no read is larger), stop reading its source and arm EV_WRITE on the
-/// peer: backpressure reaches the sender through TCP's own window.
-/// Why splice for bulk: one iperf3 stream, copy and splice runs
-/// interleaved on this 2-core machine (loaded by other builds), two sets of
-/// three, medians: splice 7.44 and 7.78 Gbit/s at 1.8-2.2 % of a core per
-/// Gbit/s; copy 5.16 and 6.53 Gbit/s at 3.2-3.8 %. Splice won 5 of 6 pairs
-/// on throughput and all 6 on CPU. Why copy for small messages: splice
-/// moves each through a pipe (two splice calls plus the pipe's page
-/// bookkeeping) where recv/send copies a few hundred bytes.
-/// libevent 2.1's bufferevents were not used: `evbuffer_read`
-/// reads 4 KiB per call and capped a relay at about 4 Gbit/s
-/// (shared/swift-libevent-notes.md).
+/// One proxied TCP connection: client ⇄ picked member (design §4), as two
+/// `TCPChannel`s, one per direction, each with its own source, destination,
+/// events and pending bytes (TCP/TCPChannel.swift has the data path). This
+/// type connects to a member (retrying others), routes each event to its
+/// channel, and turns a channel's step into events, counters or a close.
 ///
 /// Half-close: EOF from one side becomes `shutdown(peer, SHUT_WR)` (the
-/// pending remainder is always flushed first: a side is only read when
-/// nothing of it is pending); both sockets close when both directions ended,
-/// on an error or reset, or at the listener's idle timeout. libevent's
-/// le-proxy sample closes both on the first EOF and broke 20 of 20
-/// half-closing echoes in the measurements.
-final class TCPConnection {
+/// pending remainder is always flushed first: a source is only read when
+/// nothing of its channel is pending); both sockets close when both
+/// directions ended, on an error or reset, or at the listener's idle
+/// timeout. libevent's le-proxy sample closes both on the first EOF and
+/// broke 20 of 20 half-closing echoes in the measurements.
+final class TCPConnection: EventHandler {
     enum Phase: UInt8 { case connecting, relaying, closed }
-
-    /// One direction's state: bytes read from its source and not yet
-    /// accepted by its destination, and whether the source ended.
-    struct Direction {
-        var pending: UnsafeMutableRawPointer? = nil
-        var start = 0
-        var end = 0
-        var ended = false
-        var bytes = 0
-        /// Splice mode: this direction's pipe and the bytes sitting in it.
-        var pipeRead: Int32 = -1
-        var pipeWrite: Int32 = -1
-        var inPipe = 0
-        /// Adaptive mode: this direction proved bulk and splices; see
-        /// `TCPRelayMode`.
-        var bulk = false
-        /// Consecutive small splices while bulk (hysteresis back to copy).
-        var smallSplices: UInt8 = 0
-        var pendingCount: Int { end - start + inPipe }
-    }
+    /// Which channel: client → member, or member → client.
+    enum Way { case upstream, downstream }
 
     unowned(unsafe) let service: TCPService
     /// The listener plan of the snapshot that accepted it: the same plan
@@ -69,20 +32,18 @@ final class TCPConnection {
     private var tried: [String] = []
     private(set) var phase = Phase.connecting
 
-    private var clientRead: OpaquePointer?
-    private var backendRead: OpaquePointer?
-    private var clientWrite: OpaquePointer?
-    private var backendWrite: OpaquePointer?
-    private var timer: OpaquePointer?
+    /// EV_WRITE on the backend socket while a connect is in progress.
+    private var connectEvent: LoopEvent?
+    private var timer: LoopEvent?
     private var lastActivity = 0
     /// Monotonic µs when the flow reached its member; set only on listeners
     /// with `connection_log` (no clock read per connection otherwise).
     private var openedAt: UInt64 = 0
 
     /// client → member.
-    private(set) var upstream = Direction()
+    private(set) var upstream: TCPChannel
     /// member → client.
-    private(set) var downstream = Direction()
+    private(set) var downstream: TCPChannel
 
     /// Live-connection list links (owned by `TCPService`).
     var next: TCPConnection?
@@ -92,11 +53,27 @@ final class TCPConnection {
 
     init(service: TCPService, client: Int32, flow: FlowContext, plan: ListenerPlan) {
         self.service = service; self.clientFD = client; self.flow = flow; self.plan = plan
+        upstream = TCPChannel(from: client, .client, to: -1, .backend)
+        downstream = TCPChannel(from: -1, .backend, to: client, .client)
     }
 
-    private var context: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
-    private var base: OpaquePointer { service.worker.base }
+    private var base: EventBase { service.base }
     private var counters: WorkerCounters { service.worker.counters }
+
+    /// Every event of the connection lands here; which one fired follows from
+    /// the phase, the descriptor and the readiness. A close from inside drops
+    /// the last reference, so the connection keeps itself alive for the call.
+    override func handleEvent(fd: Int32, readiness: IOReadiness) {
+        withLife {
+            if phase == .connecting { connectFinished(readiness); return }
+            if fd < 0 { idleCheck(); return }
+            if readiness.contains(.read) {
+                relay(fd == clientFD ? .upstream : .downstream)
+            } else {
+                flush(fd == backendFD ? .upstream : .downstream)
+            }
+        }
+    }
 
     // MARK: connecting
 
@@ -118,16 +95,13 @@ final class TCPConnection {
             attemptFailed(error)
             return
         }
-        let cb: event_callback_fn = { _, what, ctx in
-            Unmanaged<TCPConnection>.fromOpaque(ctx!).takeUnretainedValue().connectFinished(what)
-        }
-        backendWrite = event_new(base, backendFD, Int16(EV_WRITE), cb, context)
-        var tv = service.connectTimeout
-        event_add(backendWrite, &tv)
+        connectEvent = LoopEvent(base, fd: backendFD, interest: .write, persist: false, handler: self)
+        connectEvent?.add(seconds: service.connectTimeout)
     }
 
-    private func connectFinished(_ what: Int16) {
-        let code = what & Int16(EV_TIMEOUT) != 0 ? ETIMEDOUT : System.pendingError(backendFD)
+    private func connectFinished(_ what: IOReadiness) {
+        if what.contains(.timeout) { attemptFailed(.timedOut("connect")); return }
+        let code = System.pendingError(backendFD)
         if code != 0 { attemptFailed(SystemError("connect", code)); return }
         established()
     }
@@ -135,7 +109,7 @@ final class TCPConnection {
     /// Refused, unreachable or timed out: count it against the member, then
     /// try another one that has not been tried for this flow.
     private func attemptFailed(_ error: SystemError) {
-        if let e = backendWrite { event_free(e); backendWrite = nil }
+        if let e = connectEvent { e.free(); connectEvent = nil }
         if backendFD >= 0 { System.close(backendFD); backendFD = -1 }
         counters.connectFailures.add(1, ordering: .relaxed)
         if let t = target {
@@ -162,27 +136,19 @@ final class TCPConnection {
     private func established() {
         // Freed, not kept for a later EV_WRITE wait: an idle connection holds
         // no write event (memory per idle connection, issue 7).
-        if let e = backendWrite { event_free(e); backendWrite = nil }
+        if let e = connectEvent { e.free(); connectEvent = nil }
         phase = .relaying
         tried = []
         if let t = target { plan.connected(t) }   // passive health: the member answered
-        let clientCB: event_callback_fn = { _, _, ctx in
-            Unmanaged<TCPConnection>.fromOpaque(ctx!).takeUnretainedValue().relay(upstream: true)
-        }
-        let backendCB: event_callback_fn = { _, _, ctx in
-            Unmanaged<TCPConnection>.fromOpaque(ctx!).takeUnretainedValue().relay(upstream: false)
-        }
-        let timerCB: event_callback_fn = { _, _, ctx in
-            Unmanaged<TCPConnection>.fromOpaque(ctx!).takeUnretainedValue().idleCheck()
-        }
-        clientRead = event_new(base, clientFD, Int16(EV_READ | EV_PERSIST), clientCB, context)
-        backendRead = event_new(base, backendFD, Int16(EV_READ | EV_PERSIST), backendCB, context)
-        timer = event_new(base, -1, 0, timerCB, context)
-        event_add(clientRead, nil)
-        event_add(backendRead, nil)
+        upstream.destination = backendFD
+        downstream.source = backendFD
+        upstream.read = LoopEvent(base, fd: clientFD, interest: .read, persist: true, handler: self)
+        downstream.read = LoopEvent(base, fd: backendFD, interest: .read, persist: true, handler: self)
+        timer = LoopEvent(timerOn: base, handler: self)
+        upstream.read?.add()
+        downstream.read?.add()
         lastActivity = service.now
-        var tv = timeval(tv_sec: plan.listener.idleTimeout, tv_usec: 0)
-        event_add(timer, &tv)
+        timer?.add(seconds: plan.listener.idleTimeout)
         if plan.listener.connectionLog, let t = target {
             openedAt = System.monotonicMicroseconds()   // connection log: duration
             Log.info("flow_opened", ["listener": plan.listener.listenerArn, "client": "\(flow.client):\(flow.clientPort)",
@@ -192,69 +158,50 @@ final class TCPConnection {
         // the request is usually queued by the time the member answers the
         // SYN, so relaying it now saves a loop turn per connection (HAProxy
         // reads speculatively the same way); otherwise one recv gets EAGAIN.
-        relay(upstream: true)
+        relay(.upstream)
     }
 
     // MARK: relaying
 
-    @inline(__always)
-    private func withDirection<R>(_ up: Bool, _ body: (inout Direction) -> R) -> R {
-        up ? body(&upstream) : body(&downstream)
+    /// A channel's source is readable.
+    private func relay(_ way: Way) {
+        var moved = 0
+        let step = way == .upstream ? upstream.relay(service, moved: &moved) : downstream.relay(service, moved: &moved)
+        if moved > 0 { account(way, moved) }
+        switch step {
+        case .idle: return
+        case let .blocked(held): waitForDestination(way, holding: held)
+        case .ended: sourceEnded(way)
+        case let .failed(error, side): fail(error, side: side)
+        }
     }
 
-    /// The source of one direction is readable: move what it has to the peer.
-    private func relay(upstream up: Bool) {
-        switch service.relayMode {
-        case .splice: spliceRelay(upstream: up); return
-        case .adaptive: if up ? upstream.bulk : downstream.bulk { spliceRelay(upstream: up); return }
-        case .copy: break
-        }
-        let src = up ? clientFD : backendFD
-        let dst = up ? backendFD : clientFD
-        let scratch = service.worker.scratch
-        let cap = service.readSize
-        var rounds = 0
-        while true {
-            let n: Int?
-            do { n = try System.receive(src, scratch, cap) } catch { fail(error, side: up ? "client" : "backend"); return }
-            guard let n else { return }
-            if n == 0 { sourceEnded(up); return }
-            let sent: Int
-            do { sent = try System.send(dst, scratch, n) } catch { fail(error, side: up ? "backend" : "client"); return }
-            if sent > 0 { account(up, sent) }
-            // A read this large says bulk: this direction splices from now on.
-            let adaptive = service.relayMode == .adaptive
-            if adaptive && n >= TCPRelayMode.bulkRead { if up { upstream.bulk = true } else { downstream.bulk = true } }
-            if sent < n {
-                hold(up, scratch + sent, n - sent)
-                return
-            }
-            rounds += 1
-            // A short read means the socket is drained; a few full ones and
-            // we yield so other connections on this loop get their turn.
-            if n < cap || rounds == 4 { return }
-            if adaptive && n >= TCPRelayMode.bulkRead { spliceRelay(upstream: up); return }
+    /// A channel's destination is writable again.
+    private func flush(_ way: Way) {
+        var moved = 0, released = 0
+        let step = way == .upstream
+            ? upstream.flush(service, moved: &moved, released: &released)
+            : downstream.flush(service, moved: &moved, released: &released)
+        if moved > 0 { account(way, moved) }
+        if released > 0 { counters.pendingBytes.subtract(released, ordering: .relaxed) }
+        switch step {
+        case .idle:
+            // All out: stop waiting on the destination, read the source again.
+            if way == .upstream { upstream.write?.remove(); upstream.read?.add() } else { downstream.write?.remove(); downstream.read?.add() }
+        case .blocked, .ended: return
+        case let .failed(error, side): fail(error, side: side)
         }
     }
 
     @inline(__always)
-    private func account(_ up: Bool, _ n: Int) {
-        withDirection(up) { $0.bytes += n }
-        if up { counters.bytesClientToBackend.add(n, ordering: .relaxed) } else { counters.bytesBackendToClient.add(n, ordering: .relaxed) }
+    private func account(_ way: Way, _ n: Int) {
+        if way == .upstream { counters.bytesClientToBackend.add(n, ordering: .relaxed) } else { counters.bytesBackendToClient.add(n, ordering: .relaxed) }
         lastActivity = service.now
     }
 
-    /// The peer's socket is full: keep the remainder, stop reading the
-    /// source, wait for the peer to drain.
-    private func hold(_ up: Bool, _ bytes: UnsafeMutableRawPointer, _ count: Int) {
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 16)
-        buffer.copyMemory(from: bytes, byteCount: count)
-        withDirection(up) { $0.pending = buffer; $0.start = 0; $0.end = count }
-        waitForPeer(up, holding: count)
-    }
-
-    /// Stop reading the source, arm EV_WRITE on the destination.
-    private func waitForPeer(_ up: Bool, holding count: Int) {
+    /// The destination is full: stop reading the source, arm EV_WRITE on
+    /// the destination.
+    private func waitForDestination(_ way: Way, holding count: Int) {
         counters.pendingBytes.add(count, ordering: .relaxed)
         var peak = counters.peakPendingPerDirection.load(ordering: .relaxed)
         while count > peak {
@@ -262,147 +209,46 @@ final class TCPConnection {
             if exchanged { break }
             peak = now
         }
-        event_del(up ? clientRead : backendRead)
-        if up {
-            if backendWrite == nil { backendWrite = makeWriteEvent(backendFD, upstream: true) }
-            event_add(backendWrite, nil)
+        if way == .upstream { armWrite(&upstream) } else { armWrite(&downstream) }
+    }
+
+    private func armWrite(_ channel: inout TCPChannel) {
+        channel.read?.remove()
+        if channel.write == nil {
+            channel.write = LoopEvent(base, fd: channel.destination, interest: .write, persist: true, handler: self)
+        }
+        channel.write?.add()
+    }
+
+    /// EOF from a channel's source: nothing of it is pending (a source is
+    /// only read when its channel holds nothing), so pass the EOF on now.
+    private func sourceEnded(_ way: Way) {
+        let destination: Int32
+        if way == .upstream {
+            upstream.read?.remove(); upstream.ended = true; destination = upstream.destination
         } else {
-            if clientWrite == nil { clientWrite = makeWriteEvent(clientFD, upstream: false) }
-            event_add(clientWrite, nil)
+            downstream.read?.remove(); downstream.ended = true; destination = downstream.destination
         }
-    }
-
-    private func makeWriteEvent(_ fd: Int32, upstream: Bool) -> OpaquePointer? {
-        let up: event_callback_fn = { _, _, ctx in
-            Unmanaged<TCPConnection>.fromOpaque(ctx!).takeUnretainedValue().flush(upstream: true)
-        }
-        let down: event_callback_fn = { _, _, ctx in
-            Unmanaged<TCPConnection>.fromOpaque(ctx!).takeUnretainedValue().flush(upstream: false)
-        }
-        return event_new(base, fd, Int16(EV_WRITE | EV_PERSIST), upstream ? up : down, context)
-    }
-
-    /// The destination of one direction is writable again: send the pending
-    /// bytes; once all are out, free the buffer and resume reading the source.
-    private func flush(upstream up: Bool) {
-        if withDirection(up, { $0.pipeRead >= 0 }) { spliceFlush(upstream: up); return }
-        let dst = up ? backendFD : clientFD
-        let (pending, start, end) = withDirection(up) { ($0.pending, $0.start, $0.end) }
-        guard let pending, end > start else { return }
-        let sent: Int
-        do { sent = try System.send(dst, pending + start, end - start) } catch { fail(error, side: up ? "backend" : "client"); return }
-        if sent > 0 { account(up, sent) }
-        if start + sent < end {
-            withDirection(up) { $0.start += sent }
-            return
-        }
-        pending.deallocate()
-        withDirection(up) { $0.pending = nil; $0.start = 0; $0.end = 0 }
-        counters.pendingBytes.subtract(end - start, ordering: .relaxed)
-        event_del(up ? backendWrite : clientWrite)
-        event_add(up ? clientRead : backendRead, nil)
-    }
-
-    /// EOF from one direction's source: nothing of it is pending (a source
-    /// is only read when its pending buffer is empty), so pass the EOF on now.
-    private func sourceEnded(_ up: Bool) {
-        event_del(up ? clientRead : backendRead)
-        withDirection(up) { $0.ended = true }
         // Both ended: close() sends the FIN itself (the peer's receive side
         // is drained, so no RST), one shutdown syscall less per connection.
         if upstream.ended && downstream.ended { close(reason: "done"); return }
-        System.shutdownWrite(up ? backendFD : clientFD)
+        System.shutdownWrite(destination)
     }
 
-    private func fail(_ error: SystemError, side: String) {
+    private func fail(_ error: SystemError, side: TCPSide) {
         // A reset or broken pipe on one side is passed on as a reset, as a
         // direct connection would have shown it (HAProxy does the same).
-        if error.code == ECONNRESET || error.code == EPIPE {
-            System.setAbortiveClose(side == "client" ? backendFD : clientFD)
+        if error.isConnectionReset {
+            System.setAbortiveClose(side == .client ? backendFD : clientFD)
         }
-        close(reason: "\(side)_\(error.call)_error", error: error)
+        close(reason: "\(side.rawValue)_\(error.call)_error", error: error)
     }
 
     private func idleCheck() {
         let idle = plan.listener.idleTimeout
         let elapsed = service.now - lastActivity
         if elapsed >= idle { close(reason: "idle_timeout"); return }
-        var tv = timeval(tv_sec: idle - elapsed, tv_usec: 0)
-        event_add(timer, &tv)
-    }
-
-    // MARK: splice mode (the default)
-
-    /// socket → pipe → socket without copying through user space. The pipe
-    /// comes from the worker's pool and goes back as soon as it is empty, so
-    /// like the scratch buffer it is shared by every connection that is not
-    /// blocked; only a direction whose peer is full keeps one (HAProxy pools
-    /// its pipes the same way, src/pipe.c).
-    private func spliceRelay(upstream up: Bool) {
-        let src = up ? clientFD : backendFD
-        let dst = up ? backendFD : clientFD
-        let pipe: (read: Int32, write: Int32)
-        do { pipe = try service.takePipe() } catch { fail(error, side: "pipe"); return }
-        var rounds = 0
-        while true {
-            let n: Int?
-            do { n = try System.splice(from: src, to: pipe.write, service.readSize) } catch {
-                service.returnPipe(pipe, empty: true)
-                fail(error, side: up ? "client" : "backend"); return
-            }
-            guard let n else { service.returnPipe(pipe, empty: true); return }
-            if n == 0 { service.returnPipe(pipe, empty: true); sourceEnded(up); return }
-            let moved: Int
-            do { moved = try System.splice(from: pipe.read, to: dst, n) ?? 0 } catch {
-                service.returnPipe(pipe, empty: false)
-                fail(error, side: up ? "backend" : "client"); return
-            }
-            if moved > 0 { account(up, moved) }
-            if moved < n {
-                withDirection(up) { $0.pipeRead = pipe.read; $0.pipeWrite = pipe.write; $0.inPipe = n - moved }
-                waitForPeer(up, holding: n - moved)
-                return
-            }
-            rounds += 1
-            if n < service.readSize || rounds == 4 {
-                service.returnPipe(pipe, empty: true)
-                if service.relayMode == .adaptive { noteSplice(up, small: n < TCPRelayMode.smallSplice) }
-                return
-            }
-        }
-    }
-
-    /// Once per splice callback: drained under `smallSplice` bytes
-    /// `smallSplicesBeforeCopy` times in a row means small again (e.g. a bulk
-    /// download followed by keep-alive requests): back to recv/send. Plain
-    /// field access: closures over `inout` Direction cost exclusivity checks
-    /// per call in callgrind.
-    private func noteSplice(_ up: Bool, small: Bool) {
-        if !small {
-            if up { upstream.smallSplices = 0 } else { downstream.smallSplices = 0 }
-        } else if up {
-            upstream.smallSplices &+= 1
-            if upstream.smallSplices >= TCPRelayMode.smallSplicesBeforeCopy { upstream.bulk = false; upstream.smallSplices = 0 }
-        } else {
-            downstream.smallSplices &+= 1
-            if downstream.smallSplices >= TCPRelayMode.smallSplicesBeforeCopy { downstream.bulk = false; downstream.smallSplices = 0 }
-        }
-    }
-
-    private func spliceFlush(upstream up: Bool) {
-        let dst = up ? backendFD : clientFD
-        let (pr, pw, held) = withDirection(up) { ($0.pipeRead, $0.pipeWrite, $0.inPipe) }
-        guard held > 0 else { return }
-        let moved: Int
-        do { moved = try System.splice(from: pr, to: dst, held) ?? 0 } catch { fail(error, side: up ? "backend" : "client"); return }
-        if moved > 0 { account(up, moved) }
-        withDirection(up) { $0.inPipe -= moved }
-        counters.pendingBytes.subtract(moved, ordering: .relaxed)
-        if moved < held { return }
-        withDirection(up) { $0.pipeRead = -1; $0.pipeWrite = -1 }
-        service.returnPipe((pr, pw), empty: true)
-        event_del(up ? backendWrite : clientWrite)
-        event_add(up ? clientRead : backendRead, nil)
+        timer?.add(seconds: idle - elapsed)
     }
 
     // MARK: closing
@@ -413,20 +259,12 @@ final class TCPConnection {
         guard phase != .closed else { return }
         let wasRelaying = phase == .relaying   // metrics: reached its member
         phase = .closed
-        for e in [clientRead, backendRead, clientWrite, backendWrite, timer] { if let e { event_free(e) } }
-        clientRead = nil; backendRead = nil; clientWrite = nil; backendWrite = nil; timer = nil
+        connectEvent?.free(); connectEvent = nil
+        timer?.free(); timer = nil
+        let held = upstream.release() + downstream.release()
+        if held > 0 { counters.pendingBytes.subtract(held, ordering: .relaxed) }
         System.close(clientFD)
         if backendFD >= 0 { System.close(backendFD); backendFD = -1 }
-        for up in [true, false] {
-            let held = withDirection(up) { d -> Int in
-                let n = d.pendingCount
-                d.pending?.deallocate(); d.pending = nil; d.start = 0; d.end = 0
-                if d.pipeRead >= 0 { System.close(d.pipeRead); System.close(d.pipeWrite) }
-                d.pipeRead = -1; d.pipeWrite = -1; d.inPipe = 0
-                return n
-            }
-            if held > 0 { counters.pendingBytes.subtract(held, ordering: .relaxed) }
-        }
         // A flow closed mid-connect (shutdown) still holds its pick: release it
         // too, or least-connection counts and sticky references would leak.
         if let t = target { plan.release(flow, target: t, connected: true) }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import FlowgateCore
+import FlowgateSystem
 
 /// TCP's plug into the data plane: listening sockets with SO_REUSEADDR (a
 /// restart is not blocked by TIME_WAIT), SO_REUSEPORT when several workers

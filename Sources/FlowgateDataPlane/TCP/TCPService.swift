@@ -1,43 +1,43 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLibevent
 import FlowgateCore
+import FlowgateSystem
 
 /// A worker's TCP share: its listening sockets (by key) and the connections
 /// they accepted, in an intrusive list so shutdown can reach every one
 /// without a per-connection hash entry.
 final class TCPService: TransportService {
     unowned(unsafe) let worker: Worker
+    /// The worker's event base, borrowed by every connection's events.
+    unowned(unsafe) let base: EventBase
     private var acceptors: [ListeningSocketKey: TCPAcceptor] = [:]
     /// Head of the live-connection list; the list holds the strong references.
     var head: TCPConnection?
-    private var resumeTimer: OpaquePointer?
+    private var resumeTimer: LoopTimer?
     private var paused = false
 
     /// Largest read per recv: the scratch buffer, but never more than a
     /// connection may keep pending, so a short write always fits the cap.
     let readSize: Int
     let maxPending: Int
-    let connectTimeout: timeval
+    /// Seconds a member may take to accept a connect.
+    let connectTimeout: Int
     /// `FLOWGATE_TCP_RELAY=copy|splice|adaptive` (default adaptive); see
     /// `TCPRelayMode`.
     let relayMode = TCPRelayMode(environment: System.environment("FLOWGATE_TCP_RELAY"))
 
     init(worker: Worker) {
         self.worker = worker
+        self.base = worker.eventBase
         maxPending = max(4096, worker.tuning.tcpMaxPending)
         readSize = min(worker.scratchSize, maxPending)
-        connectTimeout = timeval(tv_sec: max(1, worker.tuning.connectTimeout), tv_usec: 0)
-        let cb: event_callback_fn = { _, _, ctx in
-            Unmanaged<TCPService>.fromOpaque(ctx!).takeUnretainedValue().resumeAccepting()
-        }
-        resumeTimer = event_new(worker.base, -1, 0, cb, Unmanaged.passUnretained(self).toOpaque())
+        connectTimeout = max(1, worker.tuning.connectTimeout)
     }
 
     deinit {
         for p in pipePool { System.close(p.read); System.close(p.write) }
-        if let t = resumeTimer { event_free(t) }
+        resumeTimer?.cancel()
     }
 
     var attachedKeys: [ListeningSocketKey] { Array(acceptors.keys) }
@@ -63,6 +63,34 @@ final class TCPService: TransportService {
 
     func closeAllFlows() {
         while let c = head { c.close(reason: "shutdown") }
+    }
+
+    /// Closes every connection (connecting or relaying) to `member` of `pool`.
+    func closeFlows(pool: String, member: String, reason: String) -> Int {
+        var victims: [TCPConnection] = []
+        var c = head
+        while let conn = c {
+            if conn.plan.pool.id == pool, conn.target?.memberID == member { victims.append(conn) }
+            c = conn.next
+        }
+        for v in victims { v.close(reason: reason) }
+        return victims.count
+    }
+
+    /// Every open connection's bytes so far, by listener and (once it
+    /// reached its member) by member.
+    func sample(into s: inout WorkerSample) {
+        var c = head
+        while let conn = c {
+            var t = FlowTotals()
+            t.flowsOpened = 1; t.flowsActive = 1
+            t.bytesIn = conn.upstream.bytes; t.bytesOut = conn.downstream.bytes
+            s.listeners[conn.plan.listener.listenerArn, default: FlowTotals()] += t
+            if conn.phase == .relaying, let target = conn.target {
+                s.members[PoolMemberKey(poolID: conn.plan.pool.id, memberID: target.memberID), default: FlowTotals()] += t
+            }
+            c = conn.next
+        }
     }
 
     // MARK: splice pipes
@@ -113,13 +141,13 @@ final class TCPService: TransportService {
         guard !paused else { return }
         paused = true
         for a in acceptors.values { a.disable() }
-        var tv = timeval(tv_sec: 0, tv_usec: 100_000)
-        event_add(resumeTimer, &tv)
+        resumeTimer = worker.loop.after(0.1) { [unowned self] in self.resumeAccepting() }
         Log.warn("accept_paused", ["worker": worker.index, "error": error, "open_descriptors": System.openDescriptorCount()])
     }
 
     private func resumeAccepting() {
         paused = false
+        resumeTimer = nil
         for a in acceptors.values { a.enable() }
     }
 

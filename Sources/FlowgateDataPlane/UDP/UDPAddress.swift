@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import FlowgateCore
+import FlowgateSystem
 
 /// A socket address of either family held in a `sockaddr_in6`-sized value
 /// (28 bytes; a `sockaddr_in` fits in its first 16), so a flow stores its
@@ -55,9 +56,12 @@ struct UDPAddress {
     func withSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
         withUnsafeBytes(of: raw) { b in body(b.baseAddress!.assumingMemoryBound(to: sockaddr.self), length) }
     }
+}
 
-    func sameBytes(as sa: UnsafePointer<sockaddr>, length len: socklen_t) -> Bool {
-        guard len == length else { return false }
-        return withUnsafeBytes(of: raw) { b in memcmp(b.baseAddress!, sa, Int(len)) == 0 }
+extension DatagramBatch {
+    /// Slot `i` goes to `address`, from the socket's own address.
+    func setDestination(_ i: Int, _ address: UDPAddress) {
+        address.withSockaddr { setAddress(UInt32(i), $0, $1) }
+        setSource(UInt32(i), nil)
     }
 }

@@ -1,3 +1,4 @@
+import FlowgateSystem
 import Synchronization
 
 /// A worker's UDP figures for other threads (metrics, tests). The relay

@@ -1,4 +1,5 @@
 import FlowgateCore
+import FlowgateSystem
 
 /// One flow in the sense of design §3 step 1: everything that shares the key
 /// `FlowKey(context, affinity: listener.clientAffinity)`, hence one backend.
@@ -52,7 +53,7 @@ struct UDPSession {
     /// Connected to `flow.target`; -1 until opened or after a failure.
     var upstreamFD: Int32 = -1
     /// EV_READ | EV_PERSIST on `upstreamFD`.
-    var event: OpaquePointer?
+    var event: LoopEvent?
     /// `flow.generation` `upstreamFD` was connected for.
     var generation: UInt64 = 0
     /// Where replies go: the client's address exactly as received.

@@ -1,10 +1,10 @@
-import CLibevent
 import FlowgateCore
+import FlowgateSystem
 
 /// One UDP listener on one worker: its current plan, its flow table (one
 /// table per listener, since each listener has its own idle timeout and key
 /// space), and its bound sockets, one per port.
-final class UDPListenerState {
+final class UDPListenerState: EventHandler {
     unowned(unsafe) let relay: UDPRelay
     private(set) var plan: ListenerPlan
     /// Bumped on every plan update; flows re-check their member against
@@ -30,6 +30,15 @@ final class UDPListenerState {
         self.memberIDs = Set(plan.pool.members.map(\.id))
         self.table = FlowTable(capacity: max(1, maxFlows), idleTimeout: Double(max(1, plan.listener.idleTimeout)))
         self.wildcard = plan.bindAddress.isUnspecified
+        super.init()
+    }
+
+    /// An upstream socket of one of this listener's sessions is readable
+    /// (the relay finds the session by descriptor).
+    override func handleEvent(fd: Int32, readiness: IOReadiness) {
+        let relay = self.relay
+        relay.memberReadable(self, fd: fd)
+        relay.publish()
     }
 
     var arn: String { plan.listener.listenerArn }
@@ -48,10 +57,17 @@ final class UDPListenerState {
 }
 
 /// One bound listener socket (one port) on one worker.
-final class UDPPortSocket {
+final class UDPPortSocket: EventHandler {
     let fd: Int32
     let key: ListeningSocketKey
-    var event: OpaquePointer?
+    var event: LoopEvent?
     unowned(unsafe) let state: UDPListenerState
     init(fd: Int32, key: ListeningSocketKey, state: UDPListenerState) { self.fd = fd; self.key = key; self.state = state }
+
+    /// Client datagrams are waiting on this port.
+    override func handleEvent(fd: Int32, readiness: IOReadiness) {
+        let relay = state.relay
+        relay.clientReadable(self)
+        relay.publish()
+    }
 }

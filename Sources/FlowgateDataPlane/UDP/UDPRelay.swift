@@ -1,9 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CFlowgateSys
-import CLibevent
 import FlowgateCore
+import FlowgateSystem
 
 /// The UDP half of one worker's data plane (design §4 "UDP relay"). Every
 /// method runs on the worker's loop thread; nothing here takes a lock.
@@ -44,20 +43,18 @@ public final class UDPRelay: @unchecked Sendable {
     /// mishandles it; the kernel's own refusal switches it off by itself).
     static let gsoEnabled = System.environment("FLOWGATE_UDP_GSO") != "off"
 
-    let base: OpaquePointer
+    let base: EventBase
     let time: TimeSource
     let bufferBytes: Int
     let maxFlows: Int
     private let inBatches: DatagramBatch   // client → member
     private let outBatches: DatagramBatch  // member → client
-    private var inBatch: OpaquePointer { inBatches.pointer }
-    private var outBatch: OpaquePointer { outBatches.pointer }
     private(set) var listeners: [String: UDPListenerState] = [:]
     private var portsByKey: [ListeningSocketKey: UDPPortSocket] = [:]
     /// Upstream fd → its session's slot in its listener's table (the event's
     /// argument names the listener). Grown only when a higher fd appears.
     private var slotByFD: [Int32] = []
-    private var sweepEvent: OpaquePointer?
+    private var sweepTimer: LoopTimer?
     /// The run of `inBatch` being collected by `clientReadable`.
     private var run: (slot: FlowTable<FlowKey, UDPSession>.Slot, start: UInt32) = (-1, 0)
     public private(set) var stats = UDPRelayStats()
@@ -71,7 +68,7 @@ public final class UDPRelay: @unchecked Sendable {
 
     /// `maxFlows` bounds each listener's table on this worker
     /// (Tuning.maxUDPFlows); `bufferBytes` is Tuning.udpSocketBuffer.
-    public init(base: OpaquePointer, maxFlows: Int, bufferBytes: Int, time: TimeSource = SystemTime(),
+    public init(base: EventBase, maxFlows: Int, bufferBytes: Int, time: TimeSource = SystemTime(),
                 counters: UDPCounters = UDPCounters()) {
         self.base = base
         self.counters = counters
@@ -85,10 +82,9 @@ public final class UDPRelay: @unchecked Sendable {
         inBatches = i; outBatches = o
         i.setGSO(UDPRelay.gsoEnabled)
         o.setGSO(UDPRelay.gsoEnabled)
-        let arg = Unmanaged.passUnretained(self).toOpaque()
-        sweepEvent = event_new(base, -1, Int16(EV_PERSIST), udpSweepTimer, arg)
-        var tv = timeval(tv_sec: 0, tv_usec: Int(UDPRelay.sweepInterval * 1_000_000))
-        event_add(sweepEvent, &tv)
+        // unowned(unsafe): the relay cancels the timer in `shutdown` (also
+        // from deinit), and a checked unowned load costs every tick.
+        sweepTimer = base.every(UDPRelay.sweepInterval) { [unowned(unsafe) self] in self.sweep(); self.publish() }
     }
 
     deinit { shutdown() }
@@ -116,8 +112,8 @@ public final class UDPRelay: @unchecked Sendable {
         if bufferBytes > 0 { System.setBuffers(fd, bytes: bufferBytes) }
         let p = UDPPortSocket(fd: fd, key: key, state: state)
         // The state holds the port socket; the event borrows it.
-        p.event = event_new(base, fd, Int16(EV_READ | EV_PERSIST), udpClientReadable, Unmanaged.passUnretained(p).toOpaque())
-        event_add(p.event, nil)
+        p.event = LoopEvent(base, fd: fd, interest: .read, persist: true, handler: p)
+        p.event?.add()
         state.ports.append(p)
         portsByKey[key] = p
     }
@@ -138,7 +134,7 @@ public final class UDPRelay: @unchecked Sendable {
             let (_, s) = state.table.remove(slot)
             closeSession(state, s, reason: "port_closed")
         }
-        if let e = p.event { event_free(e); p.event = nil }
+        if let e = p.event { e.free(); p.event = nil }
         state.ports.removeAll { $0 === p }
         if state.ports.isEmpty { dropListener(state) }
         return p
@@ -219,17 +215,19 @@ public final class UDPRelay: @unchecked Sendable {
     public func shutdown() {
         for key in Array(portsByKey.keys) { detach(key) }
         closeAllFlows()
-        if let e = sweepEvent { event_free(e); sweepEvent = nil }
+        sweepTimer?.cancel()
+        sweepTimer = nil
     }
 
     // MARK: - Client → member
 
-    fileprivate func clientReadable(_ port: UDPPortSocket) {
+    func clientReadable(_ port: UDPPortSocket) {
         let state = port.state
         let slots = UDPRelay.batchSlots
         for _ in 0..<UDPRelay.roundsPerEvent {
-            let n = fg_batch_recv(port.fd, inBatch, slots)
-            if n <= 0 { return }
+            let n: Int
+            do { n = try inBatches.receive(port.fd, max: slots) } catch { return }
+            if n == 0 { return }
             let now = time.now()
             stats.datagramsFromClients += Int(n)
             // A run: consecutive datagrams of one session, sent with one
@@ -238,7 +236,7 @@ public final class UDPRelay: @unchecked Sendable {
             run = (-1, 0)
             var bytes = 0
             for i in 0..<UInt32(n) {
-                let length = fg_batch_length(inBatch, i)
+                let length = inBatches.length(i)
                 bytes &+= length
                 let slot = session(for: i, state: state, port: port, now: now)
                 if slot >= 0 { state.table[slot].flow.traffic.countIn(length) }   // metrics
@@ -256,12 +254,13 @@ public final class UDPRelay: @unchecked Sendable {
     /// The session slot for datagram `i` of `inBatch`, creating the flow and
     /// session if new; -1 to drop it (no eligible member, no socket).
     private func session(for i: UInt32, state: UDPListenerState, port: UDPPortSocket, now: Double) -> FlowTable<FlowKey, UDPSession>.Slot {
-        let client = UDPAddress(fg_batch_addr(inBatch, i), length: fg_batch_addr_len(inBatch, i))
+        let (peer, peerLength) = inBatches.address(i)
+        let client = UDPAddress(peer, length: peerLength)
         var local = UDPAddress()
         var localIP = state.plan.bindAddress
         if state.wildcard {
             var ss = sockaddr_storage()
-            if fg_batch_local_addr(inBatch, i, &ss) == 1 {
+            if inBatches.localAddress(i, into: &ss) {
                 let len = socklen_t(ss.ss_family == sa_family_t(AF_INET) ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size)
                 local = withUnsafePointer(to: &ss) { p in
                     p.withMemoryRebound(to: sockaddr.self, capacity: 1) { UDPAddress($0, length: len) }
@@ -391,7 +390,7 @@ public final class UDPRelay: @unchecked Sendable {
                 // least recently used session's, once, so the table behaves as
                 // an LRU bounded by the descriptor limit too. Never the slot
                 // being opened nor the run waiting to be sent.
-                if error.isDescriptorExhaustion, !evictedForDescriptor, let victim = state.table.oldest,
+                if error.isDescriptorLimit, !evictedForDescriptor, let victim = state.table.oldest,
                    victim != slot, victim != run.slot {
                     evictedForDescriptor = true
                     let (_, s) = state.table.remove(victim)
@@ -408,12 +407,11 @@ public final class UDPRelay: @unchecked Sendable {
                 return false
             }
         }
-        let arg = Unmanaged.passUnretained(state).toOpaque()
-        guard let ev = event_new(base, fd, Int16(EV_READ | EV_PERSIST), udpMemberReadable, arg) else {
+        guard let ev = LoopEvent(base, fd: fd, interest: .read, persist: true, handler: state) else {
             System.close(fd)
             return false
         }
-        event_add(ev, nil)
+        ev.add()
         if Int(fd) >= slotByFD.count {
             slotByFD.append(contentsOf: repeatElement(-1, count: Int(fd) + 1024 - slotByFD.count))
         }
@@ -425,7 +423,7 @@ public final class UDPRelay: @unchecked Sendable {
     }
 
     private func closeUpstream(_ s: inout UDPSession) {
-        if let e = s.event { event_free(e); s.event = nil }
+        if let e = s.event { e.free(); s.event = nil }
         if s.upstreamFD >= 0 {
             slotByFD[Int(s.upstreamFD)] = -1
             System.close(s.upstreamFD)
@@ -468,19 +466,22 @@ public final class UDPRelay: @unchecked Sendable {
         var retried = false
         while first < to {
             let fd = state.table[slot].upstreamFD
-            let r = fg_batch_send_connected(fd, inBatch, first, to - first)
-            if r > 0 {
-                stats.datagramsToMembers += Int(r)
-                first += UInt32(r)
-                continue
+            let sent: Int
+            do { sent = try inBatches.sendConnected(fd, first: first, count: to - first) } catch {
+                // A pending ICMP port unreachable from the member surfaces
+                // here as ECONNREFUSED: re-pick now and resend once (design §3).
+                if error.isConnectionRefused, !retried {
+                    retried = true
+                    refused(state, slot)
+                    if ensureUpstream(state, slot) { continue }
+                }
+                stats.droppedSendFailed += Int(to - first)
+                return
             }
-            let e = errno
-            // A pending ICMP port unreachable from the member surfaces here
-            // as ECONNREFUSED: re-pick now and resend once (design §3).
-            if r < 0, e == ECONNREFUSED, !retried {
-                retried = true
-                refused(state, slot)
-                if ensureUpstream(state, slot) { continue }
+            if sent > 0 {
+                stats.datagramsToMembers += sent
+                first += UInt32(sent)
+                continue
             }
             stats.droppedSendFailed += Int(to - first)
             return
@@ -489,15 +490,15 @@ public final class UDPRelay: @unchecked Sendable {
 
     // MARK: - Member → client
 
-    fileprivate func memberReadable(_ state: UDPListenerState, fd: Int32) {
+    func memberReadable(_ state: UDPListenerState, fd: Int32) {
         guard Int(fd) < slotByFD.count else { return }
         let slot = slotByFD[Int(fd)]
         guard slot >= 0 else { return }
         let slots = UDPRelay.batchSlots
         for _ in 0..<UDPRelay.roundsPerEvent {
-            let n = fg_batch_recv_connected(fd, outBatch, slots)
-            if n < 0 {
-                if errno == ECONNREFUSED { refused(state, slot) }
+            let n: Int
+            do { n = try outBatches.receiveConnected(fd, max: slots) } catch {
+                if error.isConnectionRefused { refused(state, slot) }
                 return
             }
             if n == 0 { return }
@@ -510,20 +511,20 @@ public final class UDPRelay: @unchecked Sendable {
             let flow = state.table[slot].flow
             flow.traffic.datagramsOut += Int(n)   // metrics
             for k in 0..<UInt32(n) {
-                let length = fg_batch_length(outBatch, k)
+                let length = outBatches.length(k)
                 bytes &+= length
                 flow.traffic.bytesOut += length   // metrics
-                client.withSockaddr { sa, len in fg_batch_set_addr(outBatch, k, sa, len) }
+                client.withSockaddr { sa, len in outBatches.setAddress(k, sa, len) }
                 if local.length > 0 {
-                    local.withSockaddr { sa, _ in fg_batch_set_source(outBatch, k, sa) }
+                    local.withSockaddr { sa, _ in outBatches.setSource(k, sa) }
                 } else {
-                    fg_batch_set_source(outBatch, k, nil)
+                    outBatches.setSource(k, nil)
                 }
             }
             stats.bytesFromMembers &+= bytes
             var first: UInt32 = 0
             while first < UInt32(n) {
-                let r = fg_batch_send(listenerFD, outBatch, first, UInt32(n) - first)
+                let r = (try? outBatches.send(listenerFD, first: first, count: UInt32(n) - first)) ?? -1
                 if r <= 0 { stats.droppedSendFailed += Int(UInt32(n) - first); break }
                 stats.datagramsToClients += Int(r)
                 first += UInt32(r)
@@ -562,7 +563,7 @@ public final class UDPRelay: @unchecked Sendable {
 
     // MARK: - Expiry
 
-    fileprivate func sweep() {
+    private func sweep() {
         let now = time.now()
         for state in listeners.values {
             while let e = state.table.popExpired(now: now) {
@@ -573,24 +574,3 @@ public final class UDPRelay: @unchecked Sendable {
         if draining { endQuietSessions(now: now) }
     }
 }
-
-private let udpClientReadable: event_callback_fn = { _, _, arg in
-    Unmanaged<UDPPortSocket>.fromOpaque(arg!)._withUnsafeGuaranteedRef { p in
-        let relay = p.state.relay
-        relay.clientReadable(p)
-        relay.publish()
-    }
-}
-
-private let udpMemberReadable: event_callback_fn = { fd, _, arg in
-    Unmanaged<UDPListenerState>.fromOpaque(arg!)._withUnsafeGuaranteedRef { s in
-        let relay = s.relay
-        relay.memberReadable(s, fd: fd)
-        relay.publish()
-    }
-}
-
-private let udpSweepTimer: event_callback_fn = { _, _, arg in
-    Unmanaged<UDPRelay>.fromOpaque(arg!)._withUnsafeGuaranteedRef { $0.sweep(); $0.publish() }
-}
-

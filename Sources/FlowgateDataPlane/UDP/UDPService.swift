@@ -1,4 +1,5 @@
 import FlowgateCore
+import FlowgateSystem
 
 /// A worker's UDP share, as the worker machinery sees it (TransportService):
 /// adapts listening-socket keys to the relay's per-listener state.
@@ -12,7 +13,7 @@ final class UDPService: TransportService {
     let relay: UDPRelay
 
     init(worker: Worker) {
-        relay = UDPRelay(base: worker.base, maxFlows: worker.tuning.maxUDPFlows, bufferBytes: worker.tuning.udpSocketBuffer,
+        relay = UDPRelay(base: worker.eventBase, maxFlows: worker.tuning.maxUDPFlows, bufferBytes: worker.tuning.udpSocketBuffer,
                          time: CoarseMonotonicTime(), counters: worker.counters.udp)
         relay.metrics = worker.metrics
     }
@@ -24,6 +25,14 @@ final class UDPService: TransportService {
     func closeAllFlows() { relay.closeAllFlows(); relay.publish() }
     /// Sockets stay open for the live sessions' replies; see `UDPRelay.beginDrain`.
     func stopAccepting() { relay.beginDrain(); relay.publish() }
+    func sample(into s: inout WorkerSample) {
+        s.udp = relay.stats
+        relay.addLiveFlows(to: &s)
+    }
+    /// `connection_drain` ends TCP connections only: a UDP flow whose member
+    /// left the pool is re-picked at its next datagram, and one to a member
+    /// at weight 0 or admin down keeps it until it goes idle.
+    func closeFlows(pool: String, member: String, reason: String) -> Int { 0 }
 }
 
 /// CLOCK_MONOTONIC_COARSE in seconds: the relay reads the time once per

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import FlowgateCore
+import FlowgateSystem
 
 /// UDP's plug into the data plane (see Loop/Transport.swift): how its
 /// listening sockets are opened and what serves them in each worker.

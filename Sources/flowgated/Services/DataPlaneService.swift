@@ -1,5 +1,6 @@
 // The data plane and its health checker as services of the daemon's group.
 import FlowgateCore
+import FlowgateSystem
 import FlowgateDataPlane
 
 /// Worker threads up with nothing bound: the control service's start (a

@@ -2,6 +2,7 @@
 // one share every port silently. First service of the daemon's group, so it
 // is released last.
 import FlowgateCore
+import FlowgateSystem
 import FlowgateDataPlane
 
 final class StateLockService: Service {
@@ -19,7 +20,7 @@ final class StateLockService: Service {
             try System.makeDirectories(directory)
             lock = .held(fd: try System.lockFile(path))
         } catch {
-            if error.code == 11 { // EWOULDBLOCK: someone holds it
+            if error.isWouldBlock { // flock LOCK_NB: someone holds it
                 Log.error("already_running", ["lock": path, "reason": "another flowgated uses this state directory"])
                 throw ServiceError(service: name, "another flowgated uses \(directory)")
             }

@@ -18,14 +18,14 @@ public enum LogLevel: Int, Sendable, Comparable, CaseIterable {
 /// a form journald keeps as is (design §8). Each line is one write(2), so
 /// lines from different threads never interleave; no lock is taken.
 public enum Log {
-    private static let minimum = Atomic<Int>(LogLevel.info.rawValue)
+    @usableFromInline static let minimum = Atomic<Int>(LogLevel.info.rawValue)
 
     public static var level: LogLevel {
         get { LogLevel(rawValue: minimum.load(ordering: .relaxed)) ?? .info }
         set { minimum.store(newValue.rawValue, ordering: .relaxed) }
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func enabled(_ l: LogLevel) -> Bool { l.rawValue >= minimum.load(ordering: .relaxed) }
 
     public static func debug(_ event: String, _ fields: KeyValuePairs<String, Any> = [:]) { emit(.debug, event, fields) }

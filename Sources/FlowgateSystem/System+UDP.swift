@@ -1,7 +1,5 @@
-// UDP-specific calls next to System.swift's wrappers: socket options the
-// relay needs and the recvmmsg/sendmmsg batches of CFlowgateSys (which retry
-// EINTR themselves). Hot-path batch calls return -1 and leave errno for the
-// caller to read at once (no SystemError is built per datagram batch).
+// UDP-specific calls next to System.swift's wrappers: the socket options the
+// relay needs. The recvmmsg/sendmmsg batches are DatagramBatch.swift's.
 #if canImport(Glibc)
 import Glibc
 #endif

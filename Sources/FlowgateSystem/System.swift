@@ -1,32 +1,18 @@
-// The one place FlowgateDataPlane (and the daemon) calls the kernel: every
-// wrapper retries EINTR and turns errno into a typed `SystemError`, so callers
-// never read the global errno themselves (it is per-thread but easy to clobber
-// between the failing call and the read).
+// The one place Flowgate calls the kernel (both planes, the daemon and
+// flowgatectl go through here): every wrapper retries EINTR and turns errno
+// into a typed `SystemError`, so callers never read the global errno
+// themselves (it is per-thread but easy to clobber between the failing call
+// and the read). SwiftNIO's NIOPosix/System.swift is the model.
 #if canImport(Glibc)
 import Glibc
 #endif
 import CFlowgateSys
 
-/// A failed system call: the call's name and its errno.
-public struct SystemError: Error, Sendable, Hashable, CustomStringConvertible {
-    public var call: String
-    public var code: Int32
-    public init(_ call: String, _ code: Int32) { self.call = call; self.code = code }
-    /// Captures the calling thread's errno right after `call` failed.
-    static func last(_ call: String) -> SystemError { SystemError(call, errno) }
-
-    public var isWouldBlock: Bool { code == EAGAIN || code == EWOULDBLOCK }
-    public var isDescriptorExhaustion: Bool { code == EMFILE || code == ENFILE }
-    public var isNotFound: Bool { code == ENOENT }
-    public var reason: String { String(cString: strerror(code)) }
-    public var description: String { "\(call): \(reason) (errno \(code))" }
-}
-
 /// Thin syscall wrappers. Names follow the calls they wrap.
 public enum System {
     // MARK: descriptors
 
-    @inline(__always)
+    @inlinable @inline(__always)
     static func retrying<T: BinaryInteger>(_ call: String, _ body: () -> T) throws(SystemError) -> T {
         while true {
             let r = body()
@@ -39,19 +25,17 @@ public enum System {
 
     /// close(2) without retry: on Linux the descriptor is released even when
     /// close reports EINTR, and retrying could close a reused number.
+    @inlinable
     public static func close(_ fd: Int32) { _ = Glibc.close(fd) }
-
-    public static func setNonBlocking(_ fd: Int32) throws(SystemError) {
-        let flags = try retrying("fcntl") { fcntl(fd, F_GETFL) }
-        _ = try retrying("fcntl") { fcntl(fd, F_SETFL, flags | O_NONBLOCK) }
-    }
 
     // MARK: sockets
 
+    @inlinable
     public static func socket(family: Int32, type: Int32) throws(SystemError) -> Int32 {
         try retrying("socket") { Glibc.socket(family, type | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
     }
 
+    @inlinable
     public static func streamSocket(family: Int32) throws(SystemError) -> Int32 {
         try socket(family: family, type: Int32(SOCK_STREAM.rawValue))
     }
@@ -60,11 +44,13 @@ public enum System {
         try socket(family: family, type: Int32(SOCK_DGRAM.rawValue))
     }
 
+    @inlinable
     public static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) throws(SystemError) {
         var v = value
         _ = try retrying("setsockopt") { setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<Int32>.size)) }
     }
 
+    @inlinable
     public static func getOption(_ fd: Int32, _ level: Int32, _ name: Int32) throws(SystemError) -> Int32 {
         var v: Int32 = 0
         var len = socklen_t(MemoryLayout<Int32>.size)
@@ -72,11 +58,13 @@ public enum System {
         return v
     }
 
+    @inlinable
     public static func setNoDelay(_ fd: Int32) {
         try? setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
     }
 
     /// SO_LINGER {on, 0}: the next close sends RST instead of FIN.
+    @inlinable
     public static func setAbortiveClose(_ fd: Int32) {
         var l = linger(l_onoff: 1, l_linger: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
@@ -94,6 +82,7 @@ public enum System {
 
     /// Non-blocking connect: returns true when connected at once, false when
     /// in progress (EINPROGRESS); throws on an immediate failure.
+    @inlinable
     public static func connect(_ fd: Int32, _ address: SocketAddress) throws(SystemError) -> Bool {
         let r: Int32 = address.withSockaddr { sa, len in Glibc.connect(fd, sa, len) }
         if r == 0 { return true }
@@ -104,11 +93,13 @@ public enum System {
     }
 
     /// SO_ERROR after a non-blocking connect finished.
+    @inlinable
     public static func pendingError(_ fd: Int32) -> Int32 {
         (try? getOption(fd, SOL_SOCKET, SO_ERROR)) ?? EIO
     }
 
     /// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC; nil when the queue is empty.
+    @inlinable
     public static func accept(_ fd: Int32) throws(SystemError) -> (fd: Int32, peer: SocketAddress)? {
         var storage = sockaddr_storage()
         var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -124,6 +115,7 @@ public enum System {
         }
     }
 
+    @inlinable
     public static func localAddress(_ fd: Int32) throws(SystemError) -> SocketAddress {
         var storage = sockaddr_storage()
         var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -135,10 +127,11 @@ public enum System {
         return SocketAddress(storage: storage, length: len)
     }
 
+    @inlinable
     public static func shutdownWrite(_ fd: Int32) { _ = Glibc.shutdown(fd, Int32(SHUT_WR)) }
 
     /// recv into `buffer`: > 0 bytes read, 0 on EOF, nil when it would block.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func receive(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) throws(SystemError) -> Int? {
         while true {
             let n = recv(fd, buffer, count, Int32(MSG_DONTWAIT))
@@ -152,7 +145,7 @@ public enum System {
 
     /// send with MSG_NOSIGNAL (a closed peer is an error, not SIGPIPE):
     /// bytes sent, 0 when it would block.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func send(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) throws(SystemError) -> Int {
         while true {
             let n = Glibc.send(fd, buffer, count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
@@ -166,7 +159,7 @@ public enum System {
 
     /// Seconds of CLOCK_MONOTONIC_COARSE: a vDSO read (no syscall, no lock),
     /// a few ms coarse; for idle accounting on the per-read path.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func coarseSeconds() -> Int {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
@@ -186,6 +179,7 @@ public enum System {
     }
 
     /// splice between a socket and a pipe: bytes moved, 0 on EOF, nil when it would block.
+    @inlinable
     public static func splice(from: Int32, to: Int32, _ count: Int) throws(SystemError) -> Int? {
         while true {
             let n = fg_splice(from, to, count)
@@ -240,7 +234,10 @@ public enum System {
         var prefix = path.hasPrefix("/") ? "/" : ""
         for part in path.split(separator: "/") {
             prefix += part
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST { throw SystemError.last("mkdir \(prefix)") }
+            if mkdir(prefix, 0o755) != 0 {
+                let e = SystemError.last("mkdir \(prefix)")
+                if !e.isAlreadyExists { throw e }
+            }
             prefix += "/"
         }
     }
@@ -299,6 +296,9 @@ public enum System {
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1000
     }
+
+    /// Seconds since the Unix epoch (wall clock: request signatures carry it).
+    public static func wallClockSeconds() -> Int { Int(time(nil)) }
 
     public static func environment(_ name: String) -> String? {
         guard let v = getenv(name) else { return nil }

@@ -129,7 +129,7 @@ public enum HTTPStatusLine {
     }
 }
 
-extension Substring {
+fileprivate extension Substring {
     var trimmingSpaces: Substring {
         var s = self
         while s.first == " " { s = s.dropFirst() }

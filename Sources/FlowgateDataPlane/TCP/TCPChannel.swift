@@ -1,0 +1,195 @@
+import FlowgateSystem
+
+/// Which end of a proxied connection a descriptor belongs to.
+/// Which end of a proxied connection a failed call concerned (the worker's
+/// splice pipe counts as its own).
+enum TCPSide: String {
+    case client, backend, pipe
+}
+
+/// What one step of a channel ended with; the connection acts on it (events,
+/// counters, closing), so a channel never reaches back into its connection.
+enum TCPChannelStep {
+    /// The source is drained (or the destination took everything pending).
+    case idle
+    /// The destination is full: `held` bytes wait in the channel, whose
+    /// source must not be read until they are out.
+    case blocked(held: Int)
+    /// The source sent EOF (nothing of it is pending).
+    case ended
+    /// A call failed on `side`'s descriptor.
+    case failed(SystemError, TCPSide)
+}
+
+/// One direction of a proxied connection, as HAProxy keeps one channel per
+/// direction: bytes read from `source` and written to `destination`, the
+/// events that wait on them, and what the destination has not taken yet (a
+/// buffer of exactly the unsent remainder, or the splice pipe holding it).
+///
+/// Two ways to move bytes, chosen per channel (`TCPRelayMode`): copy
+/// (`recv` into the worker's scratch buffer, `send` at once) and splice
+/// (socket → pooled pipe → socket). Only when the destination is full does a
+/// channel keep bytes (at most `readSize`, since no read is larger); its
+/// source is then not read until they are out, so backpressure reaches the
+/// sender through TCP's own window. docs/benchmark.md has the measurements
+/// behind both modes.
+struct TCPChannel {
+    var source: Int32
+    var destination: Int32
+    let sourceSide: TCPSide
+    let destinationSide: TCPSide
+    /// EV_READ | EV_PERSIST on `source`; removed while bytes are pending.
+    var read: LoopEvent?
+    /// EV_WRITE | EV_PERSIST on `destination`, created at the first block and
+    /// armed only while bytes are pending.
+    var write: LoopEvent?
+    /// Copy mode's unsent remainder: bytes [start, end) of `pending`.
+    private(set) var pending: UnsafeMutableRawPointer?
+    private(set) var start = 0
+    private(set) var end = 0
+    /// Splice mode's pipe while it holds `inPipe` unsent bytes.
+    private(set) var pipe: (read: Int32, write: Int32)?
+    private(set) var inPipe = 0
+    /// The source sent EOF.
+    var ended = false
+    /// Bytes the destination accepted so far.
+    private(set) var bytes = 0
+    /// Adaptive mode: this channel proved bulk and splices.
+    private(set) var bulk = false
+    /// Consecutive small splices while bulk (hysteresis back to copy).
+    private var smallSplices: UInt8 = 0
+
+    init(from source: Int32, _ sourceSide: TCPSide, to destination: Int32, _ destinationSide: TCPSide) {
+        self.source = source; self.sourceSide = sourceSide
+        self.destination = destination; self.destinationSide = destinationSide
+    }
+
+    /// Bytes read from the source and not yet accepted by the destination.
+    var pendingCount: Int { end - start + inPipe }
+
+    // MARK: relay
+
+    /// The source is readable: move what it has to the destination, at most
+    /// four full reads (then yield so other connections on the loop get
+    /// their turn). `moved` grows by the bytes the destination accepted.
+    mutating func relay(_ service: TCPService, moved: inout Int) -> TCPChannelStep {
+        switch service.relayMode {
+        case .splice: return spliceRelay(service, moved: &moved)
+        case .adaptive: if bulk { return spliceRelay(service, moved: &moved) }
+        case .copy: break
+        }
+        let scratch = service.worker.scratch
+        let cap = service.readSize
+        let adaptive = service.relayMode == .adaptive
+        var rounds = 0
+        while true {
+            let n: Int?
+            do { n = try System.receive(source, scratch, cap) } catch { return .failed(error, sourceSide) }
+            guard let n else { return .idle }
+            if n == 0 { return .ended }
+            let sent: Int
+            do { sent = try System.send(destination, scratch, n) } catch { return .failed(error, destinationSide) }
+            if sent > 0 { bytes += sent; moved += sent }
+            // A read this large says bulk: this channel splices from now on.
+            if adaptive && n >= TCPRelayMode.bulkRead { bulk = true }
+            if sent < n {
+                let count = n - sent
+                let buffer = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 16)
+                buffer.copyMemory(from: scratch + sent, byteCount: count)
+                pending = buffer; start = 0; end = count
+                return .blocked(held: count)
+            }
+            rounds += 1
+            // A short read means the socket is drained.
+            if n < cap || rounds == 4 { return .idle }
+            if bulk { return spliceRelay(service, moved: &moved) }
+        }
+    }
+
+    /// socket → pipe → socket without copying through user space. The pipe
+    /// comes from the worker's pool and goes back as soon as it is empty, so
+    /// like the scratch buffer it is shared by every connection that is not
+    /// blocked; only a channel whose destination is full keeps one (HAProxy
+    /// pools its pipes the same way, src/pipe.c).
+    private mutating func spliceRelay(_ service: TCPService, moved: inout Int) -> TCPChannelStep {
+        let p: (read: Int32, write: Int32)
+        do { p = try service.takePipe() } catch { return .failed(error, .pipe) }
+        let cap = service.readSize
+        var rounds = 0
+        while true {
+            let n: Int?
+            do { n = try System.splice(from: source, to: p.write, cap) } catch {
+                service.returnPipe(p, empty: true)
+                return .failed(error, sourceSide)
+            }
+            guard let n else { service.returnPipe(p, empty: true); return .idle }
+            if n == 0 { service.returnPipe(p, empty: true); return .ended }
+            let out: Int
+            do { out = try System.splice(from: p.read, to: destination, n) ?? 0 } catch {
+                service.returnPipe(p, empty: false)
+                return .failed(error, destinationSide)
+            }
+            if out > 0 { bytes += out; moved += out }
+            if out < n {
+                pipe = p; inPipe = n - out
+                return .blocked(held: n - out)
+            }
+            rounds += 1
+            if n < cap || rounds == 4 {
+                service.returnPipe(p, empty: true)
+                if service.relayMode == .adaptive { noteSplice(small: n < TCPRelayMode.smallSplice) }
+                return .idle
+            }
+        }
+    }
+
+    /// Once per splice callback: drained under `smallSplice` bytes
+    /// `smallSplicesBeforeCopy` times in a row means small again (e.g. a bulk
+    /// download followed by keep-alive requests): back to recv/send.
+    private mutating func noteSplice(small: Bool) {
+        if !small { smallSplices = 0; return }
+        smallSplices &+= 1
+        if smallSplices >= TCPRelayMode.smallSplicesBeforeCopy { bulk = false; smallSplices = 0 }
+    }
+
+    // MARK: flush
+
+    /// The destination is writable again: send what is pending. `.idle` once
+    /// all of it is out (the buffer freed, the pipe back in the pool);
+    /// `.blocked` while some remains. `released` grows by the bytes that
+    /// left the pending store (for the worker's pending gauge).
+    mutating func flush(_ service: TCPService, moved: inout Int, released: inout Int) -> TCPChannelStep {
+        if let p = pipe {
+            guard inPipe > 0 else { return .idle }
+            let out: Int
+            do { out = try System.splice(from: p.read, to: destination, inPipe) ?? 0 } catch { return .failed(error, destinationSide) }
+            if out > 0 { bytes += out; moved += out; released += out; inPipe -= out }
+            if inPipe > 0 { return .blocked(held: inPipe) }
+            pipe = nil
+            service.returnPipe(p, empty: true)
+            return .idle
+        }
+        guard let buffer = pending, end > start else { return .idle }
+        let sent: Int
+        do { sent = try System.send(destination, buffer + start, end - start) } catch { return .failed(error, destinationSide) }
+        if sent > 0 { bytes += sent; moved += sent; released += sent; start += sent }
+        if start < end { return .blocked(held: end - start) }
+        buffer.deallocate()
+        pending = nil; start = 0; end = 0
+        return .idle
+    }
+
+    // MARK: end
+
+    /// Frees the channel's events, buffer and pipe (the connection closes
+    /// the sockets); returns the bytes that were still pending.
+    mutating func release() -> Int {
+        read?.free(); read = nil
+        write?.free(); write = nil
+        let held = pendingCount
+        pending?.deallocate(); pending = nil; start = 0; end = 0
+        if let p = pipe { System.close(p.read); System.close(p.write) }
+        pipe = nil; inPipe = 0
+        return held
+    }
+}
