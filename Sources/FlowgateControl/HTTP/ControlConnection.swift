@@ -26,6 +26,13 @@ final class ControlConnection {
     /// Complete requests wait in the parser because too much output is queued.
     private var heldBack = false
     private var closed = false
+    /// After an error answer: read and drop what the client still sends, so
+    /// it reads the answer instead of a reset (a lingering close, as nginx does).
+    private var lingerAfterFlush = false
+    private var lingering = false
+    private var lingeredBytes = 0
+    static let lingerSeconds = 2.0
+    static let lingerMaxBytes = 1 << 20
 
     /// What the running deadline bounds.
     enum Phase: Equatable {
@@ -89,7 +96,29 @@ final class ControlConnection {
 
     // MARK: reading
 
+    private func beginLinger() {
+        lingering = true
+        System.shutdownWrite(fd)
+        watch?.enable(.read)
+        deadline?.cancel()
+        deadline = server.loop.after(ControlConnection.lingerSeconds) { [unowned self] in self.deadline = nil; self.close(reason: nil) }
+    }
+
+    /// Drops input until EOF, the byte bound or the linger deadline.
+    private func drainLingering() {
+        withUnsafeTemporaryAllocation(byteCount: 16 << 10, alignment: 8) { buf in
+            while !closed {
+                let n: Int?
+                do throws(SystemError) { n = try System.receive(fd, buf.baseAddress!, buf.count) } catch { close(reason: nil); return }
+                guard let n else { return }
+                lingeredBytes += n
+                if n == 0 || lingeredBytes > ControlConnection.lingerMaxBytes { close(reason: nil); return }
+            }
+        }
+    }
+
     private func readReady() {
+        if lingering { drainLingering(); return }
         var sawEOF = false
         withUnsafeTemporaryAllocation(byteCount: 16 << 10, alignment: 8) { buf in
             // Bounded per wakeup: the parser refuses oversize heads and bodies itself.
@@ -127,6 +156,7 @@ final class ControlConnection {
                                            ["endpoint": endpoint.name, "peer": peer, "status": error.status, "error": error.message])
                 queue(ControlConnection.errorResponse(error.status, error.message), keepAlive: false, headOnly: false)
                 closeAfterFlush = true
+                lingerAfterFlush = true
             case let .success(request):
                 sentContinue = false
                 // Each request gets its own deadline: the next one's starts now.
@@ -190,7 +220,10 @@ final class ControlConnection {
         if outputOffset == output.count {
             output.removeAll(keepingCapacity: output.capacity <= 64 << 10)
             outputOffset = 0
-            if closeAfterFlush { close(reason: nil); return }
+            if closeAfterFlush {
+                if lingerAfterFlush { beginLinger() } else { close(reason: nil) }
+                return
+            }
             // Requests held back by the high-water mark can go now.
             if heldBack { serveComplete(); return }
         }
@@ -198,7 +231,7 @@ final class ControlConnection {
     }
 
     private func updatePhase() {
-        guard !closed else { return }
+        guard !closed, !lingering else { return }
         let pending = output.count > outputOffset
         var interest: IOInterest = []
         if !closeAfterFlush && output.count - outputOffset < ControlConnection.outputHighWater { interest.insert(.read) }
