@@ -34,6 +34,11 @@ public struct HTTPBodyFramer: Sendable {
     private var lineBytes = 0
     private var trailerBytes = 0
     private var trailerFields = 0
+    /// The trailer name so far still spells a prefix of Content-Length / Transfer-Encoding.
+    private var nameMayBeCL = false
+    private var nameMayBeTE = false
+    private static let contentLength = Array("content-length".utf8)
+    private static let transferEncoding = Array("transfer-encoding".utf8)
 
     public init(_ framing: HTTPBodyFraming, kind: HTTPMessageKind, limits: HTTPLimits = HTTPLimits()) {
         self.kind = kind
@@ -160,16 +165,25 @@ public struct HTTPBodyFramer: Sendable {
             if b == 13 { state = .trailerEndLF; return }
             if b == 32 || b == 9 { throw error(400, "obsolete line folding (a trailer line starting with whitespace)") }
             if b == 0x3A { throw error(400, "trailer line with an empty name") }
-            guard HTTPBytes.isToken(b) else { throw error(400, "trailer name has a character that is not a token character") }
             if trailerFields == limits.maxHeaders { throw error(431, "more than \(limits.maxHeaders) trailer fields") }
             trailerFields += 1
-            lineBytes = 1
+            lineBytes = 0
+            nameMayBeCL = true; nameMayBeTE = true
             state = .trailerName
+            try trailerNameByte(b)
         case .trailerName:
-            try countTrailer(); try countLine()
-            if b == 0x3A { state = .trailerValue; return }
-            if b == 32 || b == 9 { throw error(400, "whitespace between a trailer name and ':'") }
-            guard HTTPBytes.isToken(b) else { throw error(400, "trailer name has a character that is not a token character") }
+            try countTrailer()
+            if b == 0x3A {
+                // RFC 9110 §6.5.1: framing fields cannot be trailers; a parser that merges
+                // trailers into the head (llhttp checks Content-Length there) would reframe.
+                if (nameMayBeCL && lineBytes == Self.contentLength.count) || (nameMayBeTE && lineBytes == Self.transferEncoding.count) {
+                    throw error(400, "Content-Length or Transfer-Encoding in the trailer section")
+                }
+                try countLine()
+                state = .trailerValue
+                return
+            }
+            try trailerNameByte(b)
         case .trailerValue:
             try countTrailer()
             if b == 13 { state = .trailerLF; return }
@@ -188,13 +202,22 @@ public struct HTTPBodyFramer: Sendable {
         }
     }
 
+    private mutating func trailerNameByte(_ b: UInt8) throws(HTTPParseError) {
+        if b == 32 || b == 9 { throw error(400, "whitespace between a trailer name and ':'") }
+        guard HTTPBytes.isToken(b) else { throw error(400, "trailer name has a character that is not a token character") }
+        let lower = b >= 0x41 && b <= 0x5A ? b | 0x20 : b
+        nameMayBeCL = nameMayBeCL && lineBytes < Self.contentLength.count && Self.contentLength[lineBytes] == lower
+        nameMayBeTE = nameMayBeTE && lineBytes < Self.transferEncoding.count && Self.transferEncoding[lineBytes] == lower
+        try countLine()
+    }
+
     /// A byte after the size digits or an extension: `;` starts another extension, CR ends the line.
     private mutating func sizeLineByte(_ b: UInt8) throws(HTTPParseError) {
         switch b {
         case 0x3B: state = .extStart; try countLine()
         case 13: state = .sizeLF
-        case 32, 9: throw error(400, "whitespace in a chunk-size line")
-        default: throw error(400, "chunk-size line has an invalid character")
+        case 32, 9: throw error(400, state == .size ? "whitespace in a chunk-size line" : "whitespace in a chunk extension")
+        default: throw error(400, state == .size ? "chunk-size line has an invalid character" : "chunk extension has an invalid character")
         }
     }
 

@@ -20,7 +20,7 @@ struct HTTPFieldState {
         case 6 where HTTPBytes.equalsLowercase(name, "expect"):
             head.expectsContinue = HTTPBytes.equalsLowercase(value, "100-continue")
         case 7 where HTTPBytes.equalsLowercase(name, "upgrade"):
-            head.hasUpgradeField = true
+            head.hasUpgradeField = head.hasUpgradeField || !value.isEmpty
         case 10 where HTTPBytes.equalsLowercase(name, "connection"):
             forEachElement(value) { e in
                 if HTTPBytes.equalsLowercase(e, "close") { head.connectionClose = true }
@@ -35,6 +35,10 @@ struct HTTPFieldState {
             head.contentLength = value.reduce(0) { $0 * 10 + Int($1 - 0x30) }
         case 17 where HTTPBytes.equalsLowercase(name, "transfer-encoding"):
             sawTransferEncoding = true
+            // The value's span stops before trailing whitespace; the byte after it is CR when there is none.
+            // llhttp does not see `chunked<HTAB>` as chunked: refuse what parsers read differently.
+            let after = buffer[f.value.upperBound]
+            if after == 32 || after == 9 { throw parser.error(400, "Transfer-Encoding with trailing whitespace") }
             var bad: String?
             forEachElement(value) { e in
                 if e.isEmpty || !e.allSatisfy(HTTPBytes.isToken) {

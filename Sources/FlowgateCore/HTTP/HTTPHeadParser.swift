@@ -21,6 +21,8 @@ public struct HTTPHeadParser: Sendable {
     private var scanned = 0
     private var lineStart = 0
     private var startLine: Int?
+    /// A byte other than CR has arrived on the line that will be the start line.
+    private var startLineBegun = false
 
     public init(kind: HTTPMessageKind, limits: HTTPLimits = HTTPLimits()) {
         self.kind = kind
@@ -30,11 +32,11 @@ public struct HTTPHeadParser: Sendable {
 
     /// Forget the scan state: the next `parse` starts a new message at the buffer's first byte.
     public mutating func reset() {
-        scanned = 0; lineStart = 0; startLine = nil
+        scanned = 0; lineStart = 0; startLine = nil; startLineBegun = false
     }
 
     /// True once a byte other than the empty lines before a start line has arrived.
-    public var hasStarted: Bool { startLine != nil || scanned > lineStart }
+    public var hasStarted: Bool { startLine != nil || startLineBegun }
 
     /// `buffer` holds the message from its first byte, and everything received
     /// since (it may extend past the head). Returns true when the head is
@@ -76,6 +78,7 @@ public struct HTTPHeadParser: Sendable {
                     lineStart = i + 1
                 }
             } else {
+                if b != 13 { startLineBegun = true }
                 if i > lineStart && buffer[i - 1] == 13 {
                     throw error(400, "bare CR in the \(kind.noun) head")
                 }
@@ -125,6 +128,9 @@ public struct HTTPHeadParser: Sendable {
         while sp1 < line.upperBound && buffer[sp1] != 32 { sp1 += 1 }
         var sp2 = sp1 + 1
         while sp2 < line.upperBound && buffer[sp2] != 32 { sp2 += 1 }
+        if sp1 > line.lowerBound && sp2 >= line.upperBound && sp1 + 1 < line.upperBound {
+            throw error(400, "request line has no HTTP version (HTTP/0.9 is not supported)")
+        }
         guard sp1 > line.lowerBound, sp2 < line.upperBound, sp2 > sp1 + 1 else {
             throw error(400, "request line is not `METHOD target HTTP/1.x` with single spaces")
         }
@@ -158,8 +164,16 @@ public struct HTTPHeadParser: Sendable {
         let scheme = UnsafeRawBufferPointer(rebasing: buffer[target.lowerBound..<colon])
         let isHTTP = HTTPBytes.equalsLowercase(scheme, "http") || HTTPBytes.equalsLowercase(scheme, "https")
         guard isHTTP, colon + 3 < target.upperBound, buffer[colon + 1] == 0x2F, buffer[colon + 2] == 0x2F,
-              buffer[colon + 3] != 0x2F else {
+              HTTPBytes.isAuthority(buffer[colon + 3]) else {
             throw error(400, "request target is neither origin form (/path) nor absolute form (http://host/path)")
+        }
+        // RFC 3986 §3.2: the authority ends at the first /, ? or #.
+        var i = colon + 3
+        while i < target.upperBound {
+            let b = buffer[i]
+            if b == 0x2F || b == 0x3F || b == 0x23 { break }
+            guard HTTPBytes.isAuthority(b) else { throw error(400, "request target's authority has a character RFC 3986 does not allow there") }
+            i += 1
         }
     }
 

@@ -48,6 +48,8 @@ public enum HTTPBytes {
             if c == 0x09 || c == 0x20 || (c >= 0x21 && c != 0x7F) { v |= fieldValue }
             // The request target: visible ASCII only (RFC 3986 plus the characters llhttp also passes).
             if c >= 0x21 && c <= 0x7E { v |= target }
+            // RFC 3986 authority: unreserved, sub-delims, pct-encoded, ':' '@' and IP-literal brackets.
+            if alnum || "-._~!$&'()*+,;=%:@[]".utf8.contains(c) { v |= authority }
             t[b] = v
         }
         return t
@@ -55,10 +57,12 @@ public enum HTTPBytes {
     public static let token: UInt8 = 1
     public static let fieldValue: UInt8 = 2
     public static let target: UInt8 = 4
+    public static let authority: UInt8 = 8
 
     @inlinable public static func isToken(_ b: UInt8) -> Bool { classes[Int(b)] & token != 0 }
     @inlinable public static func isFieldValue(_ b: UInt8) -> Bool { classes[Int(b)] & fieldValue != 0 }
     @inlinable public static func isTarget(_ b: UInt8) -> Bool { classes[Int(b)] & target != 0 }
+    @inlinable public static func isAuthority(_ b: UInt8) -> Bool { classes[Int(b)] & authority != 0 }
 
     /// ASCII case-insensitive comparison with a lower-case literal.
     @inlinable

@@ -4,8 +4,9 @@
 // (a response stream answering METHOD) followed by that many bytes, parses
 // each stream with HTTPHeadParser and HTTPBodyFramer as the data plane will,
 // and prints one JSON line per record:
-//   {"msgs": [complete messages], "tail": "ok|error|upgrade|open-head|open-body",
+//   {"msgs": [complete messages], "tail": "ok|error|upgrade|closed|open-head|open-body",
 //    "open": the message in progress (upgrade, open-body), "err": "status: message"}
+// "closed": bytes follow a message after which the connection closes.
 // A message: method/target or status/reason, minor version, fields, body
 // (chunk data for chunked), trailers. Bytes appear as JSON \u00XX (Latin-1).
 #if canImport(Glibc)
@@ -95,6 +96,12 @@ func run(_ kind: HTTPMessageKind, _ method: HTTPMethod, _ buf: UnsafeRawBufferPo
         first = false
         emit(head, body: body, trailers: trailers, in: rest, into: &out)
         offset += pos
+        if !head.keepAlive {
+            // The relay closes after this message; what follows is never parsed
+            // (empty lines aside, as llhttp allows).
+            if buf[offset...].contains(where: { $0 != 13 && $0 != 10 }) { tail = "closed" }
+            break
+        }
     }
     out += Array("],\"tail\":\"\(tail)\",\"err\":".utf8); json(err, into: &out)
     if !open.isEmpty { out += Array(",\"open\":".utf8); out += open }
