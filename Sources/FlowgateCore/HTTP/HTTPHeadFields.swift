@@ -64,7 +64,7 @@ struct HTTPFieldState {
         }
         if sawTransferEncoding {
             if head.contentLength != nil {
-                throw parser.error(400, "both Content-Length and Transfer-Encoding: refused (request smuggling)")
+                throw parser.error(400, "both Content-Length and Transfer-Encoding: refused (\(isRequest ? "request smuggling" : "response splitting"))")
             }
             if head.minorVersion == 0 { throw parser.error(400, "Transfer-Encoding in an HTTP/1.0 \(head.kind.noun)") }
             if chunkedCount > 1 { throw parser.error(400, "Transfer-Encoding applies chunked more than once") }

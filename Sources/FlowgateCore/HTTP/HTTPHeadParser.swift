@@ -85,7 +85,7 @@ public struct HTTPHeadParser: Sendable {
                 if i - lineStart > limits.maxLineBytes {
                     let first = startLine == nil
                     throw error(first && kind == .request ? 414 : 431, first
-                        ? "\(kind.noun) line is longer than \(limits.maxLineBytes) bytes"
+                        ? "\(kind == .request ? "request" : "status") line is longer than \(limits.maxLineBytes) bytes"
                         : "a header line is longer than \(limits.maxLineBytes) bytes")
                 }
             }
@@ -131,7 +131,10 @@ public struct HTTPHeadParser: Sendable {
         if sp1 > line.lowerBound && sp2 >= line.upperBound && sp1 + 1 < line.upperBound {
             throw error(400, "request line has no HTTP version (HTTP/0.9 is not supported)")
         }
-        guard sp1 > line.lowerBound, sp2 < line.upperBound, sp2 > sp1 + 1 else {
+        var sp3 = sp2 + 1
+        while sp3 < line.upperBound && buffer[sp3] != 32 { sp3 += 1 }
+        // A space at the very end is a malformed version; one inside splits the line a fourth way.
+        guard sp1 > line.lowerBound, sp2 < line.upperBound, sp2 > sp1 + 1, sp3 >= line.upperBound - 1 else {
             throw error(400, "request line is not `METHOD target HTTP/1.x` with single spaces")
         }
         let methodBytes = UnsafeRawBufferPointer(rebasing: buffer[line.lowerBound..<sp1])
