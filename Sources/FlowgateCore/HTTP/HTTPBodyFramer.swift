@@ -103,9 +103,7 @@ public struct HTTPBodyFramer: Sendable {
         return (segment, i)
     }
 
-    private func error(_ status: Int, _ message: String) -> HTTPParseError {
-        HTTPParseError(kind == .request ? status : 502, message)
-    }
+    private func error(_ status: Int, _ message: String) -> HTTPParseError { kind.error(status, message) }
 
     private mutating func step(_ b: UInt8) throws(HTTPParseError) {
         if b == 10 && state != .sizeLF && state != .dataLF && state != .trailerLF && state != .trailerEndLF {

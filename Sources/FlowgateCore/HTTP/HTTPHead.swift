@@ -7,6 +7,11 @@ public enum HTTPMessageKind: Sendable, Equatable {
     case request, response
 
     var noun: String { self == .request ? "request" : "response" }
+
+    /// A refusal: requests answer `status`; for a response the client gets 502 (the backend failed).
+    func error(_ status: Int, _ message: String) -> HTTPParseError {
+        HTTPParseError(self == .request ? status : 502, message)
+    }
 }
 
 /// Byte ranges of one field line, relative to the start of the parsed buffer.

@@ -11,7 +11,8 @@ struct HTTPFieldState {
     var chunkedLast = false
     var chunkedCount = 0
 
-    mutating func note(_ f: HTTPFieldSpan, in buffer: UnsafeRawBufferPointer, head: inout HTTPHead, parser: HTTPHeadParser) throws(HTTPParseError) {
+    mutating func note(_ f: HTTPFieldSpan, in buffer: UnsafeRawBufferPointer, head: inout HTTPHead) throws(HTTPParseError) {
+        let kind = head.kind
         let name = UnsafeRawBufferPointer(rebasing: buffer[f.name])
         let value = UnsafeRawBufferPointer(rebasing: buffer[f.value])
         switch name.count {
@@ -28,9 +29,9 @@ struct HTTPFieldState {
                 else if HTTPBytes.equalsLowercase(e, "upgrade") { head.connectionUpgrade = true }
             }
         case 14 where HTTPBytes.equalsLowercase(name, "content-length"):
-            guard head.contentLength == nil else { throw parser.error(400, "more than one Content-Length header") }
+            guard head.contentLength == nil else { throw kind.error(400, "more than one Content-Length header") }
             guard !value.isEmpty, value.count <= 18, value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
-                throw parser.error(400, "Content-Length \(String(decoding: value, as: UTF8.self).debugDescription) is not a decimal number of at most 18 digits")
+                throw kind.error(400, "Content-Length \(String(decoding: value, as: UTF8.self).debugDescription) is not a decimal number of at most 18 digits")
             }
             head.contentLength = value.reduce(0) { $0 * 10 + Int($1 - 0x30) }
         case 17 where HTTPBytes.equalsLowercase(name, "transfer-encoding"):
@@ -38,7 +39,7 @@ struct HTTPFieldState {
             // The value's span stops before trailing whitespace; the byte after it is CR when there is none.
             // llhttp does not see `chunked<HTAB>` as chunked: refuse what parsers read differently.
             let after = buffer[f.value.upperBound]
-            if after == 32 || after == 9 { throw parser.error(400, "Transfer-Encoding with trailing whitespace") }
+            if after == 32 || after == 9 { throw kind.error(400, "Transfer-Encoding with trailing whitespace") }
             var bad: String?
             forEachElement(value) { e in
                 if e.isEmpty || !e.allSatisfy(HTTPBytes.isToken) {
@@ -50,25 +51,26 @@ struct HTTPFieldState {
                     chunkedLast = false
                 }
             }
-            if let bad { throw parser.error(400, bad) }
+            if let bad { throw kind.error(400, bad) }
         default:
             break
         }
     }
 
-    func decideFraming(_ head: inout HTTPHead, parser: HTTPHeadParser) throws(HTTPParseError) {
+    func decideFraming(_ head: inout HTTPHead, respondingTo: HTTPMethod) throws(HTTPParseError) {
+        let kind = head.kind
         let isRequest = head.kind == .request
         if isRequest {
-            if hosts > 1 { throw parser.error(400, "more than one Host header") }
-            if hosts == 0 && head.minorVersion >= 1 { throw parser.error(400, "HTTP/1.1 request without a Host header") }
+            if hosts > 1 { throw kind.error(400, "more than one Host header") }
+            if hosts == 0 && head.minorVersion >= 1 { throw kind.error(400, "HTTP/1.1 request without a Host header") }
         }
         if sawTransferEncoding {
             if head.contentLength != nil {
-                throw parser.error(400, "both Content-Length and Transfer-Encoding: refused (\(isRequest ? "request smuggling" : "response splitting"))")
+                throw kind.error(400, "both Content-Length and Transfer-Encoding: refused (\(isRequest ? "request smuggling" : "response splitting"))")
             }
-            if head.minorVersion == 0 { throw parser.error(400, "Transfer-Encoding in an HTTP/1.0 \(head.kind.noun)") }
-            if chunkedCount > 1 { throw parser.error(400, "Transfer-Encoding applies chunked more than once") }
-            if !chunkedLast { throw parser.error(400, "Transfer-Encoding does not end with chunked: the body length is unknown") }
+            if head.minorVersion == 0 { throw kind.error(400, "Transfer-Encoding in an HTTP/1.0 \(head.kind.noun)") }
+            if chunkedCount > 1 { throw kind.error(400, "Transfer-Encoding applies chunked more than once") }
+            if !chunkedLast { throw kind.error(400, "Transfer-Encoding does not end with chunked: the body length is unknown") }
             head.chunked = true
         }
         if isRequest {
@@ -78,10 +80,10 @@ struct HTTPFieldState {
         let status = head.status
         if status == 101 {
             guard head.hasUpgradeField && head.connectionUpgrade else {
-                throw parser.error(502, "101 response without both Upgrade and Connection: upgrade")
+                throw kind.error(502, "101 response without both Upgrade and Connection: upgrade")
             }
             head.framing = .switchingProtocols
-        } else if status < 200 || status == 204 || status == 304 || parser.respondingTo == .head {
+        } else if status < 200 || status == 204 || status == 304 || respondingTo == .head {
             head.framing = .none
         } else if head.chunked {
             head.framing = .chunked

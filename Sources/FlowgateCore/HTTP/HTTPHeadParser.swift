@@ -23,16 +23,20 @@ public struct HTTPHeadParser: Sendable {
     private var startLine: Int?
     /// A byte other than CR has arrived on the line that will be the start line.
     private var startLineBegun = false
+    /// Offsets of the CR ending each line of the head so far (the start line first).
+    private var lineEnds: [Int] = []
 
     public init(kind: HTTPMessageKind, limits: HTTPLimits = HTTPLimits()) {
         self.kind = kind
         self.limits = limits
         head = HTTPHead(kind: kind)
+        lineEnds.reserveCapacity(32)
     }
 
     /// Forget the scan state: the next `parse` starts a new message at the buffer's first byte.
     public mutating func reset() {
         scanned = 0; lineStart = 0; startLine = nil; startLineBegun = false
+        lineEnds.removeAll(keepingCapacity: true)
     }
 
     /// True once a byte other than the empty lines before a start line has arrived.
@@ -44,83 +48,95 @@ public struct HTTPHeadParser: Sendable {
     /// false when more bytes are needed.
     public mutating func parse(_ buffer: UnsafeRawBufferPointer) throws(HTTPParseError) -> Bool {
         guard let end = try scan(buffer) else { return false }
+        defer { reset() }
         head.reset()
         head.start = startLine ?? 0
         head.length = end
         try parseHead(buffer, start: head.start, end: end - 2)
-        reset()
         return true
     }
 
-    func error(_ status: Int, _ message: String) -> HTTPParseError {
-        HTTPParseError(kind == .request ? status : 502, message)
-    }
+    func error(_ status: Int, _ message: String) -> HTTPParseError { kind.error(status, message) }
 
     /// The offset just past the blank line, or nil when it has not arrived.
+    /// Only CR and LF need a look: eight bytes at a time are skipped while none
+    /// is below 14; the line and head limits are checked at each line end and
+    /// on the partial line when the bytes run out.
     private mutating func scan(_ buffer: UnsafeRawBufferPointer) throws(HTTPParseError) -> Int? {
         var i = scanned
         let n = buffer.count
-        while i < n {
+        while true {
+            while i + 8 <= n {
+                let x = buffer.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                if (x &- 0x0E0E_0E0E_0E0E_0E0E) & ~x & 0x8080_8080_8080_8080 != 0 { break }
+                i += 8
+            }
+            while i < n && buffer[i] > 13 { i += 1 }
+            if i + 8 <= n && buffer[i] > 13 { continue }
+            guard i < n else { break }
             let b = buffer[i]
-            if b == 10 {
-                guard i > lineStart, buffer[i - 1] == 13 else {
-                    throw error(400, "bare LF in the \(kind.noun) head: lines end with CRLF")
-                }
-                if i - 1 == lineStart {
-                    if startLine == nil {
-                        lineStart = i + 1 // an empty line before the start line
-                    } else {
-                        scanned = i + 1
-                        return i + 1
-                    }
-                } else {
-                    if startLine == nil { startLine = lineStart }
-                    lineStart = i + 1
-                }
-            } else {
-                if b != 13 { startLineBegun = true }
-                if i > lineStart && buffer[i - 1] == 13 {
-                    throw error(400, "bare CR in the \(kind.noun) head")
-                }
-                if i - lineStart > limits.maxLineBytes {
-                    let first = startLine == nil
-                    throw error(first && kind == .request ? 414 : 431, first
-                        ? "\(kind == .request ? "request" : "status") line is longer than \(limits.maxLineBytes) bytes"
-                        : "a header line is longer than \(limits.maxLineBytes) bytes")
-                }
+            if b == 10 { throw error(400, "bare LF in the \(kind.noun) head: lines end with CRLF") }
+            if b != 13 {
+                i += 1 // another control byte: refused, with its field's name, once the head is complete
+                continue
             }
-            i += 1
-            if i > limits.maxHeadBytes {
-                throw error(431, "\(kind.noun) head is larger than \(limits.maxHeadBytes) bytes")
+            guard i + 1 < n else { break } // wait for the byte after CR
+            guard buffer[i + 1] == 10 else { throw error(400, "bare CR in the \(kind.noun) head") }
+            try checkLine(length: i - lineStart, end: i + 2)
+            if i == lineStart {
+                if startLine == nil {
+                    lineStart = i + 2 // an empty line before the start line
+                    i += 2
+                    continue
+                }
+                scanned = i + 2
+                return i + 2
             }
+            if startLine == nil { startLine = lineStart }
+            lineEnds.append(i)
+            lineStart = i + 2
+            i += 2
         }
+        // The bytes ran out inside a line: it and the head may already be too long.
+        if startLine == nil && lineStart < n && (buffer[lineStart] != 13 || n - lineStart > 1) { startLineBegun = true }
+        try checkLine(length: n - lineStart - (n > lineStart && buffer[n - 1] == 13 ? 1 : 0), end: n)
         scanned = i
         return nil
     }
 
+    private func checkLine(length: Int, end: Int) throws(HTTPParseError) {
+        if length > limits.maxLineBytes {
+            let first = startLine == nil
+            throw error(first && kind == .request ? 414 : 431, first
+                ? "\(kind == .request ? "request" : "status") line is longer than \(limits.maxLineBytes) bytes"
+                : "a header line is longer than \(limits.maxLineBytes) bytes")
+        }
+        if end > limits.maxHeadBytes {
+            throw error(431, "\(kind.noun) head is larger than \(limits.maxHeadBytes) bytes")
+        }
+    }
+
     /// `start..<end`: the start line and field lines, CRLF-separated, without the final CRLF CRLF.
     private mutating func parseHead(_ buffer: UnsafeRawBufferPointer, start: Int, end: Int) throws(HTTPParseError) {
-        var lineEnd = start
-        while lineEnd < end && buffer[lineEnd] != 13 { lineEnd += 1 }
+        let firstEnd = lineEnds[0]
         if kind == .request {
-            try parseRequestLine(buffer, start..<lineEnd)
+            try parseRequestLine(buffer, start..<firstEnd)
         } else {
-            try parseStatusLine(buffer, start..<lineEnd)
+            try parseStatusLine(buffer, start..<firstEnd)
+        }
+        if lineEnds.count - 1 > limits.maxHeaders {
+            throw error(431, "more than \(limits.maxHeaders) header fields")
         }
         var fields = HTTPFieldState()
-        var lineStart = lineEnd + 2
-        while lineStart < end {
-            var e = lineStart
-            while e < end && buffer[e] != 13 { e += 1 }
-            if head.fields.count == limits.maxHeaders {
-                throw error(431, "more than \(limits.maxHeaders) header fields")
-            }
+        var lineStart = firstEnd + 2
+        for k in 1..<lineEnds.count {
+            let e = lineEnds[k]
             let span = try parseField(buffer, lineStart..<e, trailer: false)
             head.fields.append(span)
-            try fields.note(span, in: buffer, head: &head, parser: self)
+            try fields.note(span, in: buffer, head: &head)
             lineStart = e + 2
         }
-        try fields.decideFraming(&head, parser: self)
+        try fields.decideFraming(&head, respondingTo: respondingTo)
     }
 
     private mutating func parseRequestLine(_ buffer: UnsafeRawBufferPointer, _ line: Range<Int>) throws(HTTPParseError) {
@@ -242,7 +258,7 @@ public struct HTTPHeadParser: Sendable {
         var vs = colon + 1, ve = line.upperBound
         while vs < ve && (buffer[vs] == 32 || buffer[vs] == 9) { vs += 1 }
         while ve > vs && (buffer[ve - 1] == 32 || buffer[ve - 1] == 9) { ve -= 1 }
-        for i in vs..<ve where !HTTPBytes.isFieldValue(buffer[i]) {
+        if !HTTPBytes.allFieldValue(UnsafeRawBufferPointer(rebasing: buffer[vs..<ve])) {
             throw error(400, "\(what) \(String(decoding: UnsafeRawBufferPointer(rebasing: buffer[line.lowerBound..<colon]), as: UTF8.self)) has a control character in its value")
         }
         return HTTPFieldSpan(name: line.lowerBound..<colon, value: vs..<ve)

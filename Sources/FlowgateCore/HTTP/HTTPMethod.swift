@@ -35,34 +35,55 @@ public enum HTTPMethod: String, Sendable, CaseIterable {
     }()
 }
 
-/// Byte classes of RFC 9110 §5.6.2 and §5.5, as one table lookup each.
+/// Byte classes of RFC 9110 §5.6.2 and §5.5 and RFC 3986 §3.2, as bit masks
+/// over the ASCII range (constants: no table to load, no bounds check).
 public enum HTTPBytes {
-    @usableFromInline static let classes: [UInt8] = {
-        var t = [UInt8](repeating: 0, count: 256)
-        for b in 0..<256 {
-            let c = UInt8(b)
-            var v: UInt8 = 0
-            let alnum = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
-            if alnum || "!#$%&'*+-.^_`|~".utf8.contains(c) { v |= token }
-            // field-vchar / obs-text, SP and HTAB: what a field value may hold.
-            if c == 0x09 || c == 0x20 || (c >= 0x21 && c != 0x7F) { v |= fieldValue }
-            // The request target: visible ASCII only (RFC 3986 plus the characters llhttp also passes).
-            if c >= 0x21 && c <= 0x7E { v |= target }
-            // RFC 3986 authority: unreserved, sub-delims, pct-encoded, ':' '@' and IP-literal brackets.
-            if alnum || "-._~!$&'()*+,;=%:@[]".utf8.contains(c) { v |= authority }
-            t[b] = v
-        }
-        return t
-    }()
-    public static let token: UInt8 = 1
-    public static let fieldValue: UInt8 = 2
-    public static let target: UInt8 = 4
-    public static let authority: UInt8 = 8
+    static func mask(_ chars: String, alnum: Bool) -> (UInt64, UInt64) {
+        var lo: UInt64 = 0, hi: UInt64 = 0
+        var all = Array(chars.utf8)
+        if alnum { all += Array("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8) }
+        for c in all { if c < 64 { lo |= 1 << UInt64(c) } else { hi |= 1 << UInt64(c - 64) } }
+        return (lo, hi)
+    }
+    // tchar: "!#$%&'*+-.^_`|~" and alphanumerics (computed once by mask(_:alnum:), checked in the tests).
+    @usableFromInline static let tokenLo: UInt64 = 0x03FF_6CFA_0000_0000
+    @usableFromInline static let tokenHi: UInt64 = 0x57FF_FFFF_C7FF_FFFE
+    // RFC 3986 authority: unreserved, sub-delims, pct-encoded, ':' '@' and IP-literal brackets.
+    @usableFromInline static let authorityLo: UInt64 = 0x2FFF_7FF2_0000_0000
+    @usableFromInline static let authorityHi: UInt64 = 0x47FF_FFFE_AFFF_FFFF
 
-    @inlinable public static func isToken(_ b: UInt8) -> Bool { classes[Int(b)] & token != 0 }
-    @inlinable public static func isFieldValue(_ b: UInt8) -> Bool { classes[Int(b)] & fieldValue != 0 }
-    @inlinable public static func isTarget(_ b: UInt8) -> Bool { classes[Int(b)] & target != 0 }
-    @inlinable public static func isAuthority(_ b: UInt8) -> Bool { classes[Int(b)] & authority != 0 }
+    @inlinable static func inMask(_ b: UInt8, _ lo: UInt64, _ hi: UInt64) -> Bool {
+        b < 64 ? (lo >> UInt64(b)) & 1 != 0 : b < 128 && (hi >> UInt64(b &- 64)) & 1 != 0
+    }
+    @inlinable public static func isToken(_ b: UInt8) -> Bool { inMask(b, tokenLo, tokenHi) }
+    /// field-vchar, obs-text, SP and HTAB: what a field value may hold.
+    @inlinable public static func isFieldValue(_ b: UInt8) -> Bool { (b >= 0x20 && b != 0x7F) || b == 0x09 }
+    /// The request target: visible ASCII only (llhttp passes the same set).
+    @inlinable public static func isTarget(_ b: UInt8) -> Bool { b >= 0x21 && b <= 0x7E }
+    @inlinable public static func isAuthority(_ b: UInt8) -> Bool { inMask(b, authorityLo, authorityHi) }
+
+    /// True when every byte of `bytes` is a field-value byte; eight at a time while no byte needs a closer look.
+    @inlinable
+    public static func allFieldValue(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        let n = bytes.count
+        while i + 8 <= n {
+            let x = bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            // A byte < 0x20 (hasless) or equal to 0x7F (haszero of x ^ 0x7F..): check these eight one by one.
+            let less = (x &- 0x2020_2020_2020_2020) & ~x & 0x8080_8080_8080_8080
+            let y = x ^ 0x7F7F_7F7F_7F7F_7F7F
+            let del = (y &- 0x0101_0101_0101_0101) & ~y & 0x8080_8080_8080_8080
+            if less | del != 0 {
+                for j in i..<(i + 8) where !isFieldValue(bytes[j]) { return false }
+            }
+            i += 8
+        }
+        while i < n {
+            if !isFieldValue(bytes[i]) { return false }
+            i += 1
+        }
+        return true
+    }
 
     /// ASCII case-insensitive comparison with a lower-case literal.
     @inlinable

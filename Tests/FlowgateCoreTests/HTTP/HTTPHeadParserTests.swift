@@ -220,3 +220,23 @@ import Testing
         }
     }
 }
+
+@Suite struct HTTPBytesTests {
+    @Test func maskConstantsAreTheRFCSets() {
+        let token = HTTPBytes.mask("!#$%&'*+-.^_`|~", alnum: true)
+        #expect(token == (HTTPBytes.tokenLo, HTTPBytes.tokenHi))
+        let authority = HTTPBytes.mask("-._~!$&'()*+,;=%:@[]", alnum: true)
+        #expect(authority == (HTTPBytes.authorityLo, HTTPBytes.authorityHi))
+        #expect(!(0...255).contains { HTTPBytes.isToken(UInt8($0)) && $0 >= 128 })
+    }
+
+    @Test func wordAtATimeValueCheckAgreesWithTheByteCheck() {
+        var rng = FuzzRandom(state: 7)
+        for _ in 0..<20_000 {
+            let n = rng.below(40)
+            let bytes = (0..<n).map { _ in rng.below(4) == 0 ? UInt8(rng.below(256)) : UInt8(0x20 + rng.below(0x5F)) }
+            let expected = bytes.allSatisfy(HTTPBytes.isFieldValue)
+            bytes.withUnsafeBytes { #expect(HTTPBytes.allFieldValue($0) == expected, "\(bytes)") }
+        }
+    }
+}
