@@ -59,30 +59,40 @@ public struct HTTPHeadParser: Sendable {
     func error(_ status: Int, _ message: String) -> HTTPParseError { kind.error(status, message) }
 
     /// The offset just past the blank line, or nil when it has not arrived.
-    /// Only CR and LF need a look: eight bytes at a time are skipped while none
-    /// is below 14; the line and head limits are checked at each line end and
-    /// on the partial line when the bytes run out.
+    ///
+    /// The outcome is the same however the bytes are split into reads: it is
+    /// defined byte by byte (the byte at index `maxHeadBytes` makes the head too
+    /// large; a byte other than LF more than `maxLineBytes` into a line makes the
+    /// line too long; then bare LF and bare CR), and the fast path only skips
+    /// bytes above 13, eight at a time, then checks which limit the skipped run
+    /// crossed first.
     private mutating func scan(_ buffer: UnsafeRawBufferPointer) throws(HTTPParseError) -> Int? {
         var i = scanned
         let n = buffer.count
+        let maxHead = limits.maxHeadBytes, maxLine = limits.maxLineBytes
         while true {
+            let from = i
             while i + 8 <= n {
                 let x = buffer.loadUnaligned(fromByteOffset: i, as: UInt64.self)
                 if (x &- 0x0E0E_0E0E_0E0E_0E0E) & ~x & 0x8080_8080_8080_8080 != 0 { break }
                 i += 8
             }
             while i < n && buffer[i] > 13 { i += 1 }
-            if i + 8 <= n && buffer[i] > 13 { continue }
+            // Bytes from..<i are ordinary: did one of them cross a limit?
+            let headAt = max(from, maxHead), lineAt = max(from, lineStart + maxLine + 1)
+            if headAt < i || lineAt < i { throw headAt <= lineAt ? headTooLarge() : lineTooLong() }
             guard i < n else { break }
             let b = buffer[i]
+            if i >= maxHead { throw headTooLarge() }
             if b == 10 { throw error(400, "bare LF in the \(kind.noun) head: lines end with CRLF") }
+            if i - lineStart > maxLine { throw lineTooLong() }
             if b != 13 {
                 i += 1 // another control byte: refused, with its field's name, once the head is complete
                 continue
             }
             guard i + 1 < n else { break } // wait for the byte after CR
+            if i + 1 >= maxHead { throw headTooLarge() }
             guard buffer[i + 1] == 10 else { throw error(400, "bare CR in the \(kind.noun) head") }
-            try checkLine(length: i - lineStart, end: i + 2)
             if i == lineStart {
                 if startLine == nil {
                     lineStart = i + 2 // an empty line before the start line
@@ -97,23 +107,19 @@ public struct HTTPHeadParser: Sendable {
             lineStart = i + 2
             i += 2
         }
-        // The bytes ran out inside a line: it and the head may already be too long.
         if startLine == nil && lineStart < n && (buffer[lineStart] != 13 || n - lineStart > 1) { startLineBegun = true }
-        try checkLine(length: n - lineStart - (n > lineStart && buffer[n - 1] == 13 ? 1 : 0), end: n)
         scanned = i
         return nil
     }
 
-    private func checkLine(length: Int, end: Int) throws(HTTPParseError) {
-        if length > limits.maxLineBytes {
-            let first = startLine == nil
-            throw error(first && kind == .request ? 414 : 431, first
-                ? "\(kind == .request ? "request" : "status") line is longer than \(limits.maxLineBytes) bytes"
-                : "a header line is longer than \(limits.maxLineBytes) bytes")
-        }
-        if end > limits.maxHeadBytes {
-            throw error(431, "\(kind.noun) head is larger than \(limits.maxHeadBytes) bytes")
-        }
+    private func headTooLarge() -> HTTPParseError {
+        error(431, "\(kind.noun) head is larger than \(limits.maxHeadBytes) bytes")
+    }
+
+    private func lineTooLong() -> HTTPParseError {
+        startLine == nil
+            ? error(kind == .request ? 414 : 431, "\(kind == .request ? "request" : "status") line is longer than \(limits.maxLineBytes) bytes")
+            : error(431, "a header line is longer than \(limits.maxLineBytes) bytes")
     }
 
     /// `start..<end`: the start line and field lines, CRLF-separated, without the final CRLF CRLF.

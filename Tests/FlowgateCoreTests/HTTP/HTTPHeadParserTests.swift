@@ -181,6 +181,27 @@ import Testing
         #expect(manyResponse.error == HTTPParseError(502, "more than 100 header fields"))
     }
 
+    /// The first limit a byte crosses decides the refusal, whatever bytes follow in the same read.
+    @Test func theRefusalDoesNotDependOnReadSizes() {
+        var limits = HTTPLimits()
+        limits.maxLineBytes = 200
+        limits.maxHeadBytes = 400
+        let cases: [(String, HTTPParseError)] = [
+            // A bare CR past the line limit: the line was too long first.
+            ("GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 250) + "\rb\r\n\r\n", HTTPParseError(431, "a header line is longer than 200 bytes")),
+            // A bare LF past the head limit: the head was too large first.
+            ("GET / HTTP/1.1\r\n" + String(repeating: "X: " + String(repeating: "a", count: 100) + "\r\n", count: 4) + "\n", HTTPParseError(431, "request head is larger than 400 bytes")),
+            // A bare CR before either limit is the refusal.
+            ("GET / HTTP/1.1\r\nX: a\rb" + String(repeating: "a", count: 500), HTTPParseError(400, "bare CR in the request head")),
+        ]
+        for (text, expected) in cases {
+            for reads in [[Int.max], [1], [7], [150, 3], [399, 1, 1]] {
+                let d = HTTPStreamDriver(Array(text.utf8), kind: .request, reads: reads, limits: limits)
+                #expect(d.error == expected, "reads \(reads) of \(text.prefix(40).debugDescription)")
+            }
+        }
+    }
+
     /// RFC 9112 §6.3: which responses have a body, and how it ends.
     @Test func responseFramingFollowsStatusAndRequestMethod() {
         let stream = "HTTP/1.1 100 Continue\r\n\r\n"

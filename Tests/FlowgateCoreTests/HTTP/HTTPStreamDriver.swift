@@ -22,24 +22,30 @@ struct HTTPStreamDriver {
         var startLine: String
         var fields: [String]
         var framing: HTTPBodyFraming
-        var payload: String
+        var payloadBytes: [UInt8] = []
         /// Bytes of the body as relayed (chunk framing and trailers included).
-        var bodyBytes: Int
-        var trailers: String
+        var bodyBytes = 0
+        var trailerBytes: [UInt8] = []
+        var payload: String { String(decoding: payloadBytes, as: UTF8.self) }
+        var trailers: String { String(decoding: trailerBytes, as: UTF8.self) }
     }
 
     var messages: [Message] = []
     var error: HTTPParseError?
     /// True when the stream ended inside a message (head or body).
     var midMessage = false
+    /// A 101 switched protocols: what followed was not parsed.
+    var switched = false
 
     init(_ text: String, kind: HTTPMessageKind, respondingTo: HTTPMethod = .get, chunk: Int = Int.max,
          limits: HTTPLimits = HTTPLimits(), closeAtEnd: Bool = false) {
-        self.init(Array(text.utf8), kind: kind, respondingTo: respondingTo, chunk: chunk, limits: limits, closeAtEnd: closeAtEnd)
+        self.init(Array(text.utf8), kind: kind, respondingTo: respondingTo, reads: [chunk], limits: limits, closeAtEnd: closeAtEnd)
     }
 
-    init(_ bytes: [UInt8], kind: HTTPMessageKind, respondingTo: HTTPMethod = .get, chunk: Int = Int.max,
+    /// `reads`: the sizes of successive reads, repeated.
+    init(_ bytes: [UInt8], kind: HTTPMessageKind, respondingTo: HTTPMethod = .get, reads: [Int] = [Int.max],
          limits: HTTPLimits = HTTPLimits(), closeAtEnd: Bool = false) {
+        var readIndex = 0
         var parser = HTTPHeadParser(kind: kind, limits: limits)
         parser.respondingTo = respondingTo
         var pending: [UInt8] = [] // head bytes not yet consumed
@@ -48,7 +54,9 @@ struct HTTPStreamDriver {
         var i = 0
         do {
             while i < bytes.count {
-                let end = min(bytes.count, i + max(1, chunk))
+                let size = max(1, reads[readIndex % reads.count])
+                readIndex += 1
+                let end = min(bytes.count, i + min(size, bytes.count - i))
                 pending += bytes[i..<end]
                 i = end
                 while !pending.isEmpty {
@@ -57,9 +65,8 @@ struct HTTPStreamDriver {
                         while used < pending.count && !f.isDone {
                             let rest = pending[used...]
                             let (segment, n) = try rest.withUnsafeBytes { p in try f.next(p) }
-                            let piece = String(decoding: pending[used..<(used + n)], as: UTF8.self)
-                            if segment == .data { m.payload += piece }
-                            if segment == .trailer { m.trailers += piece }
+                            if segment == .data { m.payloadBytes += pending[used..<(used + n)] }
+                            if segment == .trailer { m.trailerBytes += pending[used..<(used + n)] }
                             m.bodyBytes += n
                             used += n
                         }
@@ -77,9 +84,14 @@ struct HTTPStreamDriver {
                     let m = pending.withUnsafeBytes { p in
                         Message(startLine: String(decoding: pending[head.start..<lineEnd], as: UTF8.self),
                                 fields: head.fields.map { "\(head.string($0.name, in: p))=\(head.string($0.value, in: p))" },
-                                framing: head.framing, payload: "", bodyBytes: 0, trailers: "")
+                                framing: head.framing)
                     }
                     pending.removeFirst(head.length)
+                    if head.framing == .switchingProtocols {
+                        messages.append(m)
+                        switched = true
+                        return
+                    }
                     let f = HTTPBodyFramer(head.framing, kind: kind, limits: limits)
                     if f.isDone { messages.append(m); continue }
                     framer = f; current = m
