@@ -24,11 +24,11 @@ from collections import Counter
 
 import pytest
 
-from harness.http_messages import stream
-from harness.llhttp_reference import parse as llhttp_parse
-from harness.paths import _binary
+pytest.importorskip("httptools")  # before the reference, which imports it
 
-httptools = pytest.importorskip("httptools")
+from harness.http_messages import stream  # noqa: E402
+from harness.llhttp_reference import parse as llhttp_parse  # noqa: E402
+from harness.paths import _binary  # noqa: E402
 
 # (class, Flowgate's refusal, why refusing is right although llhttp accepts)
 LENIENT = [
