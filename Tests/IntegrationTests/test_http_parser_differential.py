@@ -63,7 +63,8 @@ LENIENT = [
     ("bare-cr", r"bare CR in",
      "a CR not followed by LF ends a line for some parsers and not for others; llhttp skips stray CRs before a start line"),
     ("framing-trailer", r"Content-Length or Transfer-Encoding in the trailer section",
-     "RFC 9110 §6.5.1: framing fields are not allowed as trailers; llhttp ignores a Transfer-Encoding there"),
+     "RFC 9110 §6.5.1: framing fields are not allowed as trailers; llhttp merges trailers into the head and refuses "
+     "most of these, but passes `Transfer-Encoding: chunked` in a response's trailers"),
     ("asterisk-not-options", r"request target \* is only for OPTIONS",
      "RFC 9112 §3.2.4: the asterisk form is only used for OPTIONS; a backend may route `GET *` anywhere"),
     ("target-form", r"request target is neither origin form",
@@ -77,7 +78,8 @@ LENIENT = [
     ("control-in-reason", r"reason phrase has a control character",
      "RFC 9112 §4: reason-phrase is HTAB/SP/VCHAR/obs-text; a control byte there is a broken or hostile backend"),
     ("cl-digits", r"Content-Length .* is not a decimal number of at most 18 digits",
-     "a body of 10^18 bytes or more is not a real body; llhttp accepts up to 2^64-1, where integer handling differs between parsers"),
+     "more than 18 digits (leading zeros included) is not a real body length; llhttp accepts any digit string up to "
+     "2^64-1, the range where integer handling differs between parsers"),
     ("chunk-size-digits", r"chunk size has more than 15 hex digits",
      "a chunk of 2^60 bytes or more is not a real chunk; llhttp accepts leading zeros and up to 2^64-1, the overflow boundary"),
     ("chunk-line-length", r"chunk-size line is longer than",
