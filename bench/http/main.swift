@@ -5,6 +5,9 @@
 // throughput. Plain ContinuousClock timing, best of 3; build with
 // `swift build -c release --product flowgate-httpbench`, run with an optional
 // iteration count (default 1,000,000).
+#if canImport(Glibc)
+import Glibc
+#endif
 import FlowgateCore
 
 let curl = Array("GET /api/v1/items?id=42 HTTP/1.1\r\nHost: backend.example.com\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n".utf8)
@@ -82,6 +85,14 @@ func framer(iterations: Int) -> Double {
 }
 
 let iterations = Int(CommandLine.arguments.dropFirst().first ?? "") ?? 1_000_000
+// `flowgate-httpbench N curl|browser|response`: only that head through HTTPHeadParser (3 x N parses), for
+// callgrind: the difference in instructions between two N, over 3 x the difference, is instructions per head.
+if CommandLine.arguments.count > 2 {
+    let cases = ["curl": (curl, HTTPMessageKind.request), "browser": (browser, .request), "response": (response, .response)]
+    guard let (head, kind) = cases[CommandLine.arguments[2]] else { fatalError("case: curl, browser or response") }
+    print(dataPlane(head, kind: kind, iterations: iterations))
+    exit(0)
+}
 func fmt(_ v: Double) -> String { String(Int(v.rounded())).reversed().enumerated().map { $0.offset > 0 && $0.offset % 3 == 0 ? "\($0.element)," : "\($0.element)" }.reversed().joined() }
 
 print("| head | bytes | fields | HTTPHeadParser heads/s | HTTPRequestParser (control) heads/s |")

@@ -229,9 +229,11 @@ public struct HTTPHeadParser: Sendable {
 
     private func version(_ buffer: UnsafeRawBufferPointer, _ r: Range<Int>) throws(HTTPParseError) -> Int {
         let v = UnsafeRawBufferPointer(rebasing: buffer[r])
-        let prefix: StaticString = "HTTP/1."
-        if v.count == 8, v.prefix(7).elementsEqual(UnsafeRawBufferPointer(start: prefix.utf8Start, count: 7)), v[7] == 0x30 || v[7] == 0x31 {
-            return Int(v[7] - 0x30)
+        if v.count == 8 {
+            // "HTTP/1.0" and "HTTP/1.1" as one little-endian word each.
+            let word = v.loadUnaligned(as: UInt64.self)
+            if word == 0x302E_312F_5054_5448 { return 0 }
+            if word == 0x312E_312F_5054_5448 { return 1 }
         }
         let isDigit = { (b: UInt8) in b >= 0x30 && b <= 0x39 }
         if v.count == 8, v.prefix(5).elementsEqual("HTTP/".utf8), isDigit(v[5]), v[6] == 0x2E, isDigit(v[7]) {
