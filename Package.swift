@@ -76,6 +76,10 @@ let package = Package(
         ),
         // Pick-path micro-benchmark: a plain timing harness, no network.
         .executableTarget(name: "flowgate-pickbench", dependencies: ["FlowgateCore"], path: "bench/pick"),
+        // HTTP head parser throughput (heads/s), same plain timing style.
+        .executableTarget(name: "flowgate-httpbench", dependencies: ["FlowgateCore"], path: "bench/http"),
+        // Flowgate's side of the HTTP parser differential test against llhttp.
+        .executableTarget(name: "flowgate-httpparse", dependencies: ["FlowgateCore"], path: "Tests/Tools/HTTPParseDump"),
         .testTarget(name: "FlowgateCoreTests", dependencies: ["FlowgateCore"]),
         .testTarget(name: "FlowgateSystemTests", dependencies: ["FlowgateSystem"]),
         .testTarget(name: "FlowgateDataPlaneTests", dependencies: ["FlowgateDataPlane", "FlowgateSystem", "FlowgateCore"]),
