@@ -1,6 +1,6 @@
 // <sys/types.h> must come first: libevent's event-config.h defines
 // _GNU_SOURCE, and without this include Swift reports a conflicting fd_set
-// definition between CLibevent and SwiftGlibc (see shared/swift-libevent-notes.md).
+// definition between CLibevent and SwiftGlibc (see docs/architecture.md §15).
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/un.h>

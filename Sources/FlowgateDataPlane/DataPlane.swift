@@ -2,13 +2,13 @@ import FlowgateCore
 import FlowgateSystem
 import Synchronization
 
-/// Where the daemon is in its life (design §8); every change is logged.
+/// Where the daemon is in its life (docs/architecture.md §11); every change is logged.
 public enum Lifecycle: String, Sendable {
     case starting, running, reloading, draining, stopped
 }
 
 /// The data plane: workers, their listening sockets, and how a configuration
-/// goes live (design §4, §5). `prepare` binds every port the change adds on
+/// goes live (docs/architecture.md §4, §7). `prepare` binds every port the change adds on
 /// the calling thread before anything is committed; `commit` swaps the new
 /// snapshot into every worker, has each close the ports the change removed,
 /// and returns when all of them have.

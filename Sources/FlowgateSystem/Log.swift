@@ -15,7 +15,7 @@ public enum LogLevel: Int, Sendable, Comparable, CaseIterable {
 }
 
 /// One event per line on stderr, `level=info event=listener_bound key=value ...`,
-/// a form journald keeps as is (design §8). Each line is one write(2), so
+/// a form journald keeps as is (docs/architecture.md §13). Each line is one write(2), so
 /// lines from different threads never interleave; no lock is taken.
 public enum Log {
     @usableFromInline static let minimum = Atomic<Int>(LogLevel.info.rawValue)

@@ -1,5 +1,5 @@
 // File calls next to System.swift's wrappers, for the control plane's state
-// file (design §6): the same rules (EINTR retried, errno turned into a
+// file (docs/architecture.md §8): the same rules (EINTR retried, errno turned into a
 // `SystemError` at once), so FlowgateControl makes no syscall of its own.
 // Names avoid the libc ones (open, write, fsync, ...) because a static
 // member of `System` would shadow them inside System.swift.

@@ -1,4 +1,4 @@
-// flowgatectl: the command line of the control API (design §7). Talks to the
+// flowgatectl: the command line of the control API (docs/api.md §7). Talks to the
 // Unix socket by default, or to `--endpoint http://host:port` with keys from
 // the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for listeners,
 // HUAWEICLOUD_SDK_AK/HUAWEICLOUD_SDK_SK for pools and members).

@@ -1,7 +1,7 @@
 import FlowgateCore
 
 /// The daemon's one way to read its config file: decoding and every
-/// validation rule live in FlowgateCore (`ConfigLoader`, design §9); this
+/// validation rule live in FlowgateCore (`ConfigLoader`, docs/architecture.md §14); this
 /// turns the outcome into the located lines the daemon prints.
 enum ConfigSource {
     static func load(_ path: String) -> Result<FlowgateConfig, ConfigProblems> {

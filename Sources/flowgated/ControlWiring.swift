@@ -1,4 +1,4 @@
-// Wires the control plane into the daemon (design §5-§7) as two services of
+// Wires the control plane into the daemon (docs/architecture.md §7, §8 and §12) as two services of
 // its group: the control service, whose start is a reload from nothing
 // (the config file with the state file laid over it, the same path as
 // SIGHUP), then the control server on its own thread, applying changes
@@ -27,7 +27,7 @@ func makeControlService(dataPlane: DataPlane, fileConfig: FlowgateConfig) -> Con
 }
 
 /// The control service's start: the config file with every acknowledged API
-/// update from the state file laid over it (design §6), applied through
+/// update from the state file laid over it (docs/architecture.md §8), applied through
 /// `ControlService.reload` like a SIGHUP. A corrupt state file, or a result
 /// that breaks a rule, stops the start: starting without it would silently
 /// drop acknowledged updates.
@@ -67,7 +67,7 @@ final class ControlStateService: Service {
     func stop() {}
 }
 
-/// The control server (design §7): refuses to start (and so the daemon) when
+/// The control server (docs/architecture.md §12): refuses to start (and so the daemon) when
 /// it cannot bind or its TCP endpoint is not allowed. Stopping it joins its
 /// thread and removes the socket file.
 final class ControlServerService: Service {

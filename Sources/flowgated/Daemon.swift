@@ -3,7 +3,7 @@ import FlowgateSystem
 import FlowgateControl
 import FlowgateDataPlane
 
-/// The running daemon (design §8): one `ServiceGroup` (state lock, data
+/// The running daemon (docs/architecture.md §11): one `ServiceGroup` (state lock, data
 /// plane, health checker, control service, control server) started in that
 /// order and stopped in reverse, driven by signals on the main loop and
 /// reported to systemd. Where the daemon is lives in the group's state

@@ -3,14 +3,14 @@ import FlowgateCore
 import FlowgateSystem
 import FlowgateDataPlane
 
-/// `flowgated --config FILE [--check-config] [--log-level LEVEL]` (design §8).
+/// `flowgated --config FILE [--check-config] [--log-level LEVEL]` (docs/architecture.md §11).
 @main
 struct Flowgated: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flowgated",
         abstract: "Flowgate: a userspace TCP/UDP load-balancing proxy over port ranges.")
 
-    @Option(name: .long, help: "The YAML config file (design §9).")
+    @Option(name: .long, help: "The YAML config file (docs/architecture.md §14).")
     var config: String
 
     @Flag(name: .long, help: "Validate the config file, print the result and exit (0 valid, 1 invalid); binds nothing.")

@@ -1,4 +1,4 @@
-// Every UpdateListener / ListListeners rule of api.md §A: status, __type,
+// Every UpdateListener / ListListeners rule of docs/api.md §3: status, __type,
 // message, and that nothing changed.
 import Testing
 @testable import FlowgateControl

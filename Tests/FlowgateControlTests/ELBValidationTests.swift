@@ -1,4 +1,4 @@
-// Every UpdatePool and member rule of api.md §B: status, error_code,
+// Every UpdatePool and member rule of docs/api.md §4: status, error_code,
 // error_msg, X-Request-Id, and that nothing changed.
 import Testing
 @testable import FlowgateControl

@@ -3,7 +3,7 @@ import Testing
 
 // The rule functions as the control API calls them: on one request's
 // objects, with paths relative to the request body, and `kind` chosen for
-// the API's error code (api.md §A and §B).
+// the API's error code (docs/api.md §3 and §4).
 
 private let acc = "arn:aws:globalaccelerator::123456789012:accelerator/75702d00-f682-4895-b84d-eb47d3db0c81"
 private let tcpPool = Pool(id: "161835ef-0207-4300-ab5a-cf9c48f9f5ad", protocol: .tcp)
@@ -64,7 +64,7 @@ private func listener(id: String = "0a1b2c3d", _ ranges: [(Int, Int)], _ p: Tran
     ])
     l.poolID = tcpPool.id
     l.idleTimeout = 10
-    // UpdateListener may change the protocol and keep the pool (design §2).
+    // UpdateListener may change the protocol and keep the pool (docs/architecture.md §2).
     #expect(ConfigValidator.validateListener(l, path: "", pools: [tcpPool], checkPoolProtocol: false) == [])
     var c = FlowgateConfig(projectID: DerivedIDs.defaultProjectID, accelerators: [Accelerator(acceleratorArn: acc, listeners: [l])],
                            pools: [tcpPool])

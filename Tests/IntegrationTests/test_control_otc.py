@@ -1,5 +1,5 @@
 """The ELB v3 pool API driven by a second real client, unchanged:
-otcextensions' `vlb` proxy on openstacksdk (shared/api.md: it sends
+otcextensions' `vlb` proxy on openstacksdk (docs/api.md §7: it sends
 `X-Auth-Token: notused` and no signature, so it works where unsigned requests
 are allowed: here a loopback TCP endpoint with `allow_unsigned: true`)."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What systemd and an operator see (design §8, issue 6): the sd_notify
+"""What systemd and an operator see (docs/architecture.md §11, issue 6): the sd_notify
 protocol around start, reload and stop, SIGHUP applying a valid file without
 cutting a transfer, and an invalid file keeping the running state."""
 from __future__ import annotations

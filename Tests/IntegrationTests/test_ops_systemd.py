@@ -1,4 +1,4 @@
-"""The systemd unit (issue 6): it verifies, it says what design §8 asks, and
+"""The systemd unit (issue 6): it verifies, it says what docs/architecture.md §11 describes, and
 its sandbox exposure does not regress."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Black-box tests of the pool algorithms (issue 4, design §3 step 4) through
+"""Black-box tests of the pool algorithms (issue 4, docs/architecture.md §3.4) through
 the spawned flowgated with real loopback connections.
 
 Members are TcpBackend(mode="id"): a new connection first reads the name of the

@@ -1,4 +1,4 @@
-"""Black-box test of slow start (issue 4, design §3 step 5) through the
+"""Black-box test of slow start (issue 4, docs/architecture.md §3.5) through the
 spawned flowgated: a member added by a SIGHUP config change ramps linearly
 from 1/duration of its weight to all of it, so right after joining it takes
 far fewer new connections than its steady share, about half-way through the
@@ -13,7 +13,7 @@ import pytest
 from harness.selection import fixed_members, names_of_connections, selection_config, tally
 
 CONNECTIONS = 200
-DURATION_S = 30    # the minimum (api.md UpdatePool rules)
+DURATION_S = 30    # the minimum (docs/api.md §4.4)
 
 
 def _start_then_add_c(daemon, tcp_backend, port_range, slow_start: dict):

@@ -1,4 +1,4 @@
-"""Black-box tests of remembered choices (issue 4, design §3 step 3): the
+"""Black-box tests of remembered choices (issue 4, docs/architecture.md §3.3): the
 pool's session persistence and the listener's client affinity, through the
 spawned flowgated with real loopback connections and datagrams.
 
@@ -17,7 +17,7 @@ import pytest
 from harness.clients import recv_line, tcp_connect
 from harness.selection import fixed_members, names_of_connections, selection_config, udp_member_names
 
-PERSISTENCE_TIMEOUT_S = 60      # persistence_timeout: 1 minute, the minimum (api.md UpdatePool rules)
+PERSISTENCE_TIMEOUT_S = 60      # persistence_timeout: 1 minute, the minimum (docs/api.md §4.4)
 EXPIRY_MARGIN_S = 4
 
 

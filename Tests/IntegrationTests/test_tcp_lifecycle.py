@@ -1,5 +1,5 @@
 """flowgated's life: start errors, the state-directory lock, drain on
-SIGTERM, --check-config, SIGHUP (issue 2, design §8)."""
+SIGTERM, --check-config, SIGHUP (issue 2, docs/architecture.md §11)."""
 from __future__ import annotations
 
 import hashlib

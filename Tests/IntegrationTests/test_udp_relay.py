@@ -129,7 +129,7 @@ def _member_per_source_port(port, n):
 def test_udp_source_ip_affinity_one_member_for_20_source_ports(daemon, udp_backend, port_range, workers):
     """SOURCE_IP: 20 source ports of one client IP land on one member; with 2
     workers the ports hash to different workers' sockets (SO_REUSEPORT), so
-    this also checks that affinity is shared across workers (design §3 step 3)."""
+    this also checks that affinity is shared across workers (docs/architecture.md §3.3)."""
     a, b = udp_backend("a", mode="id"), udp_backend("b", mode="id")
     ports = port_range(1)
     daemon(udp_config(ports, [member(a), member(b)], affinity="SOURCE_IP", workers=workers))

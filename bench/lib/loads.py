@@ -63,7 +63,7 @@ def udp_datagrams_big_buffers(ctx, proxy):
     server takes the client's setting). With the default 208 KB a receiver
     holds about 1-2 ms of 64-byte datagrams, less than one scheduler slice
     when three processes share two cores, so loss measures the backend's
-    socket buffer as much as the proxy (shared/swift-libevent-notes.md)."""
+    socket buffer as much as the proxy (docs/architecture.md §15)."""
     end = _iperf(ctx, proxy, ["-u", "-l", "64", "-b", "0", "-w", "4M"])
     received = end["sum_received"]
     datagrams = received["bytes"] / 64

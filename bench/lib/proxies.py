@@ -150,7 +150,7 @@ class Nginx(Proxy):
                 sections.append(f"    server {{\n        listen 127.0.0.1:{self.port(s.name)} reuseport backlog=4096;\n"
                                 f"        proxy_pass {upstream};\n    }}")
             if s.udp:
-                # proxy_timeout 30s: the UDP idle timeout flowgated uses (design.md section 3).
+                # proxy_timeout 30s: the UDP idle timeout flowgated uses (docs/architecture.md section 2).
                 sections.append(f"    server {{\n        listen 127.0.0.1:{self.port(s.name)} udp reuseport;\n"
                                 f"        proxy_pass {upstream};\n        proxy_timeout 30s;\n    }}")
         text = _template("nginx-proxy.conf.tmpl").substitute(workdir=workdir, server_sections="\n".join(sections))
@@ -161,7 +161,7 @@ class Nginx(Proxy):
 
 
 class Flowgated(Proxy):
-    """flowgated with a YAML config in the shape of design.md section 9.
+    """flowgated with a YAML config in the shape of docs/architecture.md section 14.
 
     Two spellings of the same config are written: the section 9 form, which
     leaves defaults out, and a full form that spells out every field of the
@@ -277,7 +277,7 @@ class Flowgated(Proxy):
                 problems.append(f"{form} form: {output}")
             else:
                 raise ProxyStartError("--check-config rejected the config: " + " ; ".join(problems))
-        # sd_notify: flowgated sends READY=1 once every listener is bound (design.md section 2).
+        # sd_notify: flowgated sends READY=1 once every listener is bound (docs/architecture.md section 11).
         notify_path = os.path.join(workdir, "notify.sock")
         self.ready_seen = False
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

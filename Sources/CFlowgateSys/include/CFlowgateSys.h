@@ -1,6 +1,6 @@
 // Thin wrappers for GNU-only calls that Swift's Glibc module hides.
 // This file is compiled with _GNU_SOURCE; Swift code must not be (it turns
-// sockaddr arguments into a transparent union). See shared/swift-libevent-notes.md.
+// sockaddr arguments into a transparent union). See docs/architecture.md §15.
 #ifndef CFLOWGATESYS_H
 #define CFLOWGATESYS_H
 

@@ -1,4 +1,4 @@
-// Request-level rules of api.md §A, each answered with the AWS code boto3
+// Request-level rules of docs/api.md §3, each answered with the AWS code boto3
 // maps to its typed exception, and the mapping of shared validation issues
 // and apply failures to those codes.
 import FlowgateCore
@@ -11,7 +11,7 @@ enum AWSRequestRules {
         guard arn.count <= GlobalAcceleratorAPI.maxArnLength else {
             throw .invalidArgument("\(name) is \(arn.count) characters; at most \(GlobalAcceleratorAPI.maxArnLength) are allowed")
         }
-        // arn:aws:globalaccelerator::<12 digits>:accelerator/<id>[/listener/<id>] (design §2).
+        // arn:aws:globalaccelerator::<12 digits>:accelerator/<id>[/listener/<id>] (docs/architecture.md §2).
         let parts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
         var ok = parts.count == 6 && parts[0] == "arn" && parts[1] == "aws" && parts[2] == "globalaccelerator" && parts[3].isEmpty
             && parts[4].count == 12 && parts[4].allSatisfy { $0.isASCII && $0.isNumber }
@@ -37,7 +37,7 @@ enum AWSRequestRules {
     }
 
     /// The request's `PortRanges`: shapes and types are checked here (they
-    /// are the request's own), the ranges by the shared rules of design §9
+    /// are the request's own), the ranges by the shared rules of docs/architecture.md §14
     /// (count, 1..65535, FromPort <= ToPort, no overlap), paths relative to the body.
     static func portRanges(_ v: JSONValue) throws(AWSError) -> [PortRange] {
         guard let items = v.arrayValue else { throw .invalidArgument("PortRanges must be a list, not \(v.typeName)") }
@@ -55,7 +55,7 @@ enum AWSRequestRules {
         return out
     }
 
-    /// The AWS exception for a shared rule's issue (api.md §A).
+    /// The AWS exception for a shared rule's issue (docs/api.md §3).
     static func error(for issue: ValidationIssue) -> AWSError {
         switch issue.kind {
         case .invalidPortRange: return .invalidPortRange(issue.description)

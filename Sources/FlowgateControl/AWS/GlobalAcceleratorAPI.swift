@@ -1,4 +1,4 @@
-// The AWS Global Accelerator shape (api.md §A): JSON 1.1 at `POST /` with
+// The AWS Global Accelerator shape (docs/api.md §3): JSON 1.1 at `POST /` with
 // `X-Amz-Target: GlobalAccelerator_V20180706.<Operation>`. Error bodies carry
 // `__type`, the only place boto3 reads the exception class from.
 import FlowgateCore
@@ -72,7 +72,7 @@ public final class GlobalAcceleratorAPI: @unchecked Sendable {
                     for l in config.accelerators[a].listeners.indices where config.accelerators[a].listeners[l].listenerArn == arn {
                         if let portRanges { config.accelerators[a].listeners[l].portRanges = portRanges }
                         if let proto, proto != config.accelerators[a].listeners[l].protocol {
-                            // Keep a customised idle timeout; a default follows the protocol (design §2).
+                            // Keep a customised idle timeout; a default follows the protocol (docs/architecture.md §2).
                             let old = config.accelerators[a].listeners[l]
                             if old.idleTimeout == Listener.defaultIdleTimeout(for: old.protocol) {
                                 config.accelerators[a].listeners[l].idleTimeout = Listener.defaultIdleTimeout(for: proto)

@@ -1,5 +1,5 @@
 // Verifies Huawei Cloud's SDK-HMAC-SHA256 (AK/SK) signature as
-// huaweicloudsdkcore/signer/signer.py computes it (api.md §B): no key
+// huaweicloudsdkcore/signer/signer.py computes it (docs/api.md §4): no key
 // derivation; canonical URI with each segment encoded and a trailing '/';
 // query sorted by (key, value) and encoded with quote(safe='~')
 // (FlowgateCore/Signing/CanonicalRequest.swift builds it).

@@ -1,4 +1,4 @@
-// The ELB v3 REST shape (api.md §B) under `/v3/{project_id}/elb/`: pools,
+// The ELB v3 REST shape (docs/api.md §4) under `/v3/{project_id}/elb/`: pools,
 // members and health monitors. Every answer carries `X-Request-Id`, the only
 // place huaweicloudsdkcore reads an exception's request id from.
 import FoundationEssentials

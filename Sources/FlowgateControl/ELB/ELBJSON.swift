@@ -1,5 +1,5 @@
 // Response bodies of the ELB v3 shape: every documented key, so SDK models
-// fill every attribute (api.md §B).
+// fill every attribute (docs/api.md §4).
 import FlowgateCore
 
 enum ELBJSON {

@@ -1,4 +1,4 @@
-// Request-level rules of api.md §B (UpdatePool, members, health monitors):
+// Request-level rules of docs/api.md §4 (UpdatePool, members, health monitors):
 // each broken rule is a 400 ELB.8902 naming the field and its allowed values.
 import FlowgateCore
 
@@ -71,7 +71,7 @@ struct ELBFields {
 }
 
 /// Decodes ELB request bodies into model values, then runs the core
-/// validator's rules on the changed object (design §9: one set of rules for
+/// validator's rules on the changed object (docs/architecture.md §14: one set of rules for
 /// the file and both APIs) and words the first broken one the ELB way.
 enum ELBRules {
     typealias Rules = ConfigValidator

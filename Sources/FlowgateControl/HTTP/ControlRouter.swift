@@ -1,5 +1,5 @@
 // Dispatches one request: Flowgate's own endpoints, then authentication for
-// TCP requests (design §7), then the API shape by path.
+// TCP requests (docs/api.md §2), then the API shape by path.
 import FoundationEssentials
 import FlowgateCore
 

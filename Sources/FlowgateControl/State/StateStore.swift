@@ -1,4 +1,4 @@
-// The state file of design §6: every accepted API update is written here
+// The state file of docs/architecture.md §8: every accepted API update is written here
 // before it is acknowledged, so `kill -9` right after a 200 loses nothing.
 // Crash-safe replace as the ext4/XFS guidance and LWN "Ensuring data reaches
 // disk" describe: write a temp file, fsync it, rename over the old one, fsync

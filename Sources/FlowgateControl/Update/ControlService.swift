@@ -1,4 +1,4 @@
-// The update path of design §5, shared by both APIs: validate a changed copy
+// The update path of docs/architecture.md §7, shared by both APIs: validate a changed copy
 // of the configuration, then prepare (bind new ports) → persist → commit, one
 // update at a time, and answer only after commit returned.
 import FlowgateCore
@@ -91,9 +91,9 @@ public final class ControlService: @unchecked Sendable {
     public var config: FlowgateConfig { applier.current }
 
     /// The rules an API update must pass: the shared `ConfigValidator` (one
-    /// set of rules for file and API, design §9), less the listener/pool
+    /// set of rules for file and API, docs/architecture.md §14), less the listener/pool
     /// protocol pairing: UpdateListener may change `Protocol`, and the
-    /// listener then forwards that protocol to the same members (design §2),
+    /// listener then forwards that protocol to the same members (docs/architecture.md §2),
     /// as Global Accelerator allows.
     public static let apiRules: @Sendable (FlowgateConfig) -> [ValidationIssue] = { config in
         ConfigValidator.validate(config, checkListenerPoolProtocol: false)
@@ -127,9 +127,9 @@ public final class ControlService: @unchecked Sendable {
         }
     }
 
-    /// SIGHUP (design §5), and the start (a reload from nothing): the config
+    /// SIGHUP (docs/architecture.md §7), and the start (a reload from nothing): the config
     /// file becomes the base, with the state file's acknowledged updates laid
-    /// over it again (design §6), so a reload never silently reverts an
+    /// over it again (docs/architecture.md §8), so a reload never silently reverts an
     /// update a client was told is live. Nothing is written: the state file
     /// already holds those updates.
     @discardableResult

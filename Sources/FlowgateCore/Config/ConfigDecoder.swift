@@ -1,5 +1,5 @@
-// YAML nodes → FlowgateConfig: types, unknown keys, defaults (api.md,
-// design §2/§9) and deterministic ids for objects left without one.
+// YAML nodes → FlowgateConfig: types, unknown keys, defaults (docs/api.md,
+// docs/architecture.md §2 and §14) and deterministic ids for objects left without one.
 // Rules between values (ranges, references) are ConfigValidator's job.
 
 import Yams

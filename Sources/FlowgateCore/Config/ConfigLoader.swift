@@ -1,4 +1,4 @@
-// The config file front end (design §9): YAML → model → ConfigValidator,
+// The config file front end (docs/architecture.md §14): YAML → model → ConfigValidator,
 // every issue located at file:line:column and reported in file order.
 
 #if canImport(FoundationEssentials)

@@ -1,4 +1,4 @@
-// The config file's shape (design §9): which keys each mapping allows, in
+// The config file's shape (docs/architecture.md §14): which keys each mapping allows, in
 // the order the documentation lists them (that order is what an "unknown
 // key" error prints).
 

@@ -1,4 +1,4 @@
-// Ids and ARNs for objects the config file leaves without one (design §9):
+// Ids and ARNs for objects the config file leaves without one (docs/architecture.md §14):
 // name-based UUIDs (RFC 4122 v5) from the parent's id and the object's name,
 // or its address and port, so the same file always yields the same ids.
 // A kind prefix ("pool/", "healthmonitor/", ...) keeps a pool and a monitor

@@ -1,4 +1,4 @@
-// The state file (design §6): every update accepted through the control API,
+// The state file (docs/architecture.md §8): every update accepted through the control API,
 // as JSON. It holds only the objects the APIs change (accelerators with
 // their listeners, pools with their members, health monitors), never the
 // daemon settings: workers, state_file, control (with its secrets) and

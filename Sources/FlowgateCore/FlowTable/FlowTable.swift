@@ -1,5 +1,5 @@
 /// A bounded table of live UDP flows with least-recently-used eviction and
-/// idle expiry (design §4 "UDP relay").
+/// idle expiry (docs/architecture.md §6).
 ///
 /// Layout: entries live in parallel arrays ("slots") threaded by an intrusive
 /// doubly linked list in recency order (head = most recently used, tail =
@@ -17,7 +17,7 @@
 /// One table uses one idle timeout, so the relay keeps one table per
 /// listener per worker (listeners have their own `idle_timeout`).
 ///
-/// Not thread-safe: each worker owns its tables (design §4: no lock per packet).
+/// Not thread-safe: each worker owns its tables (docs/architecture.md §4: no lock per packet).
 public struct FlowTable<Key: Hashable, Value> {
     public typealias Slot = Int32
     /// No slot (list end, free-list end).

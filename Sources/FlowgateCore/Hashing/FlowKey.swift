@@ -1,5 +1,5 @@
-/// The key a flow is known by, from the listener's ClientAffinity (design §3
-/// step 1): NONE keeps the 5-tuple; SOURCE_IP keeps only (client IP, listener
+/// The key a flow is known by, from the listener's ClientAffinity
+/// (docs/architecture.md §3.1): NONE keeps the 5-tuple; SOURCE_IP keeps only (client IP, listener
 /// IP), so every source port of one client maps to the same key.
 public struct FlowKey: Sendable, Hashable {
     public var transport: TransportProtocol

@@ -2,7 +2,7 @@
 /// INDOCRYPT 2012), written out here because Swift's `Hasher` is seeded
 /// randomly per process: selection hashes must be the same on every Flowgate
 /// instance and every run, or two instances with one config would disagree
-/// (design §3 step 4).
+/// (docs/architecture.md §3.4).
 public enum SipHash24 {
     /// Hashes `bytes` under the 128-bit key (k0, k1), k0 being the key's first
     /// 8 bytes read little-endian, as in the reference implementation.

@@ -1,7 +1,7 @@
 /// The fixed-key hashes selection uses. Each purpose has its own SipHash key,
 /// so the hashes are independent of each other (Maglev needs two independent
 /// hashes of a member for offset and skip, §3.4; slow start needs a key hash
-/// independent of the one that picks the table slot, design §3 step 5).
+/// independent of the one that picks the table slot, docs/architecture.md §3.5).
 /// Changing a key changes every instance's choices: never change one.
 public enum StableHash {
     // ASCII "flowgate" / "maglevof", "maglevsk", "clientsl", "clientrp" as keys.

@@ -2,7 +2,7 @@
 // clock of its own (the checker passes `now`), so tests drive it with exact
 // times.
 
-/// A member's health as ELB counts it (design §8, issue 6): while up,
+/// A member's health as ELB counts it (docs/architecture.md §10, issue 6): while up,
 /// `fall` (`max_retries_down`) consecutive failed checks take it down; while
 /// down, `rise` (`max_retries`) consecutive passing checks bring it back. A
 /// result that agrees with the current state resets the opposite count, as

@@ -1,5 +1,5 @@
 // Enumerations of the two cloud APIs, spelled exactly as on the wire
-// (api.md): the raw values are what config files, requests and responses carry.
+// (docs/api.md): the raw values are what config files, requests and responses carry.
 
 /// A listener's protocol (AWS Global Accelerator `Protocol`).
 public enum TransportProtocol: String, Sendable, Hashable, CaseIterable, Codable {
@@ -8,7 +8,7 @@ public enum TransportProtocol: String, Sendable, Hashable, CaseIterable, Codable
 }
 
 /// A pool's protocol (ELB v3 `protocol`). A TCP listener may front a TCP or
-/// HTTP pool, a UDP listener a UDP pool (design §2).
+/// HTTP pool, a UDP listener a UDP pool (docs/architecture.md §2).
 public enum PoolProtocol: String, Sendable, Hashable, CaseIterable, Codable {
     case tcp = "TCP"
     case udp = "UDP"

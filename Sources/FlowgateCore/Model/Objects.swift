@@ -1,4 +1,4 @@
-// The object model of design §2. Field names in CodingKeys are the APIs' own,
+// The object model of docs/architecture.md §2. Field names in CodingKeys are the APIs' own,
 // so a config file, an API response and a log line say the same thing.
 
 /// `{FromPort, ToPort}` of AWS Global Accelerator, inclusive.
@@ -141,7 +141,7 @@ public struct Pool: Sendable, Hashable, Codable {
     }
 }
 
-/// An ELB v3 health monitor (design §8, issue 6).
+/// An ELB v3 health monitor (docs/architecture.md §10, issue 6).
 public struct HealthMonitor: Sendable, Hashable, Codable {
     public enum Kind: String, Sendable, Hashable, CaseIterable, Codable {
         case tcp = "TCP", udpConnect = "UDP_CONNECT", http = "HTTP"
@@ -190,7 +190,7 @@ public struct HuaweiCredential: Sendable, Hashable, Codable {
     public init(ak: String, sk: String) { self.ak = ak; self.sk = sk }
 }
 
-/// The `control:` section of the config file (design §7, §9).
+/// The `control:` section of the config file (docs/architecture.md §12, §14).
 public struct ControlConfig: Sendable, Hashable, Codable {
     public var unixSocket: String?
     /// Optional TCP endpoint, `host:port` (`[::1]:9900` for IPv6).

@@ -1,4 +1,4 @@
-/// How a validated configuration change goes live (design §5): the control
+/// How a validated configuration change goes live (docs/architecture.md §7): the control
 /// server and SIGHUP both drive it the same way, in this order:
 ///
 ///   1. `prepare(new)`: build the new snapshot, open and bind every newly added

@@ -1,5 +1,5 @@
 /// What the data plane knows about a new flow when it asks for a backend:
-/// client `c:cp` reached listener address `d:p` (design §3).
+/// client `c:cp` reached listener address `d:p` (docs/architecture.md §3).
 public struct FlowContext: Sendable, Hashable {
     public var transport: TransportProtocol
     public var client: IPAddress

@@ -88,7 +88,7 @@ public final class PoolPlan: Sendable {
     }
 
     /// The connect to `target` succeeded: ends the member's passive failure
-    /// streak (health checks, design §8).
+    /// streak (health checks, docs/architecture.md §10).
     func connected(_ target: BackendTarget) {
         guard let i = view.index(of: target.memberID) else { return }
         view.runtimes[i].resetFailureStreak()

@@ -33,7 +33,7 @@ public final class ListenerPlan: Sendable {
             ? pool.state.affinityTable(poolID: pool.id, capacity: pool.stickyCapacity) : nil
     }
 
-    /// Picks a backend for a new flow on this listener (design §3), applying
+    /// Picks a backend for a new flow on this listener (docs/architecture.md §3), applying
     /// the listener's client affinity and the pool's persistence and algorithm.
     /// `excluding` holds members already tried for this flow (connect failure).
     /// A successful pick counts the flow as active on that member until

@@ -42,7 +42,7 @@ public struct SnapshotBuilder: Sendable {
         return RuntimeSnapshot(generation: generation, config: config, listeners: listeners, pools: pools, selection: state)
     }
 
-    /// Does `member` join its pool in this build (design §3 step 5: added,
+    /// Does `member` join its pool in this build (docs/architecture.md §3.5: added,
     /// re-enabled, or weight raised from 0)? Only members of a pool that
     /// existed before ramp: like HAProxy, which never applies slowstart when
     /// it starts ("otherwise it would cause trouble to running servers"), a

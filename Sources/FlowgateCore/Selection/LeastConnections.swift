@@ -6,7 +6,7 @@ import Synchronization
 /// being placed, as in HAProxy's leastconn key (inflight + 1) × SRV_EWGHT_MAX
 /// / eweight (src/lb_fwlc.c, `fwlc_get_key`); unlike HAProxy, which keys every
 /// idle server 0, it also applies to idle members, so an idle heavy member
-/// beats an idle light one (design §3 step 4). Ties go round robin: the scan
+/// beats an idle light one (docs/architecture.md §3.4). Ties go round robin: the scan
 /// starts just after the last winner, and the first member with the lowest
 /// load wins.
 public final class LeastConnections: LoadBalancer {

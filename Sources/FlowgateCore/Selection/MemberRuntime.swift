@@ -1,7 +1,7 @@
 import Synchronization
 
 /// The live, shared state of one member of one pool: what must be counted
-/// across every worker and survive snapshot swaps (design §4: least-connection
+/// across every worker and survive snapshot swaps (docs/architecture.md §4: least-connection
 /// counts are global). Owned by `SelectionState`, keyed by (pool id, member id);
 /// a snapshot's plans hold direct references, so the hot path never looks it up.
 public final class MemberRuntime: Sendable {
@@ -59,7 +59,7 @@ public final class MemberRuntime: Sendable {
 
     /// The slow-start multiplier of the member's weight at `now` for a ramp of
     /// `duration` seconds: max(1/duration, elapsed/duration), capped at 1
-    /// (design §3 step 5; HAProxy's `slowstart` ramps the same way, starting
+    /// (docs/architecture.md §3.5; HAProxy's `slowstart` ramps the same way, starting
     /// from a small non-zero weight so the member is not starved).
     public func rampFraction(now: Double, duration: Double) -> Double {
         let start = Double(bitPattern: rampStartBits.load(ordering: .acquiring))

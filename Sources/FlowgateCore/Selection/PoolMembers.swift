@@ -8,7 +8,7 @@ public final class PoolMembers: Sendable {
 
     public let plans: [MemberPlan]
     public let runtimes: [MemberRuntime]
-    /// Admin up and weight > 0 (design §3 step 2); health is checked per pick.
+    /// Admin up and weight > 0 (docs/architecture.md §3.2); health is checked per pick.
     public let configEligible: [Bool]
     public let weights: [Int]
     /// Slow-start ramp length in seconds; nil when the pool has it off.

@@ -8,7 +8,7 @@ import Synchronization
 /// member's turns instead of bunching them.
 ///
 /// The scores are shared by every worker behind one mutex, taken once per new
-/// flow. Effective weights include slow start (design §3 step 5).
+/// flow. Effective weights include slow start (docs/architecture.md §3.5).
 public final class RoundRobin: LoadBalancer {
     public static let apiName = "ROUND_ROBIN"
     public static let registration = LoadBalancerFactory(name: apiName) { members, _ in RoundRobin(members) }

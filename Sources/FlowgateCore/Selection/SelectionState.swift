@@ -1,6 +1,6 @@
 import Synchronization
 
-/// The selection state that outlives any one snapshot (design §3, §5): member
+/// The selection state that outlives any one snapshot (docs/architecture.md §3.3, §7): member
 /// counters and health, the pools' session-persistence tables and the
 /// listeners' client-affinity tables. `SnapshotBuilder` carries it from the
 /// previous snapshot into the next, so a config change neither forgets
@@ -58,7 +58,7 @@ public final class SelectionState: Sendable {
     /// of every SOURCE_IP listener in front of pool `poolID`. It is shared by
     /// those listeners, so a client reaching a TCP and a UDP listener (or two
     /// port ranges) on the same address lands on one member "whatever the port
-    /// and protocol" (design §3 step 3).
+    /// and protocol" (docs/architecture.md §3.3).
     public func affinityTable(poolID: String, capacity: Int) -> StickyTable<AffinityKey> {
         affinity.withLock { SelectionState.table(in: &$0, poolID: poolID, capacity: capacity) }
     }
@@ -92,7 +92,7 @@ public final class SelectionState: Sendable {
     }
 }
 
-/// The key of a ClientAffinity SOURCE_IP entry: the flow's 2-tuple (design §3 step 1).
+/// The key of a ClientAffinity SOURCE_IP entry: the flow's 2-tuple (docs/architecture.md §3.1).
 public struct AffinityKey: Sendable, Hashable {
     public var client: IPAddress
     public var listenerAddress: IPAddress

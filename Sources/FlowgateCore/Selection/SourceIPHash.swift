@@ -15,7 +15,7 @@
 /// Per flow: the key's slot owner takes it if usable. A ramping member takes a
 /// key only when a second, independent hash of the key (mapped to [0, 1)) is
 /// under its ramp fraction, so as the fraction grows keys move to it
-/// gradually, never back, and every instance agrees (design §3 step 5).
+/// gradually, never back, and every instance agrees (docs/architecture.md §3.5).
 /// A key it does not take goes where `base` sends it. A key whose owner is
 /// down or already failed for this flow probes further slots in a step fixed
 /// by the key, which is where it also went while that member was down: keys of

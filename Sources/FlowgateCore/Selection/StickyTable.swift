@@ -1,6 +1,6 @@
 import Synchronization
 
-/// A bounded table of remembered choices (design §3 step 3): key → member,
+/// A bounded table of remembered choices (docs/architecture.md §3.3): key → member,
 /// kept while the key has live flows and for `timeout` seconds after its last
 /// flow ends. Past `capacity` the entry touched longest ago is evicted (and
 /// counted). One mutex per table: it is taken per new or ended flow, never

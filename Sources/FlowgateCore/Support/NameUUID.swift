@@ -1,6 +1,6 @@
 // Name-based UUIDs (RFC 4122 §4.3, version 5): the same namespace and name
 // always give the same UUID, which is how objects left without an id in the
-// config file keep their id across restarts (design §9).
+// config file keep their id across restarts (docs/architecture.md §14).
 
 public enum NameUUID {
     /// RFC 4122 Appendix C name space for URLs: 6ba7b811-9dad-11d1-80b4-00c04fd430c8.

@@ -1,4 +1,4 @@
-// The ARN shapes of AWS Global Accelerator (api.md §A, design §2):
+// The ARN shapes of AWS Global Accelerator (docs/api.md §3, docs/architecture.md §2):
 //   arn:aws:globalaccelerator::<12 digits>:accelerator/<uuid>
 //   arn:aws:globalaccelerator::<12 digits>:accelerator/<uuid>/listener/<8 hex>
 

@@ -1,4 +1,4 @@
-// One validator, two front ends (design §9): the config loader runs
+// One validator, two front ends (docs/architecture.md §14): the config loader runs
 // `validate` over the whole model; the control API calls the same rule
 // functions (validatePortRanges, validateListener, validatePool, ...) on
 // the objects a request would produce, with paths relative to its body.
@@ -6,7 +6,7 @@
 public enum ConfigValidator {
     /// Every issue of a whole configuration, paths as in the config file.
     /// `checkListenerPoolProtocol` false accepts a listener whose protocol
-    /// differs from its pool's, which UpdateListener may produce (design §2:
+    /// differs from its pool's, which UpdateListener may produce (docs/architecture.md §2:
     /// the listener then forwards its protocol to the same members); the
     /// config file keeps the pairing rule.
     public static func validate(_ c: FlowgateConfig, checkListenerPoolProtocol: Bool = true) -> [ValidationIssue] {

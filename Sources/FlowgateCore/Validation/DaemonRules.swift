@@ -65,7 +65,7 @@ extension ConfigValidator {
         return (address, port)
     }
 
-    /// The control section: endpoints, region, credentials, and design §7's
+    /// The control section: endpoints, region, credentials, and docs/api.md §2's
     /// rule that a non-loopback TCP endpoint needs credentials.
     public static func validateControl(_ c: ControlConfig, path: String) -> [ValidationIssue] {
         var issues: [ValidationIssue] = []

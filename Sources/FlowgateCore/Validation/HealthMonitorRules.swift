@@ -1,4 +1,4 @@
-// Health monitor rules (ELB v3 healthmonitor fields, design §8).
+// Health monitor rules (ELB v3 healthmonitor fields, docs/architecture.md §10).
 
 extension ConfigValidator {
     public static let monitorDelayRange = 1...50

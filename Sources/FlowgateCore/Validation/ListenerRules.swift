@@ -1,4 +1,4 @@
-// Listener and accelerator rules (api.md §A, design §2). Each function takes
+// Listener and accelerator rules (docs/api.md §3, docs/architecture.md §2). Each function takes
 // the path of the object it checks, so the config file reports
 // `accelerators[0].listeners[1].PortRanges[2].ToPort` and an API request
 // body `PortRanges[2].ToPort` from the same code.
@@ -78,7 +78,7 @@ extension ConfigValidator {
     /// ARN, port ranges, bind address, idle timeout, and (when `pools` is
     /// given) that `pool_id` names a pool of a protocol this listener can front.
     /// `checkPoolProtocol` false skips the listener/pool protocol pairing:
-    /// an UpdateListener may change `Protocol` and keep its pool (design §2).
+    /// an UpdateListener may change `Protocol` and keep its pool (docs/architecture.md §2).
     public static func validateListener(_ l: Listener, path: String, pools: [Pool]?, checkPoolProtocol: Bool = true) -> [ValidationIssue] {
         var issues = validateListenerArn(l.listenerArn, path: FieldPath.field(path, "ListenerArn"))
         issues += validatePortRanges(l.portRanges, path: FieldPath.field(path, "PortRanges"))
@@ -97,7 +97,7 @@ extension ConfigValidator {
     }
 
     /// `pool_id` must name an existing pool; a TCP listener fronts a TCP or
-    /// HTTP pool, a UDP listener a UDP pool (design §2).
+    /// HTTP pool, a UDP listener a UDP pool (docs/architecture.md §2).
     public static func validatePoolReference(_ l: Listener, path: String, pools: [Pool], checkProtocol: Bool = true) -> [ValidationIssue] {
         if l.poolID.isEmpty { return [.init(.invalidArgument, path, "must not be empty")] }
         guard let pool = pools.first(where: { $0.id == l.poolID }) else {

@@ -1,4 +1,4 @@
-// Member rules: api.md §B "Member rules".
+// Member rules: docs/api.md §4.4.
 
 extension ConfigValidator {
     public static let weightRange = 0...100

@@ -1,4 +1,4 @@
-// Pool rules: api.md §B "UpdatePool rules", design §2 and §3.
+// Pool rules: docs/api.md §4.4, docs/architecture.md §2 and §3.
 
 extension ConfigValidator {
     public static let maxNameLength = 255

@@ -1,6 +1,6 @@
 /// One rule broken by a config file or an API request. One set of validators
 /// produces these; the config loader adds file:line:column from the YAML node
-/// at `path`, and each API maps `kind` to its own error code (api.md).
+/// at `path`, and each API maps `kind` to its own error code (docs/api.md §6).
 public struct ValidationIssue: Error, Sendable, Hashable, CustomStringConvertible {
     public enum Kind: String, Sendable, Hashable {
         /// AWS InvalidPortRangeException; ELB.8902.

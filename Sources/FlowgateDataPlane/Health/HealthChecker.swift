@@ -2,7 +2,7 @@ import FlowgateCore
 import FlowgateSystem
 import Synchronization
 
-/// Active and passive health checks (design §8, issue 6) on their own
+/// Active and passive health checks (docs/architecture.md §10, issue 6) on their own
 /// `LoopThread`. The rules are pure, in FlowgateCore's Health/. Marks members up and down through
 /// `SelectionState.setMemberUp`, which every worker's picks read; the
 /// control plane reads `operatingStatus` for ELB's ShowMember/ListMembers.

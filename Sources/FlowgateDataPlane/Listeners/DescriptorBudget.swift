@@ -1,4 +1,4 @@
-/// How many sockets each new port gets (design §4): one per worker with
+/// How many sockets each new port gets (docs/architecture.md §4): one per worker with
 /// SO_REUSEPORT while the open-files limit allows, fewer for big ranges
 /// (down to one socket per port, ports dealt round robin to workers), and a
 /// clear error when even one per port does not fit, before anything is bound.

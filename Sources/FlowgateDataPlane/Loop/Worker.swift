@@ -21,7 +21,7 @@ public final class WorkerCounters: Sendable {
     init() {}
 }
 
-/// One event loop on one pthread (a `LoopThread`, design §4), with a
+/// One event loop on one pthread (a `LoopThread`, docs/architecture.md §4), with a
 /// scratch buffer every TCP relay on this thread reads through, and one
 /// service per transport holding that protocol's listening sockets and flows.
 /// Other threads talk to it only through `post`.

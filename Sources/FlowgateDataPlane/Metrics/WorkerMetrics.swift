@@ -27,7 +27,7 @@ public struct PoolMemberKey: Sendable, Hashable {
     public init(poolID: String, memberID: String) { self.poolID = poolID; self.memberID = memberID }
 }
 
-/// One worker's metrics (design §8, issue 6): plain Ints touched only by the
+/// One worker's metrics (docs/architecture.md §13, issue 6): plain Ints touched only by the
 /// worker's own thread, so the data path pays no atomic and no lock.
 /// Finished flows are folded in here once, when they end; flows still open
 /// are added by walking the worker's live flows at scrape time

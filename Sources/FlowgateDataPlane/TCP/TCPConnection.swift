@@ -4,7 +4,7 @@ import Glibc
 import FlowgateCore
 import FlowgateSystem
 
-/// One proxied TCP connection: client ⇄ picked member (design §4), as two
+/// One proxied TCP connection: client ⇄ picked member (docs/architecture.md §5), as two
 /// `TCPChannel`s, one per direction, each with its own source, destination,
 /// events and pending bytes (TCP/TCPChannel.swift has the data path). This
 /// type connects to a member (retrying others), routes each event to its

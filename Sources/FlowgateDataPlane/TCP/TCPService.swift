@@ -135,7 +135,7 @@ final class TCPService: TransportService {
     }
 
     /// EMFILE/ENFILE: stop accepting for 100 ms instead of spinning on a
-    /// readable listener we cannot serve (design §4; nginx does the same
+    /// readable listener we cannot serve (docs/architecture.md §4; nginx does the same
     /// with its accept mutex delay).
     func pauseAccepting(_ error: SystemError) {
         guard !paused else { return }

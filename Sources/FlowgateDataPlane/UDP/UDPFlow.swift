@@ -1,7 +1,7 @@
 import FlowgateCore
 import FlowgateSystem
 
-/// One flow in the sense of design §3 step 1: everything that shares the key
+/// One flow in the sense of docs/architecture.md §3.1: everything that shares the key
 /// `FlowKey(context, affinity: listener.clientAffinity)`, hence one backend.
 /// It is what `ListenerPlan.pick` is asked for once and `release`d once
 /// (expiry/eviction of its last session, re-pick, shutdown).
@@ -28,7 +28,7 @@ final class UDPFlow {
     /// for an older generation reopens it.
     var generation: UInt64 = 0
     /// The listener plan generation whose member set `target` was checked
-    /// against (design §3: a removed member's UDP flows are re-picked).
+    /// against (docs/architecture.md §3.7: a removed member's UDP flows are re-picked).
     var checkedPlanGeneration: UInt64
     /// Member that answered ICMP port unreachable: avoided by the next pick.
     var refusedMember: String?

@@ -44,7 +44,7 @@ final class UDPListenerState: EventHandler {
     var arn: String { plan.listener.listenerArn }
 
     /// A new snapshot's plan for this listener. Live flows keep their member
-    /// unless it left the pool (design §3, §5).
+    /// unless it left the pool (docs/architecture.md §3.7, §7).
     func update(_ new: ListenerPlan) {
         plan = new
         planGeneration &+= 1

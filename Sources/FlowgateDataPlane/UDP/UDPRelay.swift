@@ -4,7 +4,7 @@ import Glibc
 import FlowgateCore
 import FlowgateSystem
 
-/// The UDP half of one worker's data plane (design §4 "UDP relay"). Every
+/// The UDP half of one worker's data plane (docs/architecture.md §6). Every
 /// method runs on the worker's loop thread; nothing here takes a lock.
 ///
 /// Hot path, per batch of up to `batchSlots` datagrams:
@@ -17,7 +17,7 @@ import FlowgateSystem
 /// datagram (a new flow allocates its UDPFlow, socket and event once).
 public final class UDPRelay: @unchecked Sendable {
     /// Datagrams per recvmmsg/sendmmsg. 32 cuts syscalls ~30× versus one per
-    /// datagram (the notes measured 40-60× at 64 for little extra gain on
+    /// datagram (docs/architecture.md §15 has 40-60× at 64 for little extra gain on
     /// loopback) while keeping the two batches at 2 MiB each.
     public static let batchSlots: UInt32 = 32
     /// Room for the largest UDP payload (65,507 over IPv4, 65,527 over IPv6).
@@ -95,7 +95,7 @@ public final class UDPRelay: @unchecked Sendable {
     /// it from now on). Its buffers are raised to `bufferBytes` here:
     /// recvmmsg/sendmmsg move bursts of datagrams, and the default 208 KB
     /// (net.core.rmem_default 212992) overflowed in iperf3 tests with 22-30%
-    /// loss until 4 MiB (shared/swift-libevent-notes.md). Tuning's default,
+    /// loss until 4 MiB (docs/architecture.md §15). Tuning's default,
     /// 4 MiB, is net.core.rmem_max here; SO_RCVBUFFORCE lets root exceed it.
     /// It caps queued datagrams; nothing is allocated up front.
     public func attach(_ key: ListeningSocketKey, fd: Int32, plan: ListenerPlan) {
@@ -329,7 +329,7 @@ public final class UDPRelay: @unchecked Sendable {
     }
 
     /// Re-picks the flow's member if it has none (new, refused) or its member
-    /// left the pool; a member still in the pool is kept (design §3, §5).
+    /// left the pool; a member still in the pool is kept (docs/architecture.md §3.7, §7).
     private func checkTarget(_ state: UDPListenerState, _ flow: UDPFlow) -> Bool {
         if flow.checkedPlanGeneration != state.planGeneration {
             flow.checkedPlanGeneration = state.planGeneration
@@ -469,7 +469,7 @@ public final class UDPRelay: @unchecked Sendable {
             let sent: Int
             do { sent = try inBatches.sendConnected(fd, first: first, count: to - first) } catch {
                 // A pending ICMP port unreachable from the member surfaces
-                // here as ECONNREFUSED: re-pick now and resend once (design §3).
+                // here as ECONNREFUSED: re-pick now and resend once (docs/architecture.md §3.6).
                 if error.isConnectionRefused, !retried {
                     retried = true
                     refused(state, slot)

@@ -12,7 +12,7 @@ public struct UDPDriver: TransportDriver {
 
     /// One listener socket for `address`: SO_REUSEPORT when several workers
     /// share the port (the kernel then keeps a client's 4-tuple on one
-    /// worker, design §4), dual stack for `::`, and PKTINFO on a wildcard
+    /// worker, docs/architecture.md §4), dual stack for `::`, and PKTINFO on a wildcard
     /// bind (0.0.0.0 or ::) so replies leave from the address the client
     /// used. Buffers are set by the service, which knows the tuning.
     public func openListeningSocket(_ address: SocketAddress, reusePort: Bool) throws(SystemError) -> Int32 {

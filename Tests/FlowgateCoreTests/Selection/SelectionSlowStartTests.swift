@@ -1,7 +1,7 @@
 import Testing
 @testable import FlowgateCore
 
-/// Slow start (design §3 step 5) with d = 100 s on an injected clock.
+/// Slow start (docs/architecture.md §3.5) with d = 100 s on an injected clock.
 /// Tolerance: the ramping member's share relative to its full share is within
 /// ±0.02 of elapsed/d (1/d at t = 0) for ROUND_ROBIN and LEAST_CONNECTIONS,
 /// ±0.03 for SOURCE_IP (20,000 hashed clients).

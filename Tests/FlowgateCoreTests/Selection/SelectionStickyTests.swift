@@ -1,7 +1,7 @@
 import Testing
 @testable import FlowgateCore
 
-/// Remembered choices (design §3 step 3) on an injected clock.
+/// Remembered choices (docs/architecture.md §3.3) on an injected clock.
 @Suite("SelectionSticky") struct SelectionStickyTests {
     static let persist1min = SessionPersistence(type: .sourceIP, persistenceTimeout: 1)
     let client = IPAddress("198.51.100.7")!

@@ -1,4 +1,4 @@
-"""Builders for configs in the YAML shape of design §9 (field names are the
+"""Builders for configs in the YAML shape of docs/architecture.md §14 (field names are the
 APIs' own). They return plain dicts: edit them freely before passing to
 `daemon(...)`. Ids and ARNs are fresh per call unless given, so two listeners
 or pools never collide; the daemon sets state_file and control.unix_socket.

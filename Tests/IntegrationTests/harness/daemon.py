@@ -147,7 +147,7 @@ def has_line(line: str) -> Callable[[str], bool]:
 class Daemon:
     """One flowgated process. Construct, then start() (the fixture does both).
 
-    config: a dict in the YAML shape of design §9, or the file's text as a str
+    config: a dict in the YAML shape of docs/architecture.md §14, or the file's text as a str
     (for invalid-file tests; then no paths are rewritten). For a dict,
     `state_file` and `control.unix_socket` are set to the daemon's directory
     unless given here (state_file=/control_socket=), e.g. to point a second

@@ -1,4 +1,4 @@
-"""Helpers for the backend-selection black-box tests (issue 4, design §3).
+"""Helpers for the backend-selection black-box tests (issue 4, docs/architecture.md §3).
 
 Configs here carry explicit, fixed ids (accelerator, listener, pool, members)
 so two daemons started on "the same config" agree on every id, and a SIGHUP
@@ -44,7 +44,7 @@ def selection_config(ports: Sequence[int], members: list[dict[str, Any]], *, pro
                      workers: int | str | None = None, idle_timeout: int | None = None,
                      **pool_extra: Any) -> dict[str, Any]:
     """One listener (fixed ARN) over `ports` in front of one pool (fixed id).
-    pool_extra: session_persistence, slow_start, ... as in design §9."""
+    pool_extra: session_persistence, slow_start, ... as in docs/architecture.md §14."""
     p = pool(members, protocol=protocol, lb_algorithm=lb_algorithm, pool_id=POOL_ID, name="selection",
              **pool_extra)
     l = listener(ports, POOL_ID, protocol=protocol, accelerator=ACCELERATOR, client_affinity=client_affinity,
