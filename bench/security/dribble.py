@@ -18,6 +18,7 @@ byte of a request head every 0.5 s. Measured:
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -88,7 +89,7 @@ def main(args) -> None:
              healthz_unix_under_attack=f"{health.get('status') or health.get('error') or 'none'}@{health.get('seconds', 0) * 1000:.0f}ms",
              longest_dribbler_connected_s=round(longest, 1), cap_s=args.cap,
              closed_by_server_before_cap=closed, still_open_at_cap=open_at_cap,
-             daemon_alive=d.running)
+             daemon_alive=d.running, loadavg_1m=round(os.getloadavg()[0], 1))
 
 
 if __name__ == "__main__":
