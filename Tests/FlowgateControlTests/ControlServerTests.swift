@@ -29,7 +29,9 @@ import FlowgateCore
         #expect(missing.header("X-Request-Id") == "11111111-2222-4333-8444-555555555555")
     }
 
-    @Test func reloadKeepsStateFileUpdatesAndSerialises() throws {
+    /// A reload keeps what the API changed. (Serialisation of API calls with
+    /// reloads is tested concurrently in Tests/IntegrationTests/test_control_races.py.)
+    @Test func reloadKeepsStateFileUpdates() throws {
         var template = Array("/tmp/fg-reload-XXXXXX".utf8CString)
         let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
         let config = Fixture.config()
