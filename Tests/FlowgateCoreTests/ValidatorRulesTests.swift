@@ -159,7 +159,7 @@ private func listener(id: String = "0a1b2c3d", _ ranges: [(Int, Int)], _ p: Tran
         "session_persistence.cookie_name: only allowed with APP_COOKIE",
     ])
     #expect(ConfigValidator.validateSessionPersistence(SessionPersistence(type: .appCookie, persistenceTimeout: 1), poolProtocol: .http, path: "sp")
-        .map(\.rule) == [.persistenceNotSupportedYet(.appCookie), .requiredWith("APP_COOKIE")])
+        .map(\.rule) == [.persistenceNotSupportedYet(.appCookie)])
     #expect(check(SessionPersistence(type: .sourceIP, persistenceTimeout: 1), .http) == [
         "session_persistence.type: \"SOURCE_IP\" is not allowed on an HTTP pool; HTTP pools allow HTTP_COOKIE or APP_COOKIE, "
             + "which are not supported yet, so leave session_persistence out on HTTP pools",

@@ -83,7 +83,8 @@ extension ConfigValidator {
     /// APP_COOKIE, refused otherwise, [A-Za-z0-9._-]{1,1024}.
     public static func validateSessionPersistence(_ sp: SessionPersistence, poolProtocol: PoolProtocol, path: String) -> [ValidationIssue] {
         var issues: [ValidationIssue] = []
-        if let notYet = unsupportedPersistence(sp.type, poolProtocol: poolProtocol, path: path) { issues.append(notYet) }
+        let notYet = unsupportedPersistence(sp.type, poolProtocol: poolProtocol, path: path)
+        if let notYet { issues.append(notYet) }
         let typePath = FieldPath.field(path, "type")
         let timeoutRange: ClosedRange<Int>
         switch poolProtocol {
@@ -110,6 +111,11 @@ extension ConfigValidator {
         }
         let cookiePath = FieldPath.field(path, "cookie_name")
         switch (sp.type, sp.cookieName) {
+        // Asking for a cookie_name would contradict the refusal's advice (leave
+        // session_persistence out), and in the file it would be listed first:
+        // a missing key is located at its mapping, before the type's value.
+        case (.appCookie, nil) where notYet != nil:
+            break
         case (.appCookie, nil):
             issues.append(.init(.invalidArgument, cookiePath, "required with APP_COOKIE", rule: .requiredWith("APP_COOKIE")))
         case (.appCookie, let name?):
