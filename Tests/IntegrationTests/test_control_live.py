@@ -160,6 +160,28 @@ def test_state_file_failing_validation_stops_the_start(daemon, tcp_backend, port
     assert any("weight" in l for l in d.log_lines("state_file_invalid")), d.stderr_text()
 
 
+def test_state_file_with_cookie_persistence_stops_the_start(daemon, tcp_backend, port_range, flowgatectl_bin):
+    """A state file from a version that accepted HTTP_COOKIE on HTTP pools:
+    the start is refused, naming the field, why, and the fix, rather than
+    running with a persistence setting that would do nothing."""
+    backend = tcp_backend("echo", mode="echo")
+    ports = port_range(1)
+    web = pool([member(backend.port)], protocol="HTTP")
+    d = daemon(config([listener(ports, web["id"])], [web]))
+    ctl(flowgatectl_bin, d, "pool", "update", web["id"], "--name", "x")
+    d.terminate()
+    state = json.loads(d.state_file.read_text())
+    state["pools"][0]["session_persistence"] = {"type": "HTTP_COOKIE", "persistence_timeout": 60}
+    d.state_file.write_text(json.dumps(state))
+    d.start(wait_ready=False)
+    assert d.wait_exit() == 1
+    # The log line escapes the quotes around the value.
+    assert any(r'pools[0].session_persistence.type: \"HTTP_COOKIE\" is not supported yet: HTTP pools are relayed as TCP '
+               "streams, so no cookie would be read or written; leave session_persistence out on HTTP pools" in l
+               for l in d.log_lines("state_file_invalid")), d.stderr_text()
+    assert any("flowgatectl state reset" in l for l in d.log_lines("start_refused")), d.stderr_text()
+
+
 def test_flowgatectl_tables_and_errors(daemon, tcp_backend, port_range, flowgatectl_bin):
     backend = tcp_backend("echo", mode="echo")
     ports = port_range(1)
