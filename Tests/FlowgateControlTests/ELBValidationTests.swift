@@ -28,6 +28,17 @@ import FlowgateCore
              message: "Invalid input for field/attribute description. Value: \(String(repeating: "é", count: 256)). description must be 0..255 characters, not 256."),
         Case(body: #"{"pool": {"admin_state_up": false}}"#, message: "Invalid input for field/attribute admin_state_up. Value: false. admin_state_up can only be true."),
         Case(body: #"{"pool": {"admin_state_up": "yes"}}"#, message: "Invalid input for field/attribute admin_state_up. Value: yes. admin_state_up must be true or false."),
+        // Fields Flowgate does not apply are refused, never ignored (a typo, or an ELB setting it does not implement).
+        Case(body: #"{"pool": {"name": "x", "lb_algorithim": "SOURCE_IP"}}"#,
+             message: "Invalid input for field/attribute lb_algorithim. Value: SOURCE_IP. lb_algorithim is not a field UpdatePool applies in Flowgate; it takes name, description, admin_state_up, lb_algorithm, session_persistence, slow_start, connection_drain."),
+        Case(body: #"{"pool": {"member_deletion_protection_enable": true}}"#,
+             message: "Invalid input for field/attribute member_deletion_protection_enable. Value: true. member_deletion_protection_enable is not a field UpdatePool applies in Flowgate; it takes name, description, admin_state_up, lb_algorithm, session_persistence, slow_start, connection_drain."),
+        Case(body: #"{"pool": {"slow_start": {"enable": true, "duratoin": 60}}}"#,
+             message: "Invalid input for field/attribute slow_start.duratoin. Value: 60. slow_start.duratoin is not a field UpdatePool applies in Flowgate; it takes enable, duration."),
+        Case(body: #"{"pool": {"connection_drain": {"enable": true, "timeout": 5}}}"#,
+             message: "Invalid input for field/attribute connection_drain.timeout. Value: 5. connection_drain.timeout must be an integer in 10..300 seconds."),
+        Case(body: #"{"pool": {"connection_drain": {"enable": "yes"}}}"#,
+             message: "Invalid input for field/attribute connection_drain.enable. Value: yes. connection_drain.enable must be true or false."),
         Case(body: #"{"pool": {"lb_algorithm": "ROUND-ROBIN"}}"#,
              message: "Invalid input for field/attribute lb_algorithm. Value: ROUND-ROBIN. lb_algorithm must be one of ROUND_ROBIN, LEAST_CONNECTIONS, SOURCE_IP."),
         Case(body: #"{"pool": {"lb_algorithm": "round_robin"}}"#,
@@ -75,7 +86,7 @@ import FlowgateCore
         Case(body: #"{"pool": {"slow_start": {"enable": true, "duration": 1201}}}"#,
              message: "Invalid input for field/attribute slow_start.duration. Value: 1201. slow_start.duration must be an integer in 30..1200 seconds."),
         Case(body: #"{"pool": {"slow_start": {"enable": 1}}}"#,
-             message: "Invalid input for field/attribute enable. Value: 1. enable must be true or false."),
+             message: "Invalid input for field/attribute slow_start.enable. Value: 1. slow_start.enable must be true or false."),
         Case(path: "pools/00000000-0000-4000-8000-000000000000", body: #"{"pool": {"name": "x"}}"#, status: 404, code: "ELB.8904",
              message: "pool 00000000-0000-4000-8000-000000000000 could not be found."),
         // Members.
@@ -166,9 +177,12 @@ import FlowgateCore
         #expect(p.description == "ünïcode")
         let keys = r.json?["pool"]?.objectMembers?.map(\.0)
         #expect(keys == ["id", "name", "description", "lb_algorithm", "protocol", "listeners", "loadbalancers", "members", "healthmonitor_id",
-                         "project_id", "ip_version", "session_persistence", "slow_start", "admin_state_up"])
+                         "project_id", "ip_version", "session_persistence", "slow_start", "connection_drain", "admin_state_up"])
         #expect(r.json?["pool"]?["session_persistence"] == .object([("type", "SOURCE_IP"), ("cookie_name", nil), ("persistence_timeout", 1)]))
         #expect(r.json?["pool"]?["listeners"] == .array([.object([("id", .string(Fixture.listenerA))])]))
+        // connection_drain: applied, not ignored, and shown.
+        #expect(Fixture.elb(router, "PUT", "pools/\(Fixture.tcpPool)", #"{"pool": {"connection_drain": {"enable": true, "timeout": 30}}}"#).status == 200)
+        #expect(applier.current.pool(id: Fixture.tcpPool)!.connectionDrain == ConnectionDrain(enable: true, timeout: 30))
         // Only slow_start.enable sent: duration kept; null persistence removes it.
         _ = Fixture.elb(router, "PUT", "pools/\(Fixture.tcpPool)", #"{"pool": {"slow_start": {"enable": false}, "session_persistence": null}}"#)
         let q = applier.current.pool(id: Fixture.tcpPool)!

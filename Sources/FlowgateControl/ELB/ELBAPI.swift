@@ -211,7 +211,7 @@ public final class ELBAPI: @unchecked Sendable {
         guard let top = value.objectMembers else { throw .malformed("The request body must be a JSON object {\"\(key)\": {...}}.") }
         guard let inner = top.last(where: { $0.0 == key })?.1 else { throw .malformed("The request body must hold \"\(key)\".") }
         guard let members = inner.objectMembers else { throw .invalid(key, inner, "\(key) must be an object.") }
-        return ELBFields(members, prefix: key)
+        return ELBFields(members, prefix: "") // fields of the wrapper object are named without it (`name`, not `pool.name`)
     }
 
     /// Runs the change through the shared update path, with the gate held

@@ -27,6 +27,7 @@ enum ELBJSON {
             ("ip_version", .string(v6 && v4 ? "dualstack" : (v6 ? "v6" : "v4"))),
             ("session_persistence", persistence),
             ("slow_start", .object([("enable", .bool(p.slowStart.enable)), ("duration", .int(p.slowStart.duration))])),
+            ("connection_drain", .object([("enable", .bool(p.connectionDrain.enable)), ("timeout", .int(p.connectionDrain.timeout))])),
             ("admin_state_up", .bool(p.adminStateUp)),
         ])
     }

@@ -26,6 +26,8 @@ struct ELBFields {
     init(_ members: [(String, JSONValue)], prefix: String) { self.members = members; self.prefix = prefix }
 
     func has(_ name: String) -> Bool { members.contains { $0.0 == name } }
+    /// The field's path as errors name it: `slow_start.enable` inside an object, `name` at the top.
+    func field(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix).\(name)" }
     func raw(_ name: String) -> JSONValue? { members.last { $0.0 == name }?.1 }
 
     /// The value sent at a core field path (`session_persistence.type`), nil when absent.
@@ -43,20 +45,20 @@ struct ELBFields {
 
     func string(_ name: String) throws(ELBError) -> String? {
         guard let v = raw(name), !v.isNull else { return nil }
-        guard let s = v.stringValue else { throw .invalid(name, v, "\(name) must be a string.") }
+        guard let s = v.stringValue else { throw .invalid(field(name), v, "\(field(name)) must be a string.") }
         return s
     }
 
     /// An integer; `range` only words the error for a non-integer (the core checks the range).
     func int(_ name: String, _ range: ClosedRange<Int>) throws(ELBError) -> Int? {
         guard let v = raw(name), !v.isNull else { return nil }
-        guard let n = v.intValue else { throw .invalid(name, v, "\(name) must be an integer in \(range.lowerBound)..\(range.upperBound).") }
+        guard let n = v.intValue else { throw .invalid(field(name), v, "\(field(name)) must be an integer in \(range.lowerBound)..\(range.upperBound).") }
         return n
     }
 
     func bool(_ name: String) throws(ELBError) -> Bool? {
         guard let v = raw(name), !v.isNull else { return nil }
-        guard let b = v.boolValue else { throw .invalid(name, v, "\(name) must be true or false.") }
+        guard let b = v.boolValue else { throw .invalid(field(name), v, "\(field(name)) must be true or false.") }
         return b
     }
 
@@ -64,7 +66,7 @@ struct ELBFields {
     func oneOf(_ name: String, _ allowed: [String]) throws(ELBError) -> String? {
         guard let v = raw(name), !v.isNull else { return nil }
         guard let s = v.stringValue, allowed.contains(s) else {
-            throw .invalid(name, v, "\(name) must be one of \(allowed.joined(separator: ", ")).")
+            throw .invalid(field(name), v, "\(field(name)) must be one of \(allowed.joined(separator: ", ")).")
         }
         return s
     }
@@ -81,8 +83,22 @@ enum ELBRules {
         if let error = ELBIssueText.firstError(issues, sent: body) { throw error }
     }
 
+    /// The UpdatePool fields Flowgate applies. Any other field is refused, not
+    /// ignored: a setting the API accepts must do what it says.
+    static let poolUpdateFields = ["name", "description", "admin_state_up", "lb_algorithm", "session_persistence",
+                                   "slow_start", "connection_drain"]
+
+    /// Refuses the first field of `body` outside `known` (a typo, or an ELB setting Flowgate does not implement).
+    static func refuseUnknown(_ body: ELBFields, known: [String], operation: String) throws(ELBError) {
+        if let (name, value) = body.members.first(where: { !known.contains($0.0) }) {
+            let field = body.field(name)
+            throw .invalid(field, value, "\(field) is not a field \(operation) applies in Flowgate; it takes \(known.joined(separator: ", ")).")
+        }
+    }
+
     /// Applies an UpdatePool body to `pool`; partial: only fields sent change.
     static func applyPoolUpdate(_ body: ELBFields, to pool: inout Pool) throws(ELBError) {
+        try refuseUnknown(body, known: poolUpdateFields, operation: "UpdatePool")
         if let name = try body.string("name") { pool.name = name }
         if let d = try body.string("description") { pool.description = d }
         if let up = try body.bool("admin_state_up") { pool.adminStateUp = up }
@@ -103,6 +119,7 @@ enum ELBRules {
         if let v = body.raw("slow_start"), !v.isNull {
             guard let m = v.objectMembers else { throw .invalid("slow_start", v, "slow_start must be an object {enable, duration}.") }
             let f = ELBFields(m, prefix: "slow_start")
+            try refuseUnknown(f, known: ["enable", "duration"], operation: "UpdatePool")
             if let e = try f.bool("enable") { pool.slowStart.enable = e }
             if let d = f.raw("duration"), !d.isNull {
                 guard let n = d.intValue else {
@@ -110,6 +127,19 @@ enum ELBRules {
                     throw .invalid("slow_start.duration", d, "slow_start.duration must be an integer in \(r.lowerBound)..\(r.upperBound) seconds.")
                 }
                 pool.slowStart.duration = n
+            }
+        }
+        if let v = body.raw("connection_drain"), !v.isNull {
+            guard let m = v.objectMembers else { throw .invalid("connection_drain", v, "connection_drain must be an object {enable, timeout}.") }
+            let f = ELBFields(m, prefix: "connection_drain")
+            try refuseUnknown(f, known: ["enable", "timeout"], operation: "UpdatePool")
+            if let e = try f.bool("enable") { pool.connectionDrain.enable = e }
+            if let t = f.raw("timeout"), !t.isNull {
+                guard let n = t.intValue else {
+                    let r = Rules.connectionDrainTimeoutRange
+                    throw .invalid("connection_drain.timeout", t, "connection_drain.timeout must be an integer in \(r.lowerBound)..\(r.upperBound) seconds.")
+                }
+                pool.connectionDrain.timeout = n
             }
         }
         try check(Rules.validatePool(pool, path: ""), body)

@@ -154,7 +154,8 @@ extension ConfigValidator {
     /// timeout 10..300 seconds, checked even when disabled.
     public static func validateConnectionDrain(_ d: ConnectionDrain, path: String) -> [ValidationIssue] {
         connectionDrainTimeoutRange.contains(d.timeout) ? [] : [
-            .init(.invalidArgument, FieldPath.field(path, "timeout"), RuleText.notIn(d.timeout, connectionDrainTimeoutRange, unit: "seconds")),
+            .init(.invalidArgument, FieldPath.field(path, "timeout"), RuleText.notIn(d.timeout, connectionDrainTimeoutRange, unit: "seconds"),
+                  rule: .outOfRange(d.timeout, connectionDrainTimeoutRange, unit: "seconds")),
         ]
     }
 }
