@@ -259,6 +259,24 @@ def test_cookie_persistence_on_http_pool_is_refused_not_ignored(daemon, tcp_back
     assert tcp_exchange(ports[0], b"still relayed") == b"still relayed"
 
 
+def test_update_pool_applies_connection_drain_and_refuses_what_it_does_not_apply(setup):
+    """Every UpdatePool field the real SDK can send either does what it says or is refused (400 ELB.8902):
+    connection_drain is applied and shown; member_deletion_protection_enable is not a Flowgate setting."""
+    from huaweicloudsdkelb.v3 import ConnectionDrain
+    elb, pool_id = setup.elb, setup.pool_id
+    elb.update_pool(UpdatePoolRequest(pool_id=pool_id, body=UpdatePoolRequestBody(
+        pool=UpdatePoolOption(connection_drain=ConnectionDrain(enable=True, timeout=30)))))
+    shown = elb.show_pool(ShowPoolRequest(pool_id=pool_id)).pool.to_dict()
+    assert shown["connection_drain"] == {"enable": True, "timeout": 30}
+    with pytest.raises(hwexc.ClientRequestException) as info:
+        elb.update_pool(UpdatePoolRequest(pool_id=pool_id, body=UpdatePoolRequestBody(
+            pool=UpdatePoolOption(name="renamed", member_deletion_protection_enable=True))))
+    assert (info.value.status_code, info.value.error_code) == (400, "ELB.8902")
+    assert info.value.error_msg.startswith("Invalid input for field/attribute member_deletion_protection_enable. Value: true. "
+                                           "member_deletion_protection_enable is not a field UpdatePool applies in Flowgate")
+    assert elb.show_pool(ShowPoolRequest(pool_id=pool_id)).pool.to_dict() == shown
+
+
 def test_elb_not_found_conflict_and_signature_errors(setup):
     with pytest.raises(hwexc.ClientRequestException) as info:
         setup.elb.show_pool(ShowPoolRequest(pool_id="00000000-0000-4000-8000-000000000000"))
