@@ -95,14 +95,24 @@ final class TCPConnection: EventHandler {
             attemptFailed(error)
             return
         }
-        connectEvent = LoopEvent(base, fd: backendFD, interest: .write, persist: false, handler: self)
+        // Read and write: a failed connect raises EPOLLERR/EPOLLHUP, which
+        // libevent reports as read|write, so a wakeup for write alone is a
+        // connect that succeeded (connectFinished skips the SO_ERROR read).
+        connectEvent = LoopEvent(base, fd: backendFD, interest: [.read, .write], persist: false, handler: self)
         connectEvent?.add(seconds: service.connectTimeout)
     }
 
     private func connectFinished(_ what: IOReadiness) {
         if what.contains(.timeout) { attemptFailed(.timedOut("connect")); return }
-        let code = System.pendingError(backendFD)
-        if code != 0 { attemptFailed(SystemError("connect", code)); return }
+        // Writable and not readable: no error and no reset is queued on the
+        // socket (either would have set EPOLLERR/EPOLLHUP, i.e. read too),
+        // so the connect succeeded without a getsockopt(SO_ERROR) per
+        // connection. Readable as well is either an error or a member that
+        // already spoke (or closed): only then is SO_ERROR read, as before.
+        if what.contains(.read) {
+            let code = System.pendingError(backendFD)
+            if code != 0 { attemptFailed(SystemError("connect", code)); return }
+        }
         established()
     }
 
