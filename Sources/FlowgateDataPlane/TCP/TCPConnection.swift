@@ -98,7 +98,11 @@ final class TCPConnection: EventHandler {
         // Read and write: a failed connect raises EPOLLERR/EPOLLHUP, which
         // libevent reports as read|write, so a wakeup for write alone is a
         // connect that succeeded (connectFinished skips the SO_ERROR read).
-        connectEvent = LoopEvent(base, fd: backendFD, interest: [.read, .write], persist: false, handler: self)
+        // Persistent, so libevent does not drop the descriptor from epoll
+        // before the callback: established() adds the backend's read event
+        // first (read interest already registered: no call) and then frees
+        // this one, one EPOLL_CTL_MOD instead of a DEL and an ADD.
+        connectEvent = LoopEvent(base, fd: backendFD, interest: [.read, .write], persist: true, handler: self)
         connectEvent?.add(seconds: service.connectTimeout)
     }
 
@@ -144,9 +148,6 @@ final class TCPConnection: EventHandler {
     }
 
     private func established() {
-        // Freed, not kept for a later EV_WRITE wait: an idle connection holds
-        // no write event (memory per idle connection, issue 7).
-        if let e = connectEvent { e.free(); connectEvent = nil }
         phase = .relaying
         tried = []
         if let t = target { plan.connected(t) }   // passive health: the member answered
@@ -157,6 +158,11 @@ final class TCPConnection: EventHandler {
         timer = LoopEvent(timerOn: base, handler: self)
         upstream.read?.add()
         downstream.read?.add()
+        // Freed only now, after the backend's read event took over its read
+        // interest: epoll sees one MOD (write dropped), not a DEL and an ADD.
+        // Not kept for a later EV_WRITE wait: an idle connection holds no
+        // write event (memory per idle connection, issue 7).
+        if let e = connectEvent { e.free(); connectEvent = nil }
         lastActivity = service.now
         timer?.add(seconds: plan.listener.idleTimeout)
         if plan.listener.connectionLog, let t = target {
