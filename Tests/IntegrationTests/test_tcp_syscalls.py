@@ -84,3 +84,24 @@ def test_a_refused_member_is_still_retried_without_a_client_noticing(daemon, tcp
     assert not d.log_lines("flow_rejected")
     # A refusal is read with SO_ERROR (the readiness alone is ambiguous then).
     assert 0 < calls.get("getsockopt", 0) <= CONNECTIONS, calls
+
+
+def test_a_fin_that_came_with_the_last_data_costs_no_extra_recv(daemon, tcp_backend, port_range, tmp_path):
+    # The member answers the client's EOF with a digest and its own FIN at
+    # once: when the daemon's wakeup already reports that FIN (EPOLLRDHUP),
+    # the short read of the digest is the last one (TCPChannel.relay). Every
+    # direction used to cost a data recv plus a recv returning 0: 4 per flow.
+    backend = tcp_backend("digest", mode="digest")
+    (port,) = port_range(1)
+    d = daemon(single_pool_config([port], [member(backend.port)]))
+
+    def work():
+        for i in range(CONNECTIONS):
+            reply = tcp_exchange(port, f"data {i}".encode())
+            assert reply.startswith(b"%d " % len(f"data {i}")), reply
+
+    calls = traced_calls(d.pid, tmp_path / "strace.txt", work)
+    assert calls.get("recvfrom", 0) < 4 * CONNECTIONS, calls
+    # Half-close still passed on: the member saw each client's EOF.
+    assert backend.wait_closed(CONNECTIONS)
+    assert all(c.eof for c in backend.connections)

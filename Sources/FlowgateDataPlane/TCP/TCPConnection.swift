@@ -68,7 +68,7 @@ final class TCPConnection: EventHandler {
             if phase == .connecting { connectFinished(readiness); return }
             if fd < 0 { idleCheck(); return }
             if readiness.contains(.read) {
-                relay(fd == clientFD ? .upstream : .downstream)
+                relay(fd == clientFD ? .upstream : .downstream, peerClosed: readiness.contains(.closed))
             } else {
                 flush(fd == backendFD ? .upstream : .downstream)
             }
@@ -102,7 +102,7 @@ final class TCPConnection: EventHandler {
         // before the callback: established() adds the backend's read event
         // first (read interest already registered: no call) and then frees
         // this one, one EPOLL_CTL_MOD instead of a DEL and an ADD.
-        connectEvent = LoopEvent(base, fd: backendFD, interest: [.read, .write], persist: true, handler: self)
+        connectEvent = LoopEvent(base, fd: backendFD, interest: [.read, .write, .closed], persist: true, handler: self)
         connectEvent?.add(seconds: service.connectTimeout)
     }
 
@@ -153,8 +153,10 @@ final class TCPConnection: EventHandler {
         if let t = target { plan.connected(t) }   // passive health: the member answered
         upstream.destination = backendFD
         downstream.source = backendFD
-        upstream.read = LoopEvent(base, fd: clientFD, interest: .read, persist: true, handler: self)
-        downstream.read = LoopEvent(base, fd: backendFD, interest: .read, persist: true, handler: self)
+        // .closed: a FIN seen with the last data saves the recv that would
+        // only read the EOF (TCPChannel.relay).
+        upstream.read = LoopEvent(base, fd: clientFD, interest: [.read, .closed], persist: true, handler: self)
+        downstream.read = LoopEvent(base, fd: backendFD, interest: [.read, .closed], persist: true, handler: self)
         timer = LoopEvent(timerOn: base, handler: self)
         upstream.read?.add()
         downstream.read?.add()
@@ -174,15 +176,17 @@ final class TCPConnection: EventHandler {
         // the request is usually queued by the time the member answers the
         // SYN, so relaying it now saves a loop turn per connection (HAProxy
         // reads speculatively the same way); otherwise one recv gets EAGAIN.
-        relay(.upstream)
+        relay(.upstream, peerClosed: false)
     }
 
     // MARK: relaying
 
     /// A channel's source is readable.
-    private func relay(_ way: Way) {
+    private func relay(_ way: Way, peerClosed: Bool) {
         var moved = 0
-        let step = way == .upstream ? upstream.relay(service, moved: &moved) : downstream.relay(service, moved: &moved)
+        let step = way == .upstream
+            ? upstream.relay(service, peerClosed: peerClosed, moved: &moved)
+            : downstream.relay(service, peerClosed: peerClosed, moved: &moved)
         if moved > 0 { account(way, moved) }
         switch step {
         case .idle: return
