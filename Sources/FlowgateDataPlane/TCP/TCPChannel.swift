@@ -106,7 +106,10 @@ struct TCPChannel {
             // and is now read: what is left is the EOF, so the recv that
             // would only return 0 is skipped (one call per direction that
             // ends together with its last data, e.g. a response with
-            // Connection: close). The one short read that is not a drain
+            // Connection: close). A reset is not mistaken for a FIN: it
+            // raises EPOLLERR, which libevent reports as read|write without
+            // EV_CLOSED, so the next recv still returns the error and the
+            // reset is passed on. The one short read that is not a drain
             // stops at a TCP urgent mark; the relay never carried urgent
             // data (the byte stays out of band), so nothing new is lost.
             if n < cap && peerClosed { return .ended }
