@@ -30,6 +30,8 @@ public struct IOInterest: OptionSet, Sendable {
     public static let read = IOInterest(rawValue: Int16(EV_READ))
     public static let write = IOInterest(rawValue: Int16(EV_WRITE))
     public static let edgeTriggered = IOInterest(rawValue: Int16(EV_ET))
+    /// The peer's FIN (EPOLLRDHUP), reported as `IOReadiness.closed`.
+    public static let closed = IOInterest(rawValue: Int16(EV_CLOSED))
 }
 
 /// Why an event fired. Raw values are libevent's flags.
@@ -39,6 +41,8 @@ public struct IOReadiness: OptionSet, Sendable {
     public static let timeout = IOReadiness(rawValue: Int16(EV_TIMEOUT))
     public static let read = IOReadiness(rawValue: Int16(EV_READ))
     public static let write = IOReadiness(rawValue: Int16(EV_WRITE))
+    /// The peer sent its FIN (only for events watching `IOInterest.closed`).
+    public static let closed = IOReadiness(rawValue: Int16(EV_CLOSED))
 }
 
 /// The one object type behind every event's callback argument. The

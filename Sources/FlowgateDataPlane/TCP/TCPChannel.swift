@@ -72,7 +72,8 @@ struct TCPChannel {
     /// The source is readable: move what it has to the destination, at most
     /// four full reads (then yield so other connections on the loop get
     /// their turn). `moved` grows by the bytes the destination accepted.
-    mutating func relay(_ service: TCPService, moved: inout Int) -> TCPChannelStep {
+    /// `peerClosed`: the wakeup reported the source's FIN (EPOLLRDHUP).
+    mutating func relay(_ service: TCPService, peerClosed: Bool, moved: inout Int) -> TCPChannelStep {
         switch service.relayMode {
         case .splice: return spliceRelay(service, moved: &moved)
         case .adaptive: if bulk { return spliceRelay(service, moved: &moved) }
@@ -100,7 +101,18 @@ struct TCPChannel {
                 return .blocked(held: count)
             }
             rounds += 1
-            // A short read means the socket is drained.
+            // A short read means the socket is drained. If the FIN had
+            // arrived before this wakeup, every byte before it was queued
+            // and is now read: what is left is the EOF, so the recv that
+            // would only return 0 is skipped (one call per direction that
+            // ends together with its last data, e.g. a response with
+            // Connection: close). A reset is not mistaken for a FIN: it
+            // raises EPOLLERR, which libevent reports as read|write without
+            // EV_CLOSED, so the next recv still returns the error and the
+            // reset is passed on. The one short read that is not a drain
+            // stops at a TCP urgent mark; the relay never carried urgent
+            // data (the byte stays out of band), so nothing new is lost.
+            if n < cap && peerClosed { return .ended }
             if n < cap || rounds == 4 { return .idle }
             if bulk { return spliceRelay(service, moved: &moved) }
         }

@@ -68,7 +68,7 @@ final class TCPConnection: EventHandler {
             if phase == .connecting { connectFinished(readiness); return }
             if fd < 0 { idleCheck(); return }
             if readiness.contains(.read) {
-                relay(fd == clientFD ? .upstream : .downstream)
+                relay(fd == clientFD ? .upstream : .downstream, peerClosed: readiness.contains(.closed))
             } else {
                 flush(fd == backendFD ? .upstream : .downstream)
             }
@@ -95,14 +95,28 @@ final class TCPConnection: EventHandler {
             attemptFailed(error)
             return
         }
-        connectEvent = LoopEvent(base, fd: backendFD, interest: .write, persist: false, handler: self)
+        // Read and write: a failed connect raises EPOLLERR/EPOLLHUP, which
+        // libevent reports as read|write, so a wakeup for write alone is a
+        // connect that succeeded (connectFinished skips the SO_ERROR read).
+        // Persistent, so libevent does not drop the descriptor from epoll
+        // before the callback: established() adds the backend's read event
+        // first (read interest already registered: no call) and then frees
+        // this one, one EPOLL_CTL_MOD instead of a DEL and an ADD.
+        connectEvent = LoopEvent(base, fd: backendFD, interest: [.read, .write, .closed], persist: true, handler: self)
         connectEvent?.add(seconds: service.connectTimeout)
     }
 
     private func connectFinished(_ what: IOReadiness) {
         if what.contains(.timeout) { attemptFailed(.timedOut("connect")); return }
-        let code = System.pendingError(backendFD)
-        if code != 0 { attemptFailed(SystemError("connect", code)); return }
+        // Writable and not readable: no error and no reset is queued on the
+        // socket (either would have set EPOLLERR/EPOLLHUP, i.e. read too),
+        // so the connect succeeded without a getsockopt(SO_ERROR) per
+        // connection. Readable as well is either an error or a member that
+        // already spoke (or closed): only then is SO_ERROR read, as before.
+        if what.contains(.read) {
+            let code = System.pendingError(backendFD)
+            if code != 0 { attemptFailed(SystemError("connect", code)); return }
+        }
         established()
     }
 
@@ -134,19 +148,23 @@ final class TCPConnection: EventHandler {
     }
 
     private func established() {
-        // Freed, not kept for a later EV_WRITE wait: an idle connection holds
-        // no write event (memory per idle connection, issue 7).
-        if let e = connectEvent { e.free(); connectEvent = nil }
         phase = .relaying
         tried = []
         if let t = target { plan.connected(t) }   // passive health: the member answered
         upstream.destination = backendFD
         downstream.source = backendFD
-        upstream.read = LoopEvent(base, fd: clientFD, interest: .read, persist: true, handler: self)
-        downstream.read = LoopEvent(base, fd: backendFD, interest: .read, persist: true, handler: self)
+        // .closed: a FIN seen with the last data saves the recv that would
+        // only read the EOF (TCPChannel.relay).
+        upstream.read = LoopEvent(base, fd: clientFD, interest: [.read, .closed], persist: true, handler: self)
+        downstream.read = LoopEvent(base, fd: backendFD, interest: [.read, .closed], persist: true, handler: self)
         timer = LoopEvent(timerOn: base, handler: self)
         upstream.read?.add()
         downstream.read?.add()
+        // Freed only now, after the backend's read event took over its read
+        // interest: epoll sees one MOD (write dropped), not a DEL and an ADD.
+        // Not kept for a later EV_WRITE wait: an idle connection holds no
+        // write event (memory per idle connection, issue 7).
+        if let e = connectEvent { e.free(); connectEvent = nil }
         lastActivity = service.now
         timer?.add(seconds: plan.listener.idleTimeout)
         if plan.listener.connectionLog, let t = target {
@@ -158,15 +176,17 @@ final class TCPConnection: EventHandler {
         // the request is usually queued by the time the member answers the
         // SYN, so relaying it now saves a loop turn per connection (HAProxy
         // reads speculatively the same way); otherwise one recv gets EAGAIN.
-        relay(.upstream)
+        relay(.upstream, peerClosed: false)
     }
 
     // MARK: relaying
 
     /// A channel's source is readable.
-    private func relay(_ way: Way) {
+    private func relay(_ way: Way, peerClosed: Bool) {
         var moved = 0
-        let step = way == .upstream ? upstream.relay(service, moved: &moved) : downstream.relay(service, moved: &moved)
+        let step = way == .upstream
+            ? upstream.relay(service, peerClosed: peerClosed, moved: &moved)
+            : downstream.relay(service, peerClosed: peerClosed, moved: &moved)
         if moved > 0 { account(way, moved) }
         switch step {
         case .idle: return
