@@ -31,8 +31,9 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 build_pkgs=(make pkg-config libevent-dev git ca-certificates)
 # iperf3: throughput smoke tests; systemd: systemd-analyze verify of the unit;
 # python3-venv: the test venv on Debian's python3; prometheus: promtool, which
-# checks the /metrics scrape format (installed without recommends).
-test_pkgs=(iperf3 python3-venv systemd prometheus)
+# checks the /metrics scrape format (installed without recommends); strace:
+# test_tcp_syscalls.py counts the proxy's system calls per connection.
+test_pkgs=(iperf3 python3-venv systemd prometheus strace)
 bench_pkgs=(haproxy nginx libnginx-mod-stream wrk sockperf)
 
 pkgs=("${build_pkgs[@]}")
