@@ -14,6 +14,8 @@ final class TCPService: TransportService {
     private var acceptors: [ListeningSocketKey: TCPAcceptor] = [:]
     /// Head of the live-connection list; the list holds the strong references.
     var head: TCPConnection?
+    /// Head of the live HTTP-pool connections (HTTP/HTTPConnection.swift).
+    var httpHead: HTTPConnection?
     private var resumeTimer: LoopTimer?
     private var paused = false
 
@@ -63,6 +65,7 @@ final class TCPService: TransportService {
 
     func closeAllFlows() {
         while let c = head { c.close(reason: "shutdown") }
+        while let c = httpHead { c.close(reason: "shutdown") }
     }
 
     /// Closes every connection (connecting or relaying) to `member` of `pool`.
@@ -74,7 +77,14 @@ final class TCPService: TransportService {
             c = conn.next
         }
         for v in victims { v.close(reason: reason) }
-        return victims.count
+        var httpVictims: [HTTPConnection] = []
+        var h = httpHead
+        while let conn = h {
+            if conn.plan.pool.id == pool, conn.connectedTo?.memberID == member { httpVictims.append(conn) }
+            h = conn.next
+        }
+        for v in httpVictims { v.close(reason: reason) }
+        return victims.count + httpVictims.count
     }
 
     /// Every open connection's bytes so far, by listener and (once it
@@ -90,6 +100,14 @@ final class TCPService: TransportService {
                 s.members[PoolMemberKey(poolID: conn.plan.pool.id, memberID: target.memberID), default: FlowTotals()] += t
             }
             c = conn.next
+        }
+        var h = httpHead
+        while let conn = h {
+            var t = FlowTotals()
+            t.flowsOpened = 1; t.flowsActive = 1
+            t.bytesIn = conn.bytesIn; t.bytesOut = conn.bytesOut
+            s.listeners[conn.plan.listener.listenerArn, default: FlowTotals()] += t
+            h = conn.next
         }
     }
 
@@ -124,6 +142,25 @@ final class TCPService: TransportService {
         worker.counters.activeFlows.add(1, ordering: .relaxed)
         worker.counters.acceptedFlows.add(1, ordering: .relaxed)
         c.connectNext()
+    }
+
+    /// A client of a listener whose pool speaks HTTP (chosen by the acceptor).
+    func openHTTP(client: Int32, flow: FlowContext, plan: ListenerPlan) {
+        let c = HTTPConnection(service: self, client: client, flow: flow, plan: plan)
+        c.next = httpHead
+        httpHead?.prev = c
+        httpHead = c
+        worker.counters.activeFlows.add(1, ordering: .relaxed)
+        worker.counters.acceptedFlows.add(1, ordering: .relaxed)
+        c.start()
+    }
+
+    func unlinkHTTP(_ c: HTTPConnection) {
+        if let p = c.prev { p.next = c.next } else if httpHead === c { httpHead = c.next }
+        c.next?.prev = c.prev
+        c.prev = nil
+        c.next = nil
+        worker.counters.activeFlows.subtract(1, ordering: .relaxed)
     }
 
     func unlink(_ c: TCPConnection) {

@@ -1,0 +1,309 @@
+"""Black-box tests of HTTP pools (issue 13): a TCP listener whose pool has
+`protocol: HTTP` parses HTTP/1.1, balances each request on its own, adds
+X-Forwarded-*, answers errors in HTTP, and keeps sessions with HTTP_COOKIE
+and APP_COOKIE. Real clients (`requests.Session` with its cookie jar, `curl`,
+raw sockets for the refusals) and real servers (Python http.server, one per
+member, answering with its name).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import socket
+import subprocess
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from harness.configs import config, listener, pool
+from harness.metrics import metric_sum, parse_metrics
+from harness.selection import ACCELERATOR, POOL_ID, fixed_members
+
+CHUNK = bytes(range(256)) * 256   # 64 KiB pattern for large bodies
+
+
+def pattern(n: int) -> bytes:
+    whole, rest = divmod(n, len(CHUNK))
+    return CHUNK * whole + CHUNK[:rest]
+
+
+class HTTPBackend:
+    """A member: a threaded HTTP/1.1 server that answers with its name and
+    records every request it receives (method, path, headers)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.seen: list[tuple[str, str, dict[str, str]]] = []
+        self.lock = threading.Lock()
+        self.sessions = 0
+        backend = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _record(self):
+                with backend.lock:
+                    backend.seen.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
+
+            def _reply(self, body: bytes, status: int = 200, extra: dict[str, str] | None = None):
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in (extra or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def _read_body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    out = bytearray()
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0], 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b""):
+                                pass
+                            return bytes(out)
+                        out += self.rfile.read(size)
+                        self.rfile.readline()
+                return self.rfile.read(int(self.headers.get("Content-Length", "0")))
+
+            def do_GET(self):
+                self._record()
+                if self.path == "/login":
+                    with backend.lock:
+                        backend.sessions += 1
+                        sid = f"{backend.name}-{backend.sessions}"
+                    self._reply(backend.name.encode(), extra={"Set-Cookie": f"JSESSIONID={sid}; Path=/"})
+                elif self.path.startswith("/download/"):
+                    n = int(self.path.rsplit("/", 1)[1])
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(n))
+                    self.end_headers()
+                    sent = 0
+                    while sent < n:
+                        piece = CHUNK[:min(len(CHUNK), n - sent)]
+                        self.wfile.write(piece)
+                        sent += len(piece)
+                elif self.path == "/headers":
+                    body = json.dumps({"name": backend.name, "headers": {k.lower(): v for k, v in self.headers.items()}})
+                    self._reply(body.encode(), extra={"Content-Type": "application/json"})
+                else:
+                    self._reply(backend.name.encode())
+
+            do_HEAD = do_GET
+
+            def do_POST(self):
+                self._record()
+                data = self._read_body()
+                self._reply(f"{backend.name} {len(data)} {hashlib.sha256(data).hexdigest()}".encode())
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def paths(self) -> list[str]:
+        with self.lock:
+            return [p for _, p, _ in self.seen]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def http_backends():
+    made: list[HTTPBackend] = []
+
+    def make(*names: str) -> list[HTTPBackend]:
+        out = [HTTPBackend(n) for n in names]
+        made.extend(out)
+        return out
+    yield make
+    for b in made:
+        b.close()
+
+
+def http_config(ports, backends, **pool_extra):
+    p = pool(fixed_members(backends), protocol="HTTP", lb_algorithm="ROUND_ROBIN", pool_id=POOL_ID,
+             name="http", **pool_extra)
+    l = listener(ports, POOL_ID, protocol="TCP", accelerator=ACCELERATOR,
+                 arn=f"{ACCELERATOR}/listener/5e1ec711")
+    return config([l], [p], workers=2, accelerator=ACCELERATOR)
+
+
+def start(daemon, port_range, backends, **pool_extra):
+    ports = port_range(1, proto=("tcp",))
+    d = daemon(http_config(ports, backends, **pool_extra))
+    return d, ports[0]
+
+
+def raw_exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
+    """Sends `data`, half-closes, reads until the daemon closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        while True:
+            try:
+                piece = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not piece:
+                break
+            out += piece
+        return out
+
+
+def metrics(d) -> list:
+    status, _, body = d.request("GET", "/metrics")
+    assert status == 200
+    return parse_metrics(body.decode() if isinstance(body, bytes) else body)
+
+
+# MARK: stage 1: HTTP mode
+
+
+def test_each_keepalive_request_is_balanced_and_forwarded_headers_added(daemon, port_range, http_backends):
+    """ROUND_ROBIN over a, b, c: one keep-alive Session (one TCP connection)
+    sees a, b, c, a, ... (a TCP relay would pin the connection on one member),
+    and each backend sees X-Forwarded-For = the client's address,
+    X-Forwarded-Proto = http, X-Forwarded-Port = the listener port, and the
+    client's Host unchanged."""
+    backends = http_backends("a", "b", "c")
+    d, port = start(daemon, port_range, backends)
+    with requests.Session() as s:
+        names = [s.get(f"http://127.0.0.1:{port}/", timeout=5).text for _ in range(6)]
+        assert sorted(names[:3]) == ["a", "b", "c"] and names[3:] == names[:3], names
+        r = s.get(f"http://127.0.0.1:{port}/headers", headers={"Host": "example.test", "X-Forwarded-For": "10.9.8.7"},
+                  timeout=5)
+    h = r.json()["headers"]
+    assert h["x-forwarded-for"] == "10.9.8.7, 127.0.0.1"
+    assert h["x-forwarded-proto"] == "http"
+    assert h["x-forwarded-port"] == str(port)
+    assert h["host"] == "example.test"
+    samples = metrics(d)
+    assert metric_sum(samples, "flowgate_http_responses_total", pool=POOL_ID, status="200") >= 7
+    assert metric_sum(samples, "flowgate_http_requests_total", pool=POOL_ID) >= 7
+
+
+def test_pipelined_requests_are_answered_in_order(daemon, port_range, http_backends):
+    """Three requests in one send: three responses, in order, from members picked one by one."""
+    backends = http_backends("a", "b")
+    _, port = start(daemon, port_range, backends)
+    req = b"GET /p1 HTTP/1.1\r\nHost: x\r\n\r\nGET /p2 HTTP/1.1\r\nHost: x\r\n\r\nGET /p3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    out = raw_exchange(port, req)
+    assert out.count(b"HTTP/1.1 200") == 3, out
+    bodies = [part.rsplit(b"\r\n\r\n", 1)[-1][:1] for part in out.split(b"HTTP/1.1 200")[1:]]
+    assert bodies == [b"a", b"b", b"a"], out
+    assert backends[0].paths() == ["/p1", "/p3"] and backends[1].paths() == ["/p2"]
+
+
+def test_curl_chunked_upload_and_large_download_keep_their_bytes(daemon, port_range, http_backends, tmp_path):
+    """A 64 MiB chunked upload (curl, Transfer-Encoding: chunked) and a 64 MiB
+    Content-Length download arrive with equal SHA-256."""
+    if not shutil.which("curl"):
+        pytest.skip("curl not installed")
+    backends = http_backends("a")
+    _, port = start(daemon, port_range, backends)
+    size = 64 * 1024 * 1024
+    up = tmp_path / "up.bin"
+    up.write_bytes(pattern(size))
+    r = subprocess.run(["curl", "-sS", "--fail", "-H", "Transfer-Encoding: chunked", "--data-binary", f"@{up}",
+                        f"http://127.0.0.1:{port}/upload"], capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().split() == ["a", str(size), hashlib.sha256(pattern(size)).hexdigest()]
+    down = tmp_path / "down.bin"
+    r = subprocess.run(["curl", "-sS", "--fail", "-o", str(down), f"http://127.0.0.1:{port}/download/{size}"],
+                       capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert hashlib.sha256(down.read_bytes()).hexdigest() == hashlib.sha256(pattern(size)).hexdigest()
+
+
+def test_head_and_content_length_upload_through_requests(daemon, port_range, http_backends):
+    """A HEAD response (Content-Length, no body) does not desynchronise the
+    keep-alive connection; a POST with Content-Length arrives whole."""
+    backends = http_backends("a")
+    _, port = start(daemon, port_range, backends)
+    body = pattern(3 * 1024 * 1024 + 7)
+    with requests.Session() as s:
+        assert s.head(f"http://127.0.0.1:{port}/", timeout=5).headers["Content-Length"] == "1"
+        r = s.post(f"http://127.0.0.1:{port}/upload", data=body, timeout=30)
+        assert r.text.split() == ["a", str(len(body)), hashlib.sha256(body).hexdigest()]
+        assert s.get(f"http://127.0.0.1:{port}/", timeout=5).text == "a"
+
+
+# MARK: stage 2: errors as HTTP answers
+
+
+def test_smuggling_vector_cl_te_gets_400_and_is_never_forwarded(daemon, port_range, http_backends):
+    backends = http_backends("a")
+    d, port = start(daemon, port_range, backends)
+    out = raw_exchange(port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             b"0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400 "), out
+    assert out.count(b"HTTP/1.1") == 1
+    assert backends[0].paths() == []
+    assert metric_sum(metrics(d), "flowgate_http_responses_total", pool=POOL_ID, status="400") == 1
+
+
+def test_oversized_heads_get_414_and_431(daemon, port_range, http_backends):
+    backends = http_backends("a")
+    _, port = start(daemon, port_range, backends)
+    assert raw_exchange(port, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 414 ")
+    assert raw_exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n").startswith(b"HTTP/1.1 431 ")
+    assert backends[0].paths() == []
+
+
+def test_no_eligible_member_is_503_and_refused_members_502(daemon, port_range, http_backends):
+    backends = http_backends("a")
+    ports = port_range(1, proto=("tcp",))
+    # A member that listens nowhere: every connect is refused.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    dead = type("Dead", (), {"port": dead_port, "name": "dead"})()
+    d = daemon(http_config(ports, [dead]))
+    r = requests.get(f"http://127.0.0.1:{ports[0]}/", timeout=10)
+    assert r.status_code == 502, r.text
+    d.stop()
+    ports = port_range(1, proto=("tcp",))
+    cfg = http_config(ports, backends)
+    cfg["pools"][0]["members"][0]["weight"] = 0
+    daemon(cfg)
+    r = requests.get(f"http://127.0.0.1:{ports[0]}/", timeout=10)
+    assert r.status_code == 503, r.text
+    assert backends[0].paths() == []
+
+
+def test_malformed_response_head_is_502(daemon, port_range):
+    """A member that answers garbage: the client gets 502, not the garbage."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            c.recv(65536)
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx")
+            c.close()
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        bad = type("Bad", (), {"port": srv.getsockname()[1], "name": "bad"})()
+        ports = port_range(1, proto=("tcp",))
+        daemon(http_config(ports, [bad]))
+        r = requests.get(f"http://127.0.0.1:{ports[0]}/", timeout=10)
+        assert r.status_code == 502
+    finally:
+        srv.close()
