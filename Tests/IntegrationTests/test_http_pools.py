@@ -307,3 +307,101 @@ def test_malformed_response_head_is_502(daemon, port_range):
         assert r.status_code == 502
     finally:
         srv.close()
+
+
+# MARK: stage 3: cookie persistence
+
+COOKIE = "FLOWGATE_SRV"
+
+
+def test_http_cookie_keeps_a_session_on_one_member_while_fresh_sessions_spread(daemon, port_range, http_backends):
+    """HTTP_COOKIE, 60 minutes, over ROUND_ROBIN a, b, c: a requests.Session
+    gets Flowgate's cookie on its first response (Path=/, HttpOnly,
+    Max-Age=3600, a value that reveals no address) and its next 49 requests
+    all reach that member, although round robin alone would rotate them;
+    three fresh sessions land on three different members."""
+    backends = http_backends("a", "b", "c")
+    d, port = start(daemon, port_range, backends, session_persistence={"type": "HTTP_COOKIE", "persistence_timeout": 60})
+    url = f"http://127.0.0.1:{port}/"
+    with requests.Session() as s:
+        first = s.get(url, timeout=5)
+        set_cookie = first.headers["Set-Cookie"]
+        assert set_cookie.startswith(f"{COOKIE}=") and set_cookie.endswith("; Path=/; HttpOnly; Max-Age=3600"), set_cookie
+        value = s.cookies[COOKIE]
+        assert len(value) == 16 and "127" not in value and str(backends[0].port) not in value
+        names = [first.text] + [s.get(url, timeout=5).text for _ in range(49)]
+        assert names == [first.text] * 50, Counter(names)
+        # A request that already names its member gets no new cookie.
+        assert "Set-Cookie" not in s.get(url, timeout=5).headers
+    fresh = []
+    for _ in range(3):
+        with requests.Session() as s:
+            fresh.append(s.get(url, timeout=5).text)
+    assert len(set(fresh)) == 3, fresh
+    samples = metrics(d)
+    assert metric_sum(samples, "flowgate_http_cookie_requests_total", pool=POOL_ID, outcome="hit") >= 49
+
+
+def test_http_cookie_tampered_value_falls_back_and_gets_a_fresh_cookie(daemon, port_range, http_backends):
+    backends = http_backends("a", "b")
+    d, port = start(daemon, port_range, backends, session_persistence={"type": "HTTP_COOKIE", "persistence_timeout": 1})
+    r = requests.get(f"http://127.0.0.1:{port}/", cookies={COOKIE: "0123456789abcdef"}, timeout=5)
+    assert r.text in ("a", "b")
+    assert r.headers["Set-Cookie"].endswith("; Path=/; HttpOnly; Max-Age=60")
+    fresh = r.cookies[COOKIE]
+    assert fresh != "0123456789abcdef"
+    # The fresh cookie holds: 10 more requests reach the same member.
+    assert {requests.get(f"http://127.0.0.1:{port}/", cookies={COOKIE: fresh}, timeout=5).text for _ in range(10)} == {r.text}
+    assert metric_sum(metrics(d), "flowgate_http_cookie_requests_total", pool=POOL_ID, outcome="fallback") == 1
+
+
+def test_one_keepalive_connection_with_different_cookies_reaches_different_members(daemon, port_range, http_backends):
+    """Each request is balanced on its own: on one TCP connection, requests
+    carrying the cookies of c, c, a, b, b, a reach exactly those members (round
+    robin alone would give another sequence)."""
+    backends = http_backends("a", "b", "c")
+    _, port = start(daemon, port_range, backends, session_persistence={"type": "HTTP_COOKIE", "persistence_timeout": 60})
+    values = {}
+    for _ in range(3):
+        r = requests.get(f"http://127.0.0.1:{port}/", timeout=5)
+        values[r.text] = r.cookies[COOKIE]
+    assert set(values) == {"a", "b", "c"}
+    order = ["c", "c", "a", "b", "b", "a"]
+    before = {b.name: len(b.paths()) for b in backends}
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        f = sock.makefile("rb")
+        got = []
+        for name in order:
+            sock.sendall(f"GET / HTTP/1.1\r\nHost: x\r\nCookie: other=1; {COOKIE}={values[name]}\r\n\r\n".encode())
+            status = f.readline()
+            assert status.startswith(b"HTTP/1.1 200"), status
+            length = 0
+            while (line := f.readline()) != b"\r\n":
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            got.append(f.read(length).decode())
+    assert got == order
+    assert {b.name: len(b.paths()) - before[b.name] for b in backends} == Counter(order)
+
+
+def test_app_cookie_learns_jsessionid_and_keeps_the_session(daemon, port_range, http_backends):
+    """APP_COOKIE JSESSIONID over ROUND_ROBIN a, b, c: the member that set
+    JSESSIONID gets every later request carrying it (20 of them), and
+    Flowgate adds no cookie of its own."""
+    backends = http_backends("a", "b", "c")
+    d, port = start(daemon, port_range, backends,
+                    session_persistence={"type": "APP_COOKIE", "cookie_name": "JSESSIONID", "persistence_timeout": 60})
+    url = f"http://127.0.0.1:{port}"
+    owners = []
+    for _ in range(3):
+        with requests.Session() as s:
+            login = s.get(f"{url}/login", timeout=5)
+            assert login.headers["Set-Cookie"].startswith(f"JSESSIONID={login.text}-"), login.headers
+            assert COOKIE not in login.headers["Set-Cookie"]
+            names = [s.get(f"{url}/", timeout=5).text for _ in range(20)]
+            assert names == [login.text] * 20, Counter(names)
+            owners.append(login.text)
+    assert len(set(owners)) == 3, owners
+    # An unknown session id falls back to the algorithm.
+    spread = {requests.get(f"{url}/", cookies={"JSESSIONID": f"unknown-{i}"}, timeout=5).text for i in range(6)}
+    assert len(spread) == 3
