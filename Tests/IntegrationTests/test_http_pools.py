@@ -102,7 +102,8 @@ class HTTPBackend:
             def do_POST(self):
                 self._record()
                 data = self._read_body()
-                self._reply(f"{backend.name} {len(data)} {hashlib.sha256(data).hexdigest()}".encode())
+                xff = self.headers.get("X-Forwarded-For", "-")
+                self._reply(f"{backend.name} {len(data)} {hashlib.sha256(data).hexdigest()} {xff}".encode())
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -219,7 +220,12 @@ def test_curl_chunked_upload_and_large_download_keep_their_bytes(daemon, port_ra
     r = subprocess.run(["curl", "-sS", "--fail", "-H", "Transfer-Encoding: chunked", "--data-binary", f"@{up}",
                         f"http://127.0.0.1:{port}/upload"], capture_output=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.decode().split() == ["a", str(size), hashlib.sha256(pattern(size)).hexdigest()]
+    assert r.stdout.decode().split() == ["a", str(size), hashlib.sha256(pattern(size)).hexdigest(), "127.0.0.1"]
+    # Content-Length upload: curl sends `Expect: 100-continue` and waits for the member's 100.
+    r = subprocess.run(["curl", "-sS", "--fail", "-H", "Expect: 100-continue", "--data-binary", f"@{up}",
+                        f"http://127.0.0.1:{port}/upload"], capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().split() == ["a", str(size), hashlib.sha256(pattern(size)).hexdigest(), "127.0.0.1"]
     down = tmp_path / "down.bin"
     r = subprocess.run(["curl", "-sS", "--fail", "-o", str(down), f"http://127.0.0.1:{port}/download/{size}"],
                        capture_output=True, timeout=120)
@@ -236,7 +242,7 @@ def test_head_and_content_length_upload_through_requests(daemon, port_range, htt
     with requests.Session() as s:
         assert s.head(f"http://127.0.0.1:{port}/", timeout=5).headers["Content-Length"] == "1"
         r = s.post(f"http://127.0.0.1:{port}/upload", data=body, timeout=30)
-        assert r.text.split() == ["a", str(len(body)), hashlib.sha256(body).hexdigest()]
+        assert r.text.split() == ["a", str(len(body)), hashlib.sha256(body).hexdigest(), "127.0.0.1"]
         assert s.get(f"http://127.0.0.1:{port}/", timeout=5).text == "a"
 
 
@@ -405,3 +411,47 @@ def test_app_cookie_learns_jsessionid_and_keeps_the_session(daemon, port_range, 
     # An unknown session id falls back to the algorithm.
     spread = {requests.get(f"{url}/", cookies={"JSESSIONID": f"unknown-{i}"}, timeout=5).text for i in range(6)}
     assert len(spread) == 3
+
+
+def test_upgrade_101_turns_the_connection_into_a_relay_both_ways(daemon, port_range):
+    """`Connection: upgrade` answered by 101: from then on bytes pass both
+    ways unparsed (a member that speaks first, then echoes), and the
+    member's half-close reaches the client."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+
+    def serve():
+        try:
+            c, _ = srv.accept()
+        except OSError:
+            return
+        with c:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += c.recv(4096)
+            c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhello from member\n")
+            while True:
+                data = c.recv(65536)
+                if not data or data == b"bye":
+                    break
+                c.sendall(data.upper())
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        ws = type("WS", (), {"port": srv.getsockname()[1], "name": "ws"})()
+        ports = port_range(1, proto=("tcp",))
+        daemon(http_config(ports, [ws]))
+        with socket.create_connection(("127.0.0.1", ports[0]), timeout=5) as s:
+            s.sendall(b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+            f = s.makefile("rb")
+            assert f.readline().startswith(b"HTTP/1.1 101 ")
+            while f.readline() != b"\r\n":
+                pass
+            assert f.readline() == b"hello from member\n"
+            for word in (b"not http at all\r\n\r\n", b"GET / HTTP/1.1\r\n"):
+                s.sendall(word)
+                assert f.read(len(word)) == word.upper()
+            s.sendall(b"bye")
+            assert f.read() == b""
+    finally:
+        srv.close()

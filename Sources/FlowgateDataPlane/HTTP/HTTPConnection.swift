@@ -56,6 +56,9 @@ final class HTTPConnection: EventHandler {
     private var backendWriteShut = false, clientWriteShut = false
     /// Close the client once `toClient` is out.
     private var closeAfterFlush = false
+    /// The client got its FIN; its last bytes are being drained (`finishClient`).
+    private var lingering = false
+    static let lingerSeconds = 2
 
     private var clientRead: LoopEvent?, clientWrite: LoopEvent?
     private var backendRead: LoopEvent?, backendWrite: LoopEvent?
@@ -470,6 +473,7 @@ final class HTTPConnection: EventHandler {
     /// so a close with unread bytes does not reset the answer away.
     private func finishClient() {
         if !clientWriteShut { clientWriteShut = true; System.shutdownWrite(clientFD) }
+        if !lingering { lingering = true; timer?.add(seconds: HTTPConnection.lingerSeconds) }
         closeBackend()
         if clientEnded { close(reason: "done"); return }
         fromClient.consume(fromClient.count)
@@ -490,6 +494,7 @@ final class HTTPConnection: EventHandler {
     }
 
     private func idleCheck() {
+        if lingering { close(reason: "linger_timeout"); return }
         let idle = plan.listener.idleTimeout
         let elapsed = service.now - lastActivity
         if elapsed >= idle { close(reason: "idle_timeout"); return }
