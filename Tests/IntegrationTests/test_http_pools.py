@@ -455,3 +455,30 @@ def test_upgrade_101_turns_the_connection_into_a_relay_both_ways(daemon, port_ra
             assert f.read() == b""
     finally:
         srv.close()
+
+
+def test_member_that_never_answers_the_connect_is_504(daemon, port_range):
+    """A member whose accept queue is full drops SYNs, so every connect times
+    out (tuning.connect_timeout 1 s): the client gets 504, not a reset."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(0)
+    fillers = []
+    try:
+        for _ in range(4):
+            c = socket.socket()
+            c.setblocking(False)
+            c.connect_ex(srv.getsockname())
+            fillers.append(c)
+        silent = type("Silent", (), {"port": srv.getsockname()[1], "name": "silent"})()
+        ports = port_range(1, proto=("tcp",))
+        cfg = http_config(ports, [silent])
+        cfg["tuning"] = {"connect_timeout": 1}
+        d = daemon(cfg)
+        r = requests.get(f"http://127.0.0.1:{ports[0]}/", timeout=15)
+        assert r.status_code == 504, r.text
+        assert metric_sum(metrics(d), "flowgate_http_responses_total", pool=POOL_ID, status="504") == 1
+    finally:
+        for c in fillers:
+            c.close()
+        srv.close()
