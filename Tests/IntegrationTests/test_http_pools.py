@@ -482,3 +482,29 @@ def test_member_that_never_answers_the_connect_is_504(daemon, port_range):
         for c in fillers:
             c.close()
         srv.close()
+
+
+def test_cookie_naming_a_removed_member_falls_back_on_the_same_keepalive_connection(daemon, port_range, http_backends):
+    """HTTP_COOKIE over a, b: a Session holds b's cookie on one keep-alive
+    connection; a config reload removes b. The next request on that same
+    connection (each request takes the latest snapshot) goes to a and gets a
+    fresh cookie naming a, which then holds."""
+    backends = http_backends("a", "b")
+    sp = {"type": "HTTP_COOKIE", "persistence_timeout": 60}
+    d, port = start(daemon, port_range, backends, session_persistence=sp)
+    url = f"http://127.0.0.1:{port}/"
+    with requests.Session() as s:
+        names = {s.get(url, timeout=5).text}
+        while names != {"b"}:          # round robin: the second fresh session lands on b
+            s.cookies.clear()
+            names = {s.get(url, timeout=5).text}
+        old = s.cookies[COOKIE]
+        assert [s.get(url, timeout=5).text for _ in range(5)] == ["b"] * 5
+        cfg = dict(d.config)
+        cfg["pools"] = [dict(cfg["pools"][0], members=[cfg["pools"][0]["members"][0]])]
+        d.write_config(cfg)
+        d.sighup(wait=True)
+        r = s.get(url, timeout=5)
+        assert r.text == "a"
+        assert s.cookies[COOKIE] != old
+        assert [s.get(url, timeout=5).text for _ in range(5)] == ["a"] * 5

@@ -21,7 +21,12 @@ final class HTTPConnection: EventHandler {
     enum ResponseState { case idle, head, body, tunnel }
 
     unowned(unsafe) let service: TCPService
-    let plan: ListenerPlan
+    /// The listener plan of the latest snapshot, taken again at each request
+    /// (a keep-alive connection follows pool updates: members, algorithm,
+    /// persistence); a pick is always released on the plan that made it,
+    /// since the plan only changes while no pick is held.
+    private(set) var plan: ListenerPlan
+    let key: ListeningSocketKey
     let flow: FlowContext
     let clientFD: Int32
     private(set) var backendFD: Int32 = -1
@@ -76,8 +81,8 @@ final class HTTPConnection: EventHandler {
     static let bufferLimit = 256 * 1024
     static let readSize = 64 * 1024
 
-    init(service: TCPService, client: Int32, flow: FlowContext, plan: ListenerPlan) {
-        self.service = service; self.clientFD = client; self.flow = flow; self.plan = plan
+    init(service: TCPService, client: Int32, flow: FlowContext, plan: ListenerPlan, key: ListeningSocketKey) {
+        self.service = service; self.clientFD = client; self.flow = flow; self.plan = plan; self.key = key
     }
 
     private var base: EventBase { service.base }
@@ -144,6 +149,13 @@ final class HTTPConnection: EventHandler {
         }
         guard !closed else { return }
         if closeAfterFlush && toClient.isEmpty { finishClient(); return }
+        if requestState == .head && responseState == .idle {
+            // Between requests: an idle keep-alive connection keeps no buffer.
+            if fromClient.isEmpty { fromClient.free() }
+            if toClient.isEmpty { toClient.free() }
+            if fromBackend.isEmpty { fromBackend.free() }
+            if toBackend.isEmpty { toBackend.free() }
+        }
         updateInterest()
     }
 
@@ -209,7 +221,13 @@ final class HTTPConnection: EventHandler {
             guard toBackend.count < HTTPConnection.bufferLimit else { return false }
             let used: Int, done: Bool
             do { (used, done) = try requestBody.consume(fromClient.bytes) } catch {
-                answer(error.status, error.message)
+                // Part of the request went to the member already: answer only
+                // while nothing of its response has reached the client.
+                if responseState == .head && responseBytesSent == 0 && toClient.isEmpty {
+                    answer(error.status, error.message)
+                } else {
+                    close(reason: "bad_request_body")
+                }
                 return true
             }
             forward(used, from: &fromClient, to: backendFD, queue: &toBackend, client: false)
@@ -232,6 +250,11 @@ final class HTTPConnection: EventHandler {
     }
 
     private func startRequest(_ head: HTTPHead) {
+        if target == nil, let current = service.currentPlan(key), current !== plan {
+            plan = current
+            // Another snapshot: the connected member may have left or changed its address.
+            closeBackend()
+        }
         let buffer = fromClient.bytes
         requestMethod = head.method ?? .get
         requestKeepAlive = head.keepAlive

@@ -58,7 +58,7 @@ final class TCPAcceptor: EventHandler {
             if wildcard, let a = try? System.localAddress(client) { local = a.ip }
             let flow = FlowContext(transport: .tcp, client: peer.ip, clientPort: UInt16(truncatingIfNeeded: peer.port),
                                    local: local, localPort: UInt16(truncatingIfNeeded: key.port))
-            if http { service.openHTTP(client: client, flow: flow, plan: plan) } else { service.open(client: client, flow: flow, plan: plan) }
+            if http { service.openHTTP(client: client, flow: flow, plan: plan, key: key) } else { service.open(client: client, flow: flow, plan: plan) }
         }
     }
 }

@@ -145,8 +145,8 @@ final class TCPService: TransportService {
     }
 
     /// A client of a listener whose pool speaks HTTP (chosen by the acceptor).
-    func openHTTP(client: Int32, flow: FlowContext, plan: ListenerPlan) {
-        let c = HTTPConnection(service: self, client: client, flow: flow, plan: plan)
+    func openHTTP(client: Int32, flow: FlowContext, plan: ListenerPlan, key: ListeningSocketKey) {
+        let c = HTTPConnection(service: self, client: client, flow: flow, plan: plan, key: key)
         c.next = httpHead
         httpHead?.prev = c
         httpHead = c
@@ -154,6 +154,9 @@ final class TCPService: TransportService {
         worker.counters.acceptedFlows.add(1, ordering: .relaxed)
         c.start()
     }
+
+    /// The latest plan of listening socket `key` (nil once it was detached).
+    func currentPlan(_ key: ListeningSocketKey) -> ListenerPlan? { acceptors[key]?.plan }
 
     func unlinkHTTP(_ c: HTTPConnection) {
         if let p = c.prev { p.next = c.next } else if httpHead === c { httpHead = c.next }
