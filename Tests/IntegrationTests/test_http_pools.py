@@ -508,3 +508,26 @@ def test_cookie_naming_a_removed_member_falls_back_on_the_same_keepalive_connect
         assert r.text == "a"
         assert s.cookies[COOKIE] != old
         assert [s.get(url, timeout=5).text for _ in range(5)] == ["a"] * 5
+
+
+def test_shutdown_closes_idle_keepalive_connections_at_once(daemon, port_range, http_backends):
+    """SIGTERM drains: an HTTP keep-alive connection between requests holds no
+    work, so it is closed at once and the daemon exits well before
+    tuning.drain_timeout (30 s here) instead of waiting for the client."""
+    import time
+    backends = http_backends("a")
+    ports = port_range(1, proto=("tcp",))
+    cfg = http_config(ports, backends)
+    cfg["tuning"] = {"drain_timeout": 30}
+    d = daemon(cfg)
+    with socket.create_connection(("127.0.0.1", ports[0]), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        f = s.makefile("rb")
+        assert f.readline().startswith(b"HTTP/1.1 200")
+        while f.readline() != b"\r\n":
+            pass
+        assert f.read(1) == b"a"
+        started = time.monotonic()
+        assert d.terminate(timeout=40) == 0
+        assert time.monotonic() - started < 10
+        assert f.read() == b""

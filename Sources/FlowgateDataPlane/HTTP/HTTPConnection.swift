@@ -458,6 +458,7 @@ final class HTTPConnection: EventHandler {
     /// The response is complete: the pick is released, and the next request
     /// (maybe already buffered: pipelining) may start.
     private func responseEnded() {
+        if service.draining { requestKeepAlive = false }
         if let t = target { plan.release(flow, target: t, connected: true) }
         target = nil
         responseState = .idle
@@ -469,6 +470,11 @@ final class HTTPConnection: EventHandler {
             return
         }
         requestState = .head
+    }
+
+    /// Idle keep-alive: no request started, nothing queued either way.
+    var isBetweenRequests: Bool {
+        requestState == .head && responseState == .idle && fromClient.isEmpty && toClient.isEmpty
     }
 
     private func badResponse(_ message: String) {

@@ -61,7 +61,22 @@ final class TCPService: TransportService {
 
     /// Start of a drain: every listening socket closes (the kernel refuses
     /// new connections at once); established connections go on.
-    func stopAccepting() { for k in attachedKeys { detach(k) } }
+    func stopAccepting() {
+        for k in attachedKeys { detach(k) }
+        // HTTP keep-alive connections between requests hold no work: closed
+        // now (as HAProxy does on soft-stop), the others after their response.
+        draining = true
+        var idle: [HTTPConnection] = []
+        var h = httpHead
+        while let conn = h {
+            if conn.isBetweenRequests { idle.append(conn) }
+            h = conn.next
+        }
+        for c in idle { c.close(reason: "draining") }
+    }
+
+    /// Listeners closed for shutdown: HTTP connections close after their current response.
+    private(set) var draining = false
 
     func closeAllFlows() {
         while let c = head { c.close(reason: "shutdown") }
