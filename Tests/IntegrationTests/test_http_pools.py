@@ -260,6 +260,27 @@ def test_smuggling_vector_cl_te_gets_400_and_is_never_forwarded(daemon, port_ran
     assert metric_sum(metrics(d), "flowgate_http_responses_total", pool=POOL_ID, status="400") == 1
 
 
+SMUGGLING = {
+    "CL.CL conflicting": b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 44\r\n\r\n",
+    "TE.CL chunked not last": b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\nContent-Length: 4\r\n\r\n",
+    "TE obfuscated: space before colon": b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+    "TE obfuscated: line folding": b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n chunked\r\n\r\n",
+    "TE in HTTP/1.0": b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "bare LF": b"GET / HTTP/1.1\nHost: x\n\n",
+    "two Host fields": b"GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("vector", sorted(SMUGGLING))
+def test_smuggling_vectors_in_the_head_get_400_and_reach_no_member(daemon, port_range, http_backends, vector):
+    backends = http_backends("a")
+    _, port = start(daemon, port_range, backends)
+    out = raw_exchange(port, SMUGGLING[vector] + b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400 "), out
+    assert out.count(b"HTTP/1.1") == 1
+    assert backends[0].paths() == []
+
+
 def test_oversized_heads_get_414_and_431(daemon, port_range, http_backends):
     backends = http_backends("a")
     _, port = start(daemon, port_range, backends)
