@@ -552,3 +552,35 @@ def test_shutdown_closes_idle_keepalive_connections_at_once(daemon, port_range, 
         assert d.terminate(timeout=40) == 0
         assert time.monotonic() - started < 10
         assert f.read() == b""
+
+
+@pytest.mark.skipif(not shutil.which("wrk"), reason="wrk not installed")
+def test_switching_persistence_while_wrk_runs_cuts_nothing(daemon, port_range, http_backends):
+    """wrk keeps 8 keep-alive connections busy while the pool is switched
+    ROUND_ROBIN → HTTP_COOKIE → APP_COOKIE → none by config reloads: no
+    socket error, no non-2xx response (each request takes the latest plan)."""
+    backends = http_backends("a", "b", "c")
+    d, port = start(daemon, port_range, backends)
+    wrk = subprocess.Popen(["wrk", "-t2", "-c8", "-d6s", f"http://127.0.0.1:{port}/"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for sp in ({"type": "HTTP_COOKIE", "persistence_timeout": 5},
+                   {"type": "APP_COOKIE", "cookie_name": "JSESSIONID", "persistence_timeout": 5}, None):
+            import time
+            time.sleep(1)
+            cfg = dict(d.config)
+            p = dict(cfg["pools"][0])
+            if sp is None:
+                p.pop("session_persistence", None)
+            else:
+                p["session_persistence"] = sp
+            cfg["pools"] = [p]
+            d.write_config(cfg)
+            d.sighup(wait=True)
+        out, _ = wrk.communicate(timeout=30)
+    finally:
+        if wrk.poll() is None:
+            wrk.kill()
+    assert "requests in" in out, out
+    assert int(out.split(" requests in")[0].split()[-1]) > 100, out
+    assert "Socket errors" not in out and "Non-2xx" not in out, out
