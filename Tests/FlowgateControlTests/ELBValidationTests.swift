@@ -60,25 +60,20 @@ import FlowgateCore
         Case(body: #"{"pool": {"session_persistence": {"type": "SOURCE_IP", "cookie_name": "c"}}}"#,
              message: "Invalid input for field/attribute session_persistence.cookie_name. Value: c. session_persistence.cookie_name is allowed only with APP_COOKIE."),
         Case(path: "pools/\(Fixture.httpPool)", body: #"{"pool": {"session_persistence": {"type": "SOURCE_IP"}}}"#,
-             message: "Invalid input for field/attribute session_persistence.type. Value: SOURCE_IP. An HTTP pool supports only HTTP_COOKIE or APP_COOKIE session persistence, and neither is supported yet; set session_persistence to null."),
-        // Cookie persistence on an HTTP pool: refused until the data plane has an
-        // HTTP mode (issue 13), and before any complaint about the other fields.
-        Case(path: "pools/\(Fixture.httpPool)", body: #"{"pool": {"session_persistence": {"type": "HTTP_COOKIE"}}}"#,
-             message: "Invalid input for field/attribute session_persistence.type. Value: HTTP_COOKIE. HTTP_COOKIE session persistence is not supported yet: HTTP pools are relayed as TCP streams, so no cookie would be read or written; set session_persistence to null."),
-        Case(path: "pools/\(Fixture.httpPool)", body: #"{"pool": {"session_persistence": {"type": "APP_COOKIE", "cookie_name": "JSESSIONID"}}}"#,
-             message: "Invalid input for field/attribute session_persistence.type. Value: APP_COOKIE. APP_COOKIE session persistence is not supported yet: HTTP pools are relayed as TCP streams, so no cookie would be read or written; set session_persistence to null."),
+             message: "Invalid input for field/attribute session_persistence.type. Value: SOURCE_IP. An HTTP pool supports only HTTP_COOKIE or APP_COOKIE session persistence."),
+        // Cookie persistence on an HTTP pool: accepted; its other fields are checked.
         Case(path: "pools/\(Fixture.httpPool)", body: #"{"pool": {"session_persistence": {"type": "HTTP_COOKIE", "persistence_timeout": 1441}}}"#,
-             message: "Invalid input for field/attribute session_persistence.type. Value: HTTP_COOKIE. HTTP_COOKIE session persistence is not supported yet: HTTP pools are relayed as TCP streams, so no cookie would be read or written; set session_persistence to null."),
+             message: "Invalid input for field/attribute session_persistence.persistence_timeout. Value: 1441. session_persistence.persistence_timeout must be an integer in 1..1440 minutes for a HTTP pool."),
         Case(path: "pools/\(Fixture.httpPool)", body: #"{"pool": {"session_persistence": {"type": "HTTP_COOKIE", "persistence_timeout": "long"}}}"#,
-             message: "Invalid input for field/attribute session_persistence.type. Value: HTTP_COOKIE. HTTP_COOKIE session persistence is not supported yet: HTTP pools are relayed as TCP streams, so no cookie would be read or written; set session_persistence to null."),
+             message: "Invalid input for field/attribute session_persistence.persistence_timeout. Value: long. session_persistence.persistence_timeout must be an integer in 1..1440 minutes for a HTTP pool."),
         Case(path: "pools/\(Fixture.httpPool)", body: #"{"pool": {"session_persistence": {"type": "APP_COOKIE"}}}"#,
-             message: "Invalid input for field/attribute session_persistence.type. Value: APP_COOKIE. APP_COOKIE session persistence is not supported yet: HTTP pools are relayed as TCP streams, so no cookie would be read or written; set session_persistence to null."),
+             message: "Invalid input for field/attribute session_persistence.cookie_name. Value: null. session_persistence.cookie_name is required with APP_COOKIE."),
         Case(path: "pools/\(Fixture.httpPool)", body: #"{"pool": {"session_persistence": {"type": "APP_COOKIE", "cookie_name": 7}}}"#,
-             message: "Invalid input for field/attribute session_persistence.type. Value: APP_COOKIE. APP_COOKIE session persistence is not supported yet: HTTP pools are relayed as TCP streams, so no cookie would be read or written; set session_persistence to null."),
+             message: "Invalid input for field/attribute session_persistence.cookie_name. Value: 7. session_persistence.cookie_name must be 1..1024 letters, digits, '-', '_' or '.'."),
         Case(path: "pools/\(Fixture.httpPool)", body: #"{"pool": {"session_persistence": {"type": "APP_COOKIE", "cookie_name": "bad cookie"}}}"#,
-             message: "Invalid input for field/attribute session_persistence.type. Value: APP_COOKIE. APP_COOKIE session persistence is not supported yet: HTTP pools are relayed as TCP streams, so no cookie would be read or written; set session_persistence to null."),
+             message: "Invalid input for field/attribute session_persistence.cookie_name. Value: bad cookie. session_persistence.cookie_name must be 1..1024 letters, digits, '-', '_' or '.'."),
         Case(path: "pools/\(Fixture.httpPool)", body: #"{"pool": {"session_persistence": {"type": "HTTP_COOKIE", "cookie_name": "c"}}}"#,
-             message: "Invalid input for field/attribute session_persistence.type. Value: HTTP_COOKIE. HTTP_COOKIE session persistence is not supported yet: HTTP pools are relayed as TCP streams, so no cookie would be read or written; set session_persistence to null."),
+             message: "Invalid input for field/attribute session_persistence.cookie_name. Value: c. session_persistence.cookie_name is allowed only with APP_COOKIE."),
         Case(body: #"{"pool": {"session_persistence": 5}}"#,
              message: "Invalid input for field/attribute session_persistence. Value: 5. session_persistence must be an object or null."),
         Case(body: #"{"pool": {"slow_start": {"enable": true, "duration": 29}}}"#,
@@ -188,11 +183,15 @@ import FlowgateCore
         let q = applier.current.pool(id: Fixture.tcpPool)!
         #expect(q.slowStart == SlowStart(enable: false, duration: 60))
         #expect(q.sessionPersistence == nil)
-        // An HTTP pool takes no persistence until its HTTP mode exists (issue 13):
-        // null is accepted and changes nothing; a cookie type is refused.
+        // An HTTP pool takes cookie persistence (its HTTP mode reads and writes
+        // the cookies): APP_COOKIE is applied with the default 1440 minutes,
+        // HTTP_COOKIE replaces it, null removes it.
+        #expect(Fixture.elb(router, "PUT", "pools/\(Fixture.httpPool)", #"{"pool": {"session_persistence": {"type": "APP_COOKIE", "cookie_name": "JSESSIONID"}}}"#).status == 200)
+        #expect(applier.current.pool(id: Fixture.httpPool)!.sessionPersistence
+                == SessionPersistence(type: .appCookie, cookieName: "JSESSIONID", persistenceTimeout: 1440))
+        #expect(Fixture.elb(router, "PUT", "pools/\(Fixture.httpPool)", #"{"pool": {"session_persistence": {"type": "HTTP_COOKIE", "persistence_timeout": 30}}}"#).status == 200)
+        #expect(applier.current.pool(id: Fixture.httpPool)!.sessionPersistence == SessionPersistence(type: .httpCookie, persistenceTimeout: 30))
         #expect(Fixture.elb(router, "PUT", "pools/\(Fixture.httpPool)", #"{"pool": {"session_persistence": null}}"#).status == 200)
-        let refused = Fixture.elb(router, "PUT", "pools/\(Fixture.httpPool)", #"{"pool": {"session_persistence": {"type": "APP_COOKIE", "cookie_name": "JSESSIONID"}}}"#)
-        #expect(refused.status == 400)
         #expect(applier.current.pool(id: Fixture.httpPool)!.sessionPersistence == nil)
     }
 

@@ -140,29 +140,22 @@ private func listener(id: String = "0a1b2c3d", _ ranges: [(Int, Int)], _ p: Tran
         "session_persistence.type: \"APP_COOKIE\" is not allowed on a UDP pool; TCP and UDP pools allow only SOURCE_IP",
         "session_persistence.cookie_name: required with APP_COOKIE",
     ])
-    // HTTP pools: both cookie types are refused until the HTTP mode of issue 13
-    // exists, first; the other fields are still checked after it.
-    let notYet = { (t: String) in
-        "session_persistence.type: \"\(t)\" is not supported yet: HTTP pools are relayed as TCP streams, "
-            + "so no cookie would be read or written; leave session_persistence out on HTTP pools"
-    }
-    #expect(check(SessionPersistence(type: .httpCookie, persistenceTimeout: 1440), .http) == [notYet("HTTP_COOKIE")])
-    #expect(check(SessionPersistence(type: .appCookie, cookieName: "JSESSION-id_1.x", persistenceTimeout: 1440), .http) == [notYet("APP_COOKIE")])
-    #expect(check(SessionPersistence(type: .appCookie, cookieName: String(repeating: "c", count: 1025), persistenceTimeout: 1), .http).count == 2)
+    // HTTP pools: both cookie types are accepted (the HTTP mode reads and writes them),
+    // 1..1440 minutes, cookie_name required with APP_COOKIE only.
+    #expect(check(SessionPersistence(type: .httpCookie, persistenceTimeout: 1440), .http) == [])
+    #expect(check(SessionPersistence(type: .appCookie, cookieName: "JSESSION-id_1.x", persistenceTimeout: 1440), .http) == [])
+    #expect(check(SessionPersistence(type: .appCookie, cookieName: String(repeating: "c", count: 1025), persistenceTimeout: 1), .http).count == 1)
     #expect(check(SessionPersistence(type: .appCookie, cookieName: "", persistenceTimeout: 1), .http) == [
-        notYet("APP_COOKIE"),
         "session_persistence.cookie_name: \"\" is not 1..1024 of letters, digits, '-', '_', '.'",
     ])
     #expect(check(SessionPersistence(type: .httpCookie, cookieName: "sid", persistenceTimeout: 1441), .http) == [
-        notYet("HTTP_COOKIE"),
         "session_persistence.persistence_timeout: 1441 is not in 1..1440 minutes",
         "session_persistence.cookie_name: only allowed with APP_COOKIE",
     ])
     #expect(ConfigValidator.validateSessionPersistence(SessionPersistence(type: .appCookie, persistenceTimeout: 1), poolProtocol: .http, path: "sp")
-        .map(\.rule) == [.persistenceNotSupportedYet(.appCookie)])
+        .map(\.rule) == [.requiredWith("APP_COOKIE")])
     #expect(check(SessionPersistence(type: .sourceIP, persistenceTimeout: 1), .http) == [
-        "session_persistence.type: \"SOURCE_IP\" is not allowed on an HTTP pool; HTTP pools allow HTTP_COOKIE or APP_COOKIE, "
-            + "which are not supported yet, so leave session_persistence out on HTTP pools",
+        "session_persistence.type: \"SOURCE_IP\" is not allowed on an HTTP pool; HTTP pools allow HTTP_COOKIE or APP_COOKIE",
     ])
 }
 

@@ -18,6 +18,10 @@ struct MetricsTextTests {
         m.udpFlowEvictions = 9
         m.activeTCPConnections = 4
         m.boundPorts = 12
+        m.http.requests[PoolMemberKey(poolID: "p", memberID: "a")] = 5
+        m.http.responses[HTTPStatusKey(poolID: "p", label: "200")] = 4
+        m.http.responses[HTTPStatusKey(poolID: "p", label: "503")] = 1
+        m.http.cookies[HTTPStatusKey(poolID: "p", label: "hit")] = 3
         let text = PrometheusText.render(m)
         let lines = text.split(separator: "\n").map(String.init)
         #expect(lines.contains("flowgate_listener_flows_opened_total{listener=\"arn:x/listener/1\",protocol=\"UDP\"} 3"))
@@ -32,6 +36,10 @@ struct MetricsTextTests {
         #expect(lines.contains("flowgate_udp_flow_evictions_total 9"))
         #expect(lines.contains("flowgate_active_flows 4"))
         #expect(lines.contains("flowgate_bound_ports 12"))
+        #expect(lines.contains("flowgate_http_requests_total{pool=\"p\",member=\"a\"} 5"))
+        #expect(lines.contains("flowgate_http_responses_total{pool=\"p\",status=\"200\"} 4"))
+        #expect(lines.contains("flowgate_http_responses_total{pool=\"p\",status=\"503\"} 1"))
+        #expect(lines.contains("flowgate_http_cookie_requests_total{pool=\"p\",outcome=\"hit\"} 3"))
         // It counts TCP connections only; UDP flows have their own family.
         let activeHelp = try #require(lines.first { $0.hasPrefix("# HELP flowgate_active_flows ") })
         #expect(activeHelp.contains("TCP connections") && !activeHelp.contains("and UDP flows"))
@@ -40,7 +48,7 @@ struct MetricsTextTests {
         let types = lines.filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] }
         #expect(helps == types)
         #expect(Set(helps).count == helps.count)
-        #expect(helps.count == 30)
+        #expect(helps.count == 33)
         for line in lines where line.hasPrefix("# TYPE ") && line.hasSuffix(" counter") {
             #expect(line.split(separator: " ")[2].hasSuffix("_total"))
         }

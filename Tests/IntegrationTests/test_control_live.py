@@ -160,10 +160,10 @@ def test_state_file_failing_validation_stops_the_start(daemon, tcp_backend, port
     assert any("weight" in l for l in d.log_lines("state_file_invalid")), d.stderr_text()
 
 
-def test_state_file_with_cookie_persistence_stops_the_start(daemon, tcp_backend, port_range, flowgatectl_bin):
-    """A state file from a version that accepted HTTP_COOKIE on HTTP pools:
-    the start is refused, naming the field, why, and the fix, rather than
-    running with a persistence setting that would do nothing."""
+def test_state_file_with_invalid_cookie_persistence_stops_the_start(daemon, tcp_backend, port_range, flowgatectl_bin):
+    """A state file whose HTTP pool has APP_COOKIE without its cookie_name:
+    the start is refused, naming the field and the fix, rather than running
+    with a persistence setting that could not work."""
     backend = tcp_backend("echo", mode="echo")
     ports = port_range(1)
     web = pool([member(backend.port)], protocol="HTTP")
@@ -171,13 +171,12 @@ def test_state_file_with_cookie_persistence_stops_the_start(daemon, tcp_backend,
     ctl(flowgatectl_bin, d, "pool", "update", web["id"], "--name", "x")
     d.terminate()
     state = json.loads(d.state_file.read_text())
-    state["pools"][0]["session_persistence"] = {"type": "HTTP_COOKIE", "persistence_timeout": 60}
+    state["pools"][0]["session_persistence"] = {"type": "APP_COOKIE", "persistence_timeout": 60}
     d.state_file.write_text(json.dumps(state))
     d.start(wait_ready=False)
     assert d.wait_exit() == 1
     # The log line escapes the quotes around the value.
-    assert any(r'pools[0].session_persistence.type: \"HTTP_COOKIE\" is not supported yet: HTTP pools are relayed as TCP '
-               "streams, so no cookie would be read or written; leave session_persistence out on HTTP pools" in l
+    assert any("pools[0].session_persistence.cookie_name: required with APP_COOKIE" in l
                for l in d.log_lines("state_file_invalid")), d.stderr_text()
     assert any("flowgatectl state reset" in l for l in d.log_lines("start_refused")), d.stderr_text()
 

@@ -225,38 +225,31 @@ def test_elb_pool_errors_raise_client_request_exception(setup, option, message_p
     assert setup.elb.show_pool(ShowPoolRequest(pool_id=setup.pool_id)).pool.to_dict() == before
 
 
-NOT_YET = ("session persistence is not supported yet: HTTP pools are relayed as TCP streams, "
-           "so no cookie would be read or written; set session_persistence to null.")
-
-
-def test_cookie_persistence_on_http_pool_is_refused_not_ignored(daemon, tcp_backend, port_range, flowgatectl_bin):
-    """HTTP pools are relayed as TCP until issue 13's HTTP mode exists, so
-    HTTP_COOKIE and APP_COOKIE would be silently ignored: both front ends
-    refuse them with 400 ELB.8902 and the pool stays as it was."""
-    backend = tcp_backend("echo", mode="echo")
+def test_cookie_persistence_on_http_pool_is_applied_and_shown(daemon, port_range, flowgatectl_bin):
+    """HTTP pools read and write cookies (issue 13): UpdatePool with
+    HTTP_COOKIE and APP_COOKIE through the real SDK, and `flowgatectl pool
+    update --persistence`, are applied and shown with the ELB field names;
+    the HTTP mode then honours them (tests/test_http_pools.py has the traffic)."""
     ports = port_range(1)
     (control_port,) = port_range(1, proto=("tcp",))
-    web = pool([member(backend.port)], protocol="HTTP", name="web")
+    web = pool([member(9)], protocol="HTTP", name="web")
     d = daemon(config([listener(ports, web["id"])], [web], workers=1, control=control_section(control_port)))
     elb = elb_client(control_port, PROJECT_ID)
     before = elb.show_pool(ShowPoolRequest(pool_id=web["id"])).pool.to_dict()
     assert before["protocol"] == "HTTP" and before["session_persistence"] is None
-    for sp, type_ in [(UpdatePoolSessionPersistenceOption(type="HTTP_COOKIE", persistence_timeout=60), "HTTP_COOKIE"),
-                      (UpdatePoolSessionPersistenceOption(type="APP_COOKIE", cookie_name="JSESSIONID"), "APP_COOKIE")]:
-        with pytest.raises(hwexc.ClientRequestException) as info:
-            elb.update_pool(UpdatePoolRequest(pool_id=web["id"], body=UpdatePoolRequestBody(
-                pool=UpdatePoolOption(session_persistence=sp))))
-        e = info.value
-        assert (e.status_code, e.error_code) == (400, "ELB.8902")
-        assert e.error_msg == (f"Invalid input for field/attribute session_persistence.type. Value: {type_}. "
-                               f"{type_} {NOT_YET}")
-    out = subprocess.run([str(flowgatectl_bin), "pool", "update", web["id"], "--persistence", "HTTP_COOKIE:60",
+    elb.update_pool(UpdatePoolRequest(pool_id=web["id"], body=UpdatePoolRequestBody(pool=UpdatePoolOption(
+        session_persistence=UpdatePoolSessionPersistenceOption(type="HTTP_COOKIE", persistence_timeout=60)))))
+    shown = elb.show_pool(ShowPoolRequest(pool_id=web["id"])).pool.to_dict()["session_persistence"]
+    assert (shown["type"], shown["persistence_timeout"], shown["cookie_name"]) == ("HTTP_COOKIE", 60, None)
+    elb.update_pool(UpdatePoolRequest(pool_id=web["id"], body=UpdatePoolRequestBody(pool=UpdatePoolOption(
+        session_persistence=UpdatePoolSessionPersistenceOption(type="APP_COOKIE", cookie_name="JSESSIONID")))))
+    shown = elb.show_pool(ShowPoolRequest(pool_id=web["id"])).pool.to_dict()["session_persistence"]
+    assert (shown["type"], shown["cookie_name"]) == ("APP_COOKIE", "JSESSIONID")
+    out = subprocess.run([str(flowgatectl_bin), "pool", "update", web["id"], "--persistence", "HTTP_COOKIE:30",
                           "--socket", d.control_socket], capture_output=True, text=True, timeout=30)
-    assert out.returncode == 1
-    assert out.stderr == ("error: ELB.8902: Invalid input for field/attribute session_persistence.type. "
-                          f"Value: HTTP_COOKIE. HTTP_COOKIE {NOT_YET} (HTTP 400)\n")
-    assert elb.show_pool(ShowPoolRequest(pool_id=web["id"])).pool.to_dict() == before
-    assert tcp_exchange(ports[0], b"still relayed") == b"still relayed"
+    assert out.returncode == 0, out.stderr
+    shown = elb.show_pool(ShowPoolRequest(pool_id=web["id"])).pool.to_dict()["session_persistence"]
+    assert (shown["type"], shown["persistence_timeout"]) == ("HTTP_COOKIE", 30)
 
 
 def test_update_pool_applies_connection_drain_and_refuses_what_it_does_not_apply(setup):

@@ -34,13 +34,9 @@ enum ELBIssueText {
             return "\(field) must start with '\(prefix)'."
         case let .persistenceTypeNotAllowed(type, proto):
             if proto == .http {
-                return "An HTTP pool supports only HTTP_COOKIE or APP_COOKIE session persistence, and neither is supported yet; "
-                    + "set session_persistence to null."
+                return "An HTTP pool supports only HTTP_COOKIE or APP_COOKIE session persistence."
             }
             return "A \(proto.rawValue) pool supports only SOURCE_IP session persistence; \(type.rawValue) needs an HTTP pool."
-        case let .persistenceNotSupportedYet(type):
-            return "\(type.rawValue) session persistence is not supported yet: HTTP pools are relayed as TCP streams, "
-                + "so no cookie would be read or written; set session_persistence to null."
         case let .persistenceTimeout(_, r, proto):
             return persistenceTimeoutText(r, proto)
         case let .requiredWith(other):

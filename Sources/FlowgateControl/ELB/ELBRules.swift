@@ -153,12 +153,6 @@ enum ELBRules {
         guard let s = typeValue.stringValue, let type = PersistenceType(rawValue: s) else {
             throw .invalid("session_persistence.type", typeValue, "session_persistence.type must be one of SOURCE_IP, HTTP_COOKIE, APP_COOKIE.")
         }
-        // Before the other fields are decoded: a type that is refused outright
-        // is the thing to fix first, whatever else the object holds.
-        if let notYet = Rules.unsupportedPersistence(type, poolProtocol: pool.protocol, path: "session_persistence"),
-           let rule = notYet.rule {
-            throw .invalid(notYet.path, typeValue, ELBIssueText.text(rule, field: notYet.path))
-        }
         var timeout = Rules.defaultPersistenceTimeout(for: pool.protocol)
         if let v = f.raw("persistence_timeout"), !v.isNull {
             guard let n = v.intValue else {

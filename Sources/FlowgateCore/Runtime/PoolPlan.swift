@@ -24,6 +24,11 @@ public final class PoolPlan: Sendable {
     public let persistenceTimeout: Double
     /// Bound of each sticky table (`Tuning.maxStickyEntries`).
     public let stickyCapacity: Int
+    /// HTTP_COOKIE: the values of the cookie Flowgate inserts, per member.
+    public let cookieCodec: HTTPCookieCodec?
+    /// APP_COOKIE: the application cookie's name and its learnt values → member.
+    public let appCookieName: String?
+    public let appCookies: StickyTable<String>?
     let time: any TimeSource
 
     public init(pool: Pool, members: [MemberPlan], state: SelectionState = SelectionState(),
@@ -38,11 +43,15 @@ public final class PoolPlan: Sendable {
         let slowStart = pool.slowStart.enable ? Double(pool.slowStart.duration) : nil
         view = PoolMembers(plans: members, runtimes: runtimes, slowStart: slowStart, builtAt: time.now())
         balancer = factory.make(view, options)
-        if let p = pool.sessionPersistence, p.type == .sourceIP {
-            persistence = state.persistenceTable(poolID: pool.id, capacity: stickyCapacity)
-            persistenceTimeout = Double(p.persistenceTimeout) * 60
+        let sp = pool.sessionPersistence
+        persistence = sp?.type == .sourceIP ? state.persistenceTable(poolID: pool.id, capacity: stickyCapacity) : nil
+        persistenceTimeout = sp.map { Double($0.persistenceTimeout) * 60 } ?? 0
+        cookieCodec = sp?.type == .httpCookie ? HTTPCookieCodec(poolID: pool.id, memberIDs: members.map(\.id)) : nil
+        if let sp, sp.type == .appCookie, let name = sp.cookieName {
+            appCookieName = name
+            appCookies = state.appCookieTable(poolID: pool.id, capacity: stickyCapacity)
         } else {
-            persistence = nil; persistenceTimeout = 0
+            appCookieName = nil; appCookies = nil
         }
     }
 
@@ -52,10 +61,15 @@ public final class PoolPlan: Sendable {
     /// the listener's affinity entry, each only while its member is usable,
     /// else the algorithm; the choice is then remembered in both tables and
     /// counted active on the member until `release`.
-    func pick(_ flow: FlowContext, affinity: StickyTable<AffinityKey>?, excluding: [String]) -> BackendTarget? {
+    func pick(_ flow: FlowContext, affinity: StickyTable<AffinityKey>?, excluding: [String],
+              preferred: String? = nil) -> BackendTarget? {
         let now = time.now()
         var chosen: Int?
-        if let persistence, let id = persistence.lookup(flow.client, now: now),
+        // An HTTP request's persistence cookie names its member (HTTP_COOKIE, APP_COOKIE).
+        if let preferred, let i = view.index(of: preferred), view.usable(i, excluding: excluding) {
+            chosen = i
+        }
+        if chosen == nil, let persistence, let id = persistence.lookup(flow.client, now: now),
            let i = view.index(of: id), view.usable(i, excluding: excluding) {
             chosen = i
         }
@@ -92,6 +106,26 @@ public final class PoolPlan: Sendable {
     func connected(_ target: BackendTarget) {
         guard let i = view.index(of: target.memberID) else { return }
         view.runtimes[i].resetFailureStreak()
+    }
+
+    /// Whether member `memberID` may take a new request now (cookie persistence).
+    public func isUsable(_ memberID: String) -> Bool {
+        guard let i = view.index(of: memberID) else { return false }
+        return view.usable(i, excluding: [])
+    }
+
+    /// APP_COOKIE: the member that set application cookie value `value`, while the entry lives.
+    public func appCookieMember(_ value: String) -> String? {
+        appCookies?.lookup(value, now: time.now())
+    }
+
+    /// APP_COOKIE: member `memberID` set the application cookie to `value`;
+    /// remembered for the pool's persistence timeout from now.
+    public func learnAppCookie(_ value: String, memberID: String) {
+        guard let appCookies else { return }
+        let now = time.now()
+        appCookies.acquire(value, memberID: memberID, now: now)
+        appCookies.release(value, now: now, timeout: persistenceTimeout)
     }
 
     /// Live counters of member `memberID` (metrics, tests).

@@ -39,8 +39,8 @@ public final class ListenerPlan: Sendable {
     /// A successful pick counts the flow as active on that member until
     /// `release` is called for it (exactly once per successful pick, on the
     /// same `ListenerPlan`, even after a newer snapshot was swapped in).
-    public func pick(_ flow: FlowContext, excluding: [String] = []) -> BackendTarget? {
-        pool.pick(flow, affinity: affinityTable, excluding: excluding)
+    public func pick(_ flow: FlowContext, excluding: [String] = [], preferred: String? = nil) -> BackendTarget? {
+        pool.pick(flow, affinity: affinityTable, excluding: excluding, preferred: preferred)
     }
 
     /// The connect to `target` succeeded (passive health: resets the

@@ -16,6 +16,7 @@ public final class SelectionState: Sendable {
     private let members = Mutex<[MemberKey: MemberRuntime]>([:])
     private let persistence = Mutex<[String: StickyTable<IPAddress>]>([:])
     private let affinity = Mutex<[String: StickyTable<AffinityKey>]>([:])
+    private let appCookies = Mutex<[String: StickyTable<String>]>([:])
 
     public init(time: any TimeSource = SystemTime()) { self.time = time }
 
@@ -63,6 +64,13 @@ public final class SelectionState: Sendable {
         affinity.withLock { SelectionState.table(in: &$0, poolID: poolID, capacity: capacity) }
     }
 
+    /// The pool's APP_COOKIE table (application cookie value → member), learnt
+    /// from members' Set-Cookie; entries expire `persistence_timeout` after
+    /// they were last learnt, and the oldest are evicted at capacity (counted).
+    public func appCookieTable(poolID: String, capacity: Int) -> StickyTable<String> {
+        appCookies.withLock { SelectionState.table(in: &$0, poolID: poolID, capacity: capacity) }
+    }
+
     /// The pool's table, created on first use; an existing one takes the
     /// current capacity (a pool update may have changed it).
     private static func table<K: Hashable & Sendable>(in tables: inout [String: StickyTable<K>], poolID: String, capacity: Int) -> StickyTable<K> {
@@ -76,6 +84,7 @@ public final class SelectionState: Sendable {
     public var stickyEvictions: Int {
         persistence.withLock { $0.values.reduce(0) { $0 + $1.evictions } }
             + affinity.withLock { $0.values.reduce(0) { $0 + $1.evictions } }
+            + appCookies.withLock { $0.values.reduce(0) { $0 + $1.evictions } }
     }
 
     /// Forgets what the new configuration no longer has. A removed member's

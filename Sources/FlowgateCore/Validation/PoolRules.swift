@@ -63,28 +63,12 @@ extension ConfigValidator {
             ? [] : [.init(.invalidArgument, path, "\(RuleText.quoted(id)) is not a UUID (8-4-4-4-12 hex digits)")]
     }
 
-    /// HTTP_COOKIE and APP_COOKIE on an HTTP pool, refused until the data
-    /// plane has an HTTP mode (issue 13): HTTP pools are relayed as TCP streams,
-    /// so no cookie would be read or written, and a setting that is accepted
-    /// must do what it says. Nil for every other type and protocol. The ELB
-    /// front end calls it as soon as it has decoded `type`, so this refusal
-    /// comes before any complaint about the other fields.
-    public static func unsupportedPersistence(_ type: PersistenceType, poolProtocol: PoolProtocol, path: String) -> ValidationIssue? {
-        guard poolProtocol == .http, type == .httpCookie || type == .appCookie else { return nil }
-        return .init(.invalidArgument, FieldPath.field(path, "type"),
-                     "\(RuleText.quoted(type.rawValue)) is not supported yet: HTTP pools are relayed as TCP streams, "
-                         + "so no cookie would be read or written; leave session_persistence out on HTTP pools",
-                     rule: .persistenceNotSupportedYet(type))
-    }
-
     /// TCP and UDP pools: SOURCE_IP only, 1..60 minutes. HTTP pools:
-    /// HTTP_COOKIE or APP_COOKIE, 1..1440, both refused for now
-    /// (`unsupportedPersistence`, reported first). cookie_name: required with
+    /// HTTP_COOKIE or APP_COOKIE, 1..1440 (the HTTP mode reads and writes
+    /// them: Sources/FlowgateDataPlane/HTTP/HTTPConnection.swift). cookie_name: required with
     /// APP_COOKIE, refused otherwise, [A-Za-z0-9._-]{1,1024}.
     public static func validateSessionPersistence(_ sp: SessionPersistence, poolProtocol: PoolProtocol, path: String) -> [ValidationIssue] {
         var issues: [ValidationIssue] = []
-        let notYet = unsupportedPersistence(sp.type, poolProtocol: poolProtocol, path: path)
-        if let notYet { issues.append(notYet) }
         let typePath = FieldPath.field(path, "type")
         let timeoutRange: ClosedRange<Int>
         switch poolProtocol {
@@ -99,8 +83,7 @@ extension ConfigValidator {
             timeoutRange = httpPersistenceTimeoutRange
             if sp.type == .sourceIP {
                 issues.append(.init(.invalidArgument, typePath,
-                                    "\"SOURCE_IP\" is not allowed on an HTTP pool; HTTP pools allow HTTP_COOKIE or APP_COOKIE, "
-                                        + "which are not supported yet, so leave session_persistence out on HTTP pools",
+                                    "\"SOURCE_IP\" is not allowed on an HTTP pool; HTTP pools allow HTTP_COOKIE or APP_COOKIE",
                                     rule: .persistenceTypeNotAllowed(sp.type, poolProtocol)))
             }
         }
@@ -111,11 +94,6 @@ extension ConfigValidator {
         }
         let cookiePath = FieldPath.field(path, "cookie_name")
         switch (sp.type, sp.cookieName) {
-        // Asking for a cookie_name would contradict the refusal's advice (leave
-        // session_persistence out), and in the file it would be listed first:
-        // a missing key is located at its mapping, before the type's value.
-        case (.appCookie, nil) where notYet != nil:
-            break
         case (.appCookie, nil):
             issues.append(.init(.invalidArgument, cookiePath, "required with APP_COOKIE", rule: .requiredWith("APP_COOKIE")))
         case (.appCookie, let name?):

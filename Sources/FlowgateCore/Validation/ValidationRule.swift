@@ -18,9 +18,6 @@ public enum ValidationRule: Sendable, Hashable {
     case mustStartWith(String)
     /// A session persistence type the pool's protocol does not allow.
     case persistenceTypeNotAllowed(PersistenceType, PoolProtocol)
-    /// A session persistence type the pool's protocol allows but Flowgate
-    /// cannot honour yet (cookies on HTTP pools, which are relayed as TCP).
-    case persistenceNotSupportedYet(PersistenceType)
     /// persistence_timeout outside the pool protocol's range.
     case persistenceTimeout(Int, ClosedRange<Int>, PoolProtocol)
     /// A field required together with another value (cookie_name with APP_COOKIE).

@@ -46,6 +46,7 @@ extension DataPlane {
             m.udpDroppedSendFailed += s.udp.droppedSendFailed
             m.tcpRejected += s.rejectedFlows
             m.drainClosed += s.drainClosed
+            m.http += s.http
         }
         for plan in snapshot.listeners {
             let arn = plan.listener.listenerArn

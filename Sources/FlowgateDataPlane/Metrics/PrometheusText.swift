@@ -46,6 +46,7 @@ public struct MetricsInput: Sendable {
     public var udpDroppedSendFailed = 0
     public var tcpRejected = 0
     public var drainClosed = 0
+    public var http = HTTPCounters()
     /// TCP connections open now (connecting or relaying), all workers.
     public var activeTCPConnections = 0
     /// Listening ports bound now, each protocol counted.
@@ -138,6 +139,16 @@ public enum PrometheusText {
                  [([], Double(m.tcpRejected))])
         w.family("flowgate_drain_closed_connections_total", .counter, "TCP connections closed at a pool's connection_drain timeout.",
                  [([], Double(m.drainClosed))])
+        // HTTP pools.
+        w.family("flowgate_http_requests_total", .counter, "HTTP requests sent to a member of an HTTP pool.",
+                 m.http.requests.sorted { ($0.key.poolID, $0.key.memberID) < ($1.key.poolID, $1.key.memberID) }
+                    .map { ([("pool", $0.key.poolID), ("member", $0.key.memberID)], Double($0.value)) })
+        w.family("flowgate_http_responses_total", .counter, "HTTP responses sent to clients of an HTTP pool, by status (Flowgate's own errors included).",
+                 m.http.responses.sorted { ($0.key.poolID, $0.key.label) < ($1.key.poolID, $1.key.label) }
+                    .map { ([("pool", $0.key.poolID), ("status", $0.key.label)], Double($0.value)) })
+        w.family("flowgate_http_cookie_requests_total", .counter, "HTTP requests of a cookie-persistence pool, by outcome (hit, fallback, miss).",
+                 m.http.cookies.sorted { ($0.key.poolID, $0.key.label) < ($1.key.poolID, $1.key.label) }
+                    .map { ([("pool", $0.key.poolID), ("outcome", $0.key.label)], Double($0.value)) })
         return w.text
     }
 }

@@ -45,6 +45,7 @@ extension Worker {
         s.loopLag = metrics.lagLast
         s.loopLagMax = metrics.lagMax
         s.drainClosed = metrics.drainClosed
+        s.http = metrics.http
         s.rejectedFlows = counters.rejectedFlows.load(ordering: .relaxed)
         for service in services.values { service.sample(into: &s) }
         return s

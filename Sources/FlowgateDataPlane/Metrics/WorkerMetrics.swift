@@ -39,6 +39,8 @@ public final class WorkerMetrics {
     var members: [PoolMemberKey: FlowTotals] = [:]
     /// TCP connections closed by a pool's `connection_drain` timeout.
     var drainClosed = 0
+    /// HTTP pools' requests, responses and cookie outcomes (WorkerMetrics+HTTP.swift).
+    var http = HTTPCounters()
 
     /// Loop lag: how late a periodic timer fires (a loop busy in callbacks
     /// fires it late). Seconds.
@@ -97,6 +99,7 @@ public struct WorkerSample: Sendable {
     public var loopLag = 0.0
     public var loopLagMax = 0.0
     public var drainClosed = 0
+    public var http = HTTPCounters()
     public var rejectedFlows = 0
     public var udp = UDPRelayStats()
     public init(worker: Int) { self.worker = worker }

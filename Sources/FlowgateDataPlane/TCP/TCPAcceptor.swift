@@ -9,7 +9,11 @@ final class TCPAcceptor: EventHandler {
 
     let key: ListeningSocketKey
     let fd: Int32
-    var plan: ListenerPlan
+    var plan: ListenerPlan { didSet { http = plan.pool.pool.protocol == .http } }
+    /// The pool speaks HTTP: accepted clients get an HTTPConnection. Decided
+    /// when a snapshot's plan arrives, so the plain TCP path pays one
+    /// predictable branch per accept and nothing per byte.
+    private var http: Bool
     unowned(unsafe) let service: TCPService
     private var event: LoopEvent?
     /// When bound to a wildcard, each connection's local address is read
@@ -18,6 +22,7 @@ final class TCPAcceptor: EventHandler {
 
     init(socket: ListeningSocket, plan: ListenerPlan, service: TCPService) {
         key = socket.key; fd = socket.fd; self.plan = plan; self.service = service
+        http = plan.pool.pool.protocol == .http
         wildcard = socket.key.bind.isUnspecified
         super.init()
         event = LoopEvent(service.worker.eventBase, fd: fd, interest: .read, persist: true, handler: self)
@@ -53,7 +58,7 @@ final class TCPAcceptor: EventHandler {
             if wildcard, let a = try? System.localAddress(client) { local = a.ip }
             let flow = FlowContext(transport: .tcp, client: peer.ip, clientPort: UInt16(truncatingIfNeeded: peer.port),
                                    local: local, localPort: UInt16(truncatingIfNeeded: key.port))
-            service.open(client: client, flow: flow, plan: plan)
+            if http { service.openHTTP(client: client, flow: flow, plan: plan, key: key) } else { service.open(client: client, flow: flow, plan: plan) }
         }
     }
 }

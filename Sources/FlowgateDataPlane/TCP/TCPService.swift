@@ -14,6 +14,8 @@ final class TCPService: TransportService {
     private var acceptors: [ListeningSocketKey: TCPAcceptor] = [:]
     /// Head of the live-connection list; the list holds the strong references.
     var head: TCPConnection?
+    /// Head of the live HTTP-pool connections (HTTP/HTTPConnection.swift).
+    var httpHead: HTTPConnection?
     private var resumeTimer: LoopTimer?
     private var paused = false
 
@@ -59,10 +61,26 @@ final class TCPService: TransportService {
 
     /// Start of a drain: every listening socket closes (the kernel refuses
     /// new connections at once); established connections go on.
-    func stopAccepting() { for k in attachedKeys { detach(k) } }
+    func stopAccepting() {
+        for k in attachedKeys { detach(k) }
+        // HTTP keep-alive connections between requests hold no work: closed
+        // now (as HAProxy does on soft-stop), the others after their response.
+        draining = true
+        var idle: [HTTPConnection] = []
+        var h = httpHead
+        while let conn = h {
+            if conn.isBetweenRequests { idle.append(conn) }
+            h = conn.next
+        }
+        for c in idle { c.close(reason: "draining") }
+    }
+
+    /// Listeners closed for shutdown: HTTP connections close after their current response.
+    private(set) var draining = false
 
     func closeAllFlows() {
         while let c = head { c.close(reason: "shutdown") }
+        while let c = httpHead { c.close(reason: "shutdown") }
     }
 
     /// Closes every connection (connecting or relaying) to `member` of `pool`.
@@ -74,7 +92,14 @@ final class TCPService: TransportService {
             c = conn.next
         }
         for v in victims { v.close(reason: reason) }
-        return victims.count
+        var httpVictims: [HTTPConnection] = []
+        var h = httpHead
+        while let conn = h {
+            if conn.plan.pool.id == pool, conn.connectedTo?.memberID == member { httpVictims.append(conn) }
+            h = conn.next
+        }
+        for v in httpVictims { v.close(reason: reason) }
+        return victims.count + httpVictims.count
     }
 
     /// Every open connection's bytes so far, by listener and (once it
@@ -90,6 +115,14 @@ final class TCPService: TransportService {
                 s.members[PoolMemberKey(poolID: conn.plan.pool.id, memberID: target.memberID), default: FlowTotals()] += t
             }
             c = conn.next
+        }
+        var h = httpHead
+        while let conn = h {
+            var t = FlowTotals()
+            t.flowsOpened = 1; t.flowsActive = 1
+            t.bytesIn = conn.bytesIn; t.bytesOut = conn.bytesOut
+            s.listeners[conn.plan.listener.listenerArn, default: FlowTotals()] += t
+            h = conn.next
         }
     }
 
@@ -124,6 +157,28 @@ final class TCPService: TransportService {
         worker.counters.activeFlows.add(1, ordering: .relaxed)
         worker.counters.acceptedFlows.add(1, ordering: .relaxed)
         c.connectNext()
+    }
+
+    /// A client of a listener whose pool speaks HTTP (chosen by the acceptor).
+    func openHTTP(client: Int32, flow: FlowContext, plan: ListenerPlan, key: ListeningSocketKey) {
+        let c = HTTPConnection(service: self, client: client, flow: flow, plan: plan, key: key)
+        c.next = httpHead
+        httpHead?.prev = c
+        httpHead = c
+        worker.counters.activeFlows.add(1, ordering: .relaxed)
+        worker.counters.acceptedFlows.add(1, ordering: .relaxed)
+        c.start()
+    }
+
+    /// The latest plan of listening socket `key` (nil once it was detached).
+    func currentPlan(_ key: ListeningSocketKey) -> ListenerPlan? { acceptors[key]?.plan }
+
+    func unlinkHTTP(_ c: HTTPConnection) {
+        if let p = c.prev { p.next = c.next } else if httpHead === c { httpHead = c.next }
+        c.next?.prev = c.prev
+        c.prev = nil
+        c.next = nil
+        worker.counters.activeFlows.subtract(1, ordering: .relaxed)
     }
 
     func unlink(_ c: TCPConnection) {
