@@ -45,6 +45,10 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
         var lifecycle: Lifecycle = .starting
     }
     private let state: Mutex<State>
+    /// Listening sockets received from the previous process (takeover),
+    /// used by `prepare` instead of binding their keys
+    /// (Listeners/DataPlane+Takeover.swift).
+    let adopted = Mutex<[ListeningSocketKey: [Int32]]>([:])
 
     /// `workerCount` nil: one per online CPU. `tuning` is fixed for the
     /// process's life (scratch buffers are sized from it).
@@ -124,15 +128,22 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
                 if !bound.contains(key) && index.plans[key] === plan { added.append((key, plan)) }
             }
         }
+        // Keys handed over by the previous process are not bound again.
+        let (toBind, handed) = takeAdopted(added)
         let budget = DescriptorBudget(limit: System.descriptorLimit(), openNow: System.openDescriptorCount())
         let binder = ListenerBinder(drivers: drivers, workers: workers.count)
-        let k = try binder.socketsPerPort(added, budget: budget)
-        if !added.isEmpty {
+        let k = try binder.socketsPerPort(toBind, budget: budget)
+        if !toBind.isEmpty {
             Log.info("descriptor_budget", ["limit": budget.limit, "open": budget.openNow, "reserve": budget.reserve,
-                                           "new_ports": added.count, "workers": workers.count, "sockets_per_port": k,
+                                           "new_ports": toBind.count, "workers": workers.count, "sockets_per_port": k,
                                            "mode": k == workers.count ? "reuseport_per_worker" : "ports_dealt_to_workers"])
         }
-        let opened = try binder.bind(added, socketsPerPort: k)
+        var opened: ListenerBinder.Opened
+        do throws(ApplyError) { opened = try binder.bind(toBind, socketsPerPort: k) } catch {
+            for h in handed { System.close(h.socket.fd) }
+            throw error
+        }
+        opened.add(handed, workers: workers.count)
         let addedKeys = Set(added.map(\.key))
         for plan in snapshot.listeners where drivers[plan.listener.protocol] != nil && !addedKeys.isEmpty {
             let newPorts = plan.ports.filter { addedKeys.contains(ListeningSocketKey(transport: plan.listener.protocol, bind: plan.bindAddress, port: $0)) }
@@ -227,6 +238,22 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
         // UDP sockets stay bound until shutdown() (see above).
         state.withLock { $0.bound = $0.bound.filter { $0.transport == .udp } }
         Log.info("listeners_closed", ["active_flows": activeFlows, "udp_sessions": udpTotals.sessions])
+    }
+
+    /// Start of a drain after a takeover: the next process serves the same
+    /// listening sockets, so every worker stops reading them without taking
+    /// in their queues; UDP ones stay open for the live sessions' replies.
+    public func handOver() {
+        let latch = Latch(workers.count)
+        for w in workers {
+            w.post { w in
+                for s in w.services.values { s.handOver() }
+                latch.countDown()
+            }
+        }
+        latch.wait()
+        state.withLock { $0.bound = $0.bound.filter { $0.transport == .udp } }
+        Log.info("listeners_handed_over", ["active_flows": activeFlows, "udp_sessions": udpTotals.sessions])
     }
 
     /// Closes every flow and listening socket and joins the worker threads.

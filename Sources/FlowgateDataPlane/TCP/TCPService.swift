@@ -61,6 +61,16 @@ final class TCPService: TransportService {
     /// new connections at once); established connections go on.
     func stopAccepting() { for k in attachedKeys { detach(k) } }
 
+    /// The next process accepts from the same sockets: close ours without
+    /// draining the queue (nothing is reset while another descriptor holds
+    /// the socket open).
+    func handOver() {
+        for a in acceptors.values { a.release() }
+        acceptors.removeAll()
+    }
+
+    func listeningDescriptor(_ key: ListeningSocketKey) -> Int32? { acceptors[key]?.fd }
+
     func closeAllFlows() {
         while let c = head { c.close(reason: "shutdown") }
     }

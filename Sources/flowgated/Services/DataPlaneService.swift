@@ -21,9 +21,14 @@ final class DataPlaneService: Service {
         }
     }
 
+    /// Set when a takeover's new process said go: it serves the same
+    /// listening sockets, so this drain hands them over instead of closing
+    /// them (Takeover/TakeoverServer.swift).
+    var handOverOnDrain = false
+
     func beginDrain() {
         plane.setLifecycle(.draining)
-        plane.stopAccepting()
+        if handOverOnDrain { plane.handOver() } else { plane.stopAccepting() }
     }
 
     var isDrained: Bool { plane.drainingFlows == 0 }

@@ -1,0 +1,82 @@
+// The data plane's side of a takeover (Sources/flowgated/Takeover/,
+// docs/architecture.md §16): the running process lends its listening
+// sockets out (duplicates, so a concurrent change cannot close a number
+// in flight), and the next process adopts them instead of binding.
+import FlowgateCore
+import FlowgateSystem
+import Synchronization
+
+/// One listening port as handed over: its key, the listener serving it, and
+/// one descriptor per socket bound for it (one per worker with SO_REUSEPORT,
+/// or fewer when the descriptor budget dealt ports to workers).
+public struct HandedListener: Sendable {
+    public var key: ListeningSocketKey
+    public var listenerArn: String
+    public var fds: [Int32]
+    public init(key: ListeningSocketKey, listenerArn: String, fds: [Int32]) {
+        self.key = key; self.listenerArn = listenerArn; self.fds = fds
+    }
+}
+
+extension DataPlane {
+    /// Duplicates of every listening socket the workers serve, grouped by
+    /// key in worker order. The caller owns (and closes) the duplicates.
+    public func duplicateListeners() -> [HandedListener] {
+        let latch = Latch(workers.count)
+        let found = Mutex<[ListeningSocketKey: [(worker: Int, fd: Int32)]]>([:])
+        for (i, w) in workers.enumerated() {
+            w.post { w in
+                var mine: [(ListeningSocketKey, Int32)] = []
+                for s in w.services.values {
+                    for k in s.attachedKeys {
+                        guard let fd = s.listeningDescriptor(k), let d = try? System.duplicate(fd) else { continue }
+                        mine.append((k, d))
+                    }
+                }
+                found.withLock { for (k, d) in mine { $0[k, default: []].append((i, d)) } }
+                latch.countDown()
+            }
+        }
+        latch.wait()
+        let plans = snapshot.map { SnapshotIndex($0, transports: Set(drivers.keys)).plans } ?? [:]
+        let all = found.withLock { $0 }
+        var out: [HandedListener] = []
+        for (k, list) in all {
+            let fds = list.sorted { $0.worker < $1.worker }.map { $0.fd }
+            out.append(HandedListener(key: k, listenerArn: plans[k]?.listener.listenerArn ?? "", fds: fds))
+        }
+        out.sort { a, b in a.key.port != b.key.port ? a.key.port < b.key.port : a.key.description < b.key.description }
+        return out
+    }
+
+    /// Sockets received from the previous process; the next `prepare` uses
+    /// them for their keys instead of binding.
+    public func adopt(_ listeners: [HandedListener]) {
+        adopted.withLock { pool in for l in listeners { pool[l.key, default: []].append(contentsOf: l.fds) } }
+    }
+
+    /// Closes the adopted sockets no `prepare` took (ports the new config no
+    /// longer has); returns their keys.
+    @discardableResult
+    public func closeUnadopted() -> [ListeningSocketKey] {
+        let left = adopted.withLock { pool in defer { pool.removeAll() }; return pool }
+        for (_, fds) in left { for fd in fds { System.close(fd) } }
+        return left.keys.sorted { $0.port < $1.port }
+    }
+
+    /// Splits the keys an update adds into those to bind and those handed
+    /// over (each socket with its index among its key's sockets).
+    func takeAdopted(_ added: [(key: ListeningSocketKey, plan: ListenerPlan)])
+        -> ([(key: ListeningSocketKey, plan: ListenerPlan)], [(index: Int, socket: ListeningSocket)]) {
+        adopted.withLock { pool in
+            if pool.isEmpty { return (added, []) }
+            var toBind: [(key: ListeningSocketKey, plan: ListenerPlan)] = []
+            var handed: [(index: Int, socket: ListeningSocket)] = []
+            for entry in added {
+                guard let fds = pool.removeValue(forKey: entry.key), !fds.isEmpty else { toBind.append(entry); continue }
+                for (j, fd) in fds.enumerated() { handed.append((j, ListeningSocket(key: entry.key, fd: fd))) }
+            }
+            return (toBind, handed)
+        }
+    }
+}
