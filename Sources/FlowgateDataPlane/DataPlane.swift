@@ -145,8 +145,12 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
         }
         opened.add(handed, workers: workers.count)
         let addedKeys = Set(added.map(\.key))
-        for plan in snapshot.listeners where drivers[plan.listener.protocol] != nil && !addedKeys.isEmpty {
-            let newPorts = plan.ports.filter { addedKeys.contains(ListeningSocketKey(transport: plan.listener.protocol, bind: plan.bindAddress, port: $0)) }
+        let boundKeys = Set(toBind.map(\.key))
+        if !handed.isEmpty {
+            Log.info("listeners_adopted", ["ports": addedKeys.count - boundKeys.count, "sockets": handed.count])
+        }
+        for plan in snapshot.listeners where drivers[plan.listener.protocol] != nil && !boundKeys.isEmpty {
+            let newPorts = plan.ports.filter { boundKeys.contains(ListeningSocketKey(transport: plan.listener.protocol, bind: plan.bindAddress, port: $0)) }
             if newPorts.isEmpty { continue }
             Log.info("listener_bound", ["listener": plan.listener.listenerArn, "protocol": plan.listener.protocol.rawValue,
                                         "bind": plan.listener.bind, "ports": DataPlane.describe(newPorts),
