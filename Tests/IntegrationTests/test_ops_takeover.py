@@ -151,20 +151,31 @@ def test_udp_client_keeps_getting_answers_across_a_takeover(daemon, tcp_backend,
     deadline = time.monotonic() + 4
     i = 0
     while time.monotonic() < deadline or t.is_alive():
+        # Odd datagrams come from a fresh source port: a new session, which
+        # only a process still reading the listening socket could start.
+        fresh = socket.socket(socket.AF_INET, socket.SOCK_DGRAM) if i % 2 else None
+        c = fresh or s
+        c.settimeout(2)
         msg = f"dgram {i}".encode()
-        s.sendto(msg, ("127.0.0.1", udp_ports[i % 2]))
+        c.sendto(msg, ("127.0.0.1", udp_ports[i % 2]))
         try:
             while True:
-                got, _ = s.recvfrom(2048)
+                got, _ = c.recvfrom(2048)
                 if got == msg:
                     answered += 1
                     break
         except socket.timeout:
             lost.append(i)
+        if fresh:
+            fresh.close()
         i += 1
         time.sleep(0.01)
     t.join()
+    # The old process no longer reads the listening sockets, so its sessions
+    # go quiet (1 s) and it exits well before the 10 s drain deadline.
+    gone = time.monotonic()
     assert old.wait_exit(timeout=20) == 0, old.stderr_text()[-3000:]
+    assert time.monotonic() - gone < 5, old.stderr_text()[-3000:]
     # After the old one left, the new one answers alone.
     s.sendto(b"after", ("127.0.0.1", udp_ports[0]))
     assert s.recvfrom(2048)[0] == b"after"
@@ -197,6 +208,9 @@ def test_long_lived_connection_is_served_by_the_old_process_until_it_ends(daemon
     c.close()
     assert old.wait_exit(timeout=10) == 0, old.stderr_text()[-3000:]
     assert old.log_lines("drained"), old.stderr_text()[-3000:]
+    # The old process left the new one's control socket in place.
+    status, _, _ = new.request("GET", "/metrics")
+    assert status == 200
 
 
 @pytest.mark.timeout(120)
