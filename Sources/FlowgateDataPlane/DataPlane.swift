@@ -49,6 +49,9 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
     /// used by `prepare` instead of binding their keys
     /// (Listeners/DataPlane+Takeover.swift).
     let adopted = Mutex<[ListeningSocketKey: [Int32]]>([:])
+    /// For each key offered to a next process, the workers whose sockets
+    /// were sent, in order (a socket's index is its position here).
+    let offered = Mutex<[ListeningSocketKey: [Int]]>([:])
 
     /// `workerCount` nil: one per online CPU. `tuning` is fixed for the
     /// process's life (scratch buffers are sized from it).
@@ -247,11 +250,13 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
     /// Start of a drain after a takeover: the next process serves the same
     /// listening sockets, so every worker stops reading them without taking
     /// in their queues; UDP ones stay open for the live sessions' replies.
-    public func handOver() {
+    public func handOver(nextWorkers: Int) {
+        let closing = surplusKeys(nextWorkers: nextWorkers)
         let latch = Latch(workers.count)
-        for w in workers {
+        for (i, w) in workers.enumerated() {
+            let mine = closing[i] ?? []
             w.post { w in
-                for s in w.services.values { s.handOver() }
+                for s in w.services.values { s.handOver(closing: mine) }
                 latch.countDown()
             }
         }

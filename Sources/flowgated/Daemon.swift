@@ -61,8 +61,8 @@ final class Daemon {
             ControlServerService(control, control: fileConfig.control),
             takeoverServer,
         ])
-        takeoverServer.onGo = { [unowned self, unowned group] in
-            dataPlaneService.handOverOnDrain = true
+        takeoverServer.onGo = { [unowned self, unowned group] nextWorkers in
+            dataPlaneService.handOverTo = nextWorkers
             lock.release()
             self.shutdownRequested("takeover", group, plane)
         }

@@ -260,3 +260,20 @@ def test_failed_takeover_leaves_the_old_process_serving(daemon, tcp_backend, por
     good, _ = take_over(daemon, old, cfg)
     assert old.wait_exit(timeout=20) == 0
     assert good.log_lines("takeover_complete")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("workers", [1, 3])
+def test_takeover_to_a_different_worker_count_refuses_nothing(daemon, tcp_backend, port_range, workers):
+    """The old process has 2 sockets per port; the new one serves them with
+    `workers` workers (two on one worker, or a worker with none)."""
+    cfg, ports, _ = tcp_setup(tcp_backend, port_range, workers=2)
+    old = daemon(cfg)
+    with ConnectLoop(ports) as loop:
+        time.sleep(0.5)
+        new, _ = take_over(daemon, old, dict(cfg, workers=workers))
+        assert old.wait_exit(timeout=20) == 0, old.stderr_text()[-3000:]
+        time.sleep(1)
+    print(f"workers 2 -> {workers}: {loop.ok} connections, {loop.refused} refused, other {loop.other[:5]}")
+    assert loop.refused == 0 and loop.other == []
+    assert new.log_lines("takeover_complete")

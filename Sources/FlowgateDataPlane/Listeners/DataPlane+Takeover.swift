@@ -41,18 +41,36 @@ extension DataPlane {
         let plans = snapshot.map { SnapshotIndex($0, transports: Set(drivers.keys)).plans } ?? [:]
         let all = found.withLock { $0 }
         var out: [HandedListener] = []
+        var order: [ListeningSocketKey: [Int]] = [:]
         for (k, list) in all {
-            let fds = list.sorted { $0.worker < $1.worker }.map { $0.fd }
+            let sorted = list.sorted { $0.worker < $1.worker }
+            order[k] = sorted.map { $0.worker }
+            let fds = sorted.map { $0.fd }
             out.append(HandedListener(key: k, listenerArn: plans[k]?.listener.listenerArn ?? "", fds: fds))
         }
         out.sort { a, b in a.key.port != b.key.port ? a.key.port < b.key.port : a.key.description < b.key.description }
+        offered.withLock { $0 = order }
         return out
     }
 
     /// Sockets received from the previous process; the next `prepare` uses
-    /// them for their keys instead of binding.
+    /// them for their keys instead of binding. At most one socket per worker
+    /// per key is kept (socket j goes to worker j); the rest, when this
+    /// process runs fewer workers, close with `closeUnadopted` and the old
+    /// process closes its copies at go (`handOver(nextWorkers:)`), so the
+    /// kernel moves their share of the port to the sockets kept.
     public func adopt(_ listeners: [HandedListener]) {
         adopted.withLock { pool in for l in listeners { pool[l.key, default: []].append(contentsOf: l.fds) } }
+    }
+
+    /// Per worker of this (old) process, the keys whose socket sits at a
+    /// position the next process, with `nextWorkers` workers, did not keep.
+    func surplusKeys(nextWorkers: Int) -> [Int: Set<ListeningSocketKey>] {
+        var closing: [Int: Set<ListeningSocketKey>] = [:]
+        for (k, order) in offered.withLock({ $0 }) {
+            for (position, worker) in order.enumerated() where position >= nextWorkers { closing[worker, default: []].insert(k) }
+        }
+        return closing
     }
 
     /// Closes the adopted sockets no `prepare` took (ports the new config no
@@ -73,8 +91,12 @@ extension DataPlane {
             var toBind: [(key: ListeningSocketKey, plan: ListenerPlan)] = []
             var handed: [(index: Int, socket: ListeningSocket)] = []
             for entry in added {
-                guard let fds = pool.removeValue(forKey: entry.key), !fds.isEmpty else { toBind.append(entry); continue }
-                for (j, fd) in fds.enumerated() { handed.append((j, ListeningSocket(key: entry.key, fd: fd))) }
+                guard var fds = pool.removeValue(forKey: entry.key), !fds.isEmpty else { toBind.append(entry); continue }
+                // Sockets beyond one per worker stay in the pool (closed by closeUnadopted).
+                let kept = Array(fds.prefix(workers.count))
+                fds.removeFirst(kept.count)
+                if !fds.isEmpty { pool[entry.key] = fds }
+                for (j, fd) in kept.enumerated() { handed.append((j, ListeningSocket(key: entry.key, fd: fd))) }
             }
             return (toBind, handed)
         }

@@ -64,8 +64,8 @@ final class TCPService: TransportService {
     /// The next process accepts from the same sockets: close ours without
     /// draining the queue (nothing is reset while another descriptor holds
     /// the socket open).
-    func handOver() {
-        for a in acceptors.values { a.release() }
+    func handOver(closing: Set<ListeningSocketKey>) {
+        for (k, a) in acceptors { if closing.contains(k) { a.close() } else { a.release() } }
         acceptors.removeAll()
     }
 

@@ -26,7 +26,11 @@ final class UDPService: TransportService {
     /// Sockets stay open for the live sessions' replies; see `UDPRelay.beginDrain`.
     func stopAccepting() { relay.beginDrain(); relay.publish() }
     /// See `UDPRelay.handOver`.
-    func handOver() { relay.handOver(); relay.publish() }
+    func handOver(closing: Set<ListeningSocketKey>) {
+        for k in closing { relay.detach(k) }
+        relay.handOver()
+        relay.publish()
+    }
     func listeningDescriptor(_ key: ListeningSocketKey) -> Int32? { relay.listeningDescriptor(key) }
     func sample(into s: inout WorkerSample) {
         s.udp = relay.stats

@@ -62,11 +62,11 @@ final class TakeoverClient {
 
     /// Tells the old process to go and waits for it to confirm that it
     /// stopped accepting and released the state lock.
-    func go() throws(TakeoverFailure) {
+    func go(workers: Int) throws(TakeoverFailure) {
         if hook == "kill-before-go" { raise(SIGKILL) }
         let reply: [UInt8]?
         do throws(SystemError) {
-            try System.sendMessage(fd, Array("go".utf8))
+            try System.sendMessage(fd, Array(TakeoverWire.go(workers: workers).utf8))
             reply = try System.receiveMessage(fd)?.bytes
         } catch {
             throw TakeoverFailure("hand-over to \(path): \(error)")

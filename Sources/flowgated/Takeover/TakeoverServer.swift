@@ -17,8 +17,9 @@ final class TakeoverServerService: Service {
     let path: String?
     let loop: MainLoop
     let plane: DataPlane
-    /// The new process said go: stop accepting, release the lock, drain.
-    var onGo: () -> Void = {}
+    /// The new process said go (with its worker count): stop accepting,
+    /// release the lock, drain.
+    var onGo: (Int) -> Void = { _ in }
     /// True from hello to go or abort: changes are refused meanwhile, since
     /// the new process has already read the state file.
     let busy = HandshakeFlag()
@@ -116,20 +117,22 @@ final class TakeoverServerService: Service {
             abort(c, "the new process closed the handshake before go"); return
         }
         for d in fds { System.close(d) }
-        guard TakeoverWire.text(bytes) == "go" else { abort(c, "unexpected message \"\(TakeoverWire.text(bytes).prefix(60))\""); return }
-        handOver(c)
+        guard let workers = TakeoverWire.goWorkers(TakeoverWire.text(bytes)) else {
+            abort(c, "unexpected message \"\(TakeoverWire.text(bytes).prefix(60))\""); return
+        }
+        handOver(c, nextWorkers: workers)
     }
 
     /// Point of no return: this process stops reading its listening sockets
     /// (the new one serves them), releases the state lock, drains, and
     /// confirms with done.
-    private func handOver(_ c: Int32) {
+    private func handOver(_ c: Int32, nextWorkers: Int) {
         session?.watch.cancel(); session?.timer.cancel(); session = nil
         // The new process binds its own handshake socket at this path next;
         // the file is left for it to replace.
         stopListening()
         identity = nil
-        onGo()
+        onGo(nextWorkers)
         if (try? System.sendMessage(c, Array("done".utf8))) == nil {
             Log.warn("takeover_confirm_failed", ["reason": "the new process left before done"])
         }

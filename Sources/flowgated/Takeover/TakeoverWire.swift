@@ -5,7 +5,8 @@
 //   new → old   hello 1 pid=<pid>
 //   old → new   listener <TCP|UDP> <bind> <port> <listener ARN>   + its sockets (SCM_RIGHTS), one per port
 //   old → new   end <ports>                 (or: refused <reason>, then close)
-//   new → old   go                          (after the new process forwards)
+//   new → old   go <workers>                (after the new process forwards; sockets past
+//                                            one per worker of the new process close)
 //   old → new   done                        (the old one stopped accepting and released the lock)
 import FlowgateCore
 import FlowgateSystem
@@ -25,6 +26,15 @@ enum TakeoverWire {
         let f = line.split(separator: " ")
         guard f.count >= 2, f[0] == "hello" else { return nil }
         return Int(f[1])
+    }
+
+    static func go(workers: Int) -> String { "go \(workers)" }
+
+    /// The new process's worker count from a go message, nil when it is not one.
+    static func goWorkers(_ line: String) -> Int? {
+        let f = line.split(separator: " ")
+        guard f.count == 2, f[0] == "go", let n = Int(f[1]), n >= 1 else { return nil }
+        return n
     }
 
     static func listenerLine(_ l: HandedListener) -> String {
