@@ -277,3 +277,33 @@ def test_takeover_to_a_different_worker_count_refuses_nothing(daemon, tcp_backen
     print(f"workers 2 -> {workers}: {loop.ok} connections, {loop.refused} refused, other {loop.other[:5]}")
     assert loop.refused == 0 and loop.other == []
     assert new.log_lines("takeover_complete")
+
+
+@pytest.mark.timeout(60)
+def test_fewer_workers_udp_datagrams_reach_the_new_process_while_the_old_drains(daemon, tcp_backend, udp_backend,
+                                                                              port_range):
+    """2 → 1 workers: the socket per port the new process did not keep is
+    closed by both, so no datagram is queued where nobody reads, even while
+    the old process still drains a TCP connection."""
+    cfg, ports, udp_ports = tcp_setup(tcp_backend, port_range, udp=True, udp_backend=udp_backend, workers=2)
+    old = daemon(cfg)
+    held = socket.create_connection(("127.0.0.1", ports[0]), timeout=5)
+    held.sendall(b"x\n")
+    assert held.recv(8) == b"x\n"
+    take_over(daemon, old, dict(cfg, workers=1))
+    time.sleep(0.5)
+    assert old.running
+    lost = []
+    for i in range(40):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+            c.settimeout(2)
+            msg = f"fresh {i}".encode()
+            c.sendto(msg, ("127.0.0.1", udp_ports[i % 2]))
+            try:
+                if c.recvfrom(2048)[0] != msg:
+                    lost.append(i)
+            except socket.timeout:
+                lost.append(i)
+    held.close()
+    assert old.wait_exit(timeout=20) == 0
+    assert lost == []
