@@ -114,6 +114,11 @@ def test_three_takeovers_refuse_no_connection_and_old_exits_0(daemon, tcp_backen
     # The last process still serves, holds the lock and the control socket.
     status, _, _ = current.request("GET", "/metrics")
     assert status == 200
+    third = daemon(cfg, wait_ready=False, control_socket=current.control_socket, state_file=current.state_file)
+    assert third.wait_exit(timeout=20) == 1
+    assert third.log_lines("already_running")
+    status, _, _ = current.request("GET", "/metrics")
+    assert status == 200
 
 
 @pytest.mark.timeout(60)

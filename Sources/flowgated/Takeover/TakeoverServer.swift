@@ -120,6 +120,11 @@ final class TakeoverServerService: Service {
         guard let workers = TakeoverWire.goWorkers(TakeoverWire.text(bytes)) else {
             abort(c, "unexpected message \"\(TakeoverWire.text(bytes).prefix(60))\""); return
         }
+        // A SIGTERM during the handshake already started this process's
+        // drain: answering go would cut it short. The new process then exits.
+        guard plane.lifecycle == .running || plane.lifecycle == .reloading else {
+            abort(c, "flowgated is \(plane.lifecycle.rawValue)"); return
+        }
         handOver(c, nextWorkers: workers)
     }
 
