@@ -312,3 +312,30 @@ def test_fewer_workers_udp_datagrams_reach_the_new_process_while_the_old_drains(
     held.close()
     assert old.wait_exit(timeout=20) == 0
     assert lost == []
+
+
+@pytest.mark.timeout(60)
+def test_changes_are_refused_during_the_handshake_and_accepted_after_an_abort(daemon, tcp_backend, port_range):
+    """The new process has read the state file once it holds the sockets: an
+    update the old one acknowledged then would be lost, so it is refused."""
+    cfg, ports, _ = tcp_setup(tcp_backend, port_range)
+    old = daemon(cfg)
+    url = f"/v3/{cfg['project_id']}/elb/pools/{cfg['pools'][0]['id']}"
+    new = daemon(cfg, wait_ready=False, args=["--takeover"], control_socket=old.control_socket,
+                 state_file=old.state_file, env={"FLOWGATE_TEST_TAKEOVER_HOOK": "pause-after-receive"})
+    deadline = time.monotonic() + 10
+    while not old.log_lines("takeover_offered") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert old.log_lines("takeover_offered"), old.stderr_text()[-3000:]
+    status, _, body = old.request("PUT", url, body={"pool": {"description": "during"}})
+    assert status == 503 and b"handing over" in body, (status, body)
+    new.kill9()
+    deadline = time.monotonic() + 10
+    while not old.log_lines("takeover_aborted") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert old.log_lines("takeover_aborted"), old.stderr_text()[-3000:]
+    status, _, body = old.request("PUT", url, body={"pool": {"description": "after"}})
+    assert status == 200, body
+    with socket.create_connection(("127.0.0.1", ports[0]), timeout=5) as c:
+        c.sendall(b"ok\n")
+        assert c.recv(8) == b"ok\n"

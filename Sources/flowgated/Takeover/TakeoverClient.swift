@@ -13,7 +13,8 @@ final class TakeoverClient {
     private var fd: Int32 = -1
     /// A test hook (FLOWGATE_TEST_TAKEOVER_HOOK): `kill-after-receive` or
     /// `kill-before-go` sends this process SIGKILL at that step, so tests can
-    /// check the old process rolls back.
+    /// check the old process rolls back; `pause-after-receive` waits 5 s
+    /// there, so tests can act during the handshake.
     let hook = System.environment("FLOWGATE_TEST_TAKEOVER_HOOK") ?? ""
 
     init(path: String) { self.path = path }
@@ -57,6 +58,7 @@ final class TakeoverClient {
             if let i = byKey[l.key] { listeners[i].fds += l.fds } else { byKey[l.key] = listeners.count; listeners.append(l) }
         }
         if hook == "kill-after-receive" { raise(SIGKILL) }
+        if hook == "pause-after-receive" { sleep(5) }
         return listeners
     }
 
