@@ -147,6 +147,7 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
             throw error
         }
         opened.add(handed, workers: workers.count)
+        opened.add(widenAdopted(handed), workers: workers.count)
         let addedKeys = Set(added.map(\.key))
         let boundKeys = Set(toBind.map(\.key))
         if !handed.isEmpty {

@@ -277,7 +277,8 @@ def test_failed_takeover_leaves_the_old_process_serving(daemon, tcp_backend, por
 @pytest.mark.parametrize("workers", [1, 3])
 def test_takeover_to_a_different_worker_count_refuses_nothing(daemon, tcp_backend, port_range, workers):
     """The old process has 2 sockets per port; the new one serves them with
-    `workers` workers (two on one worker, or a worker with none)."""
+    `workers` workers: one keeps one of them (the other closes in both
+    processes), three add a socket per port to the SO_REUSEPORT group."""
     cfg, ports, _ = tcp_setup(tcp_backend, port_range, workers=2)
     old = daemon(cfg)
     with ConnectLoop(ports) as loop:
@@ -288,6 +289,11 @@ def test_takeover_to_a_different_worker_count_refuses_nothing(daemon, tcp_backen
     print(f"workers 2 -> {workers}: {loop.ok} connections, {loop.refused} refused, other {loop.other[:5]}")
     assert loop.refused == 0 and loop.other == []
     assert new.log_lines("takeover_complete")
+    widened = new.log_lines("listeners_widened")
+    if workers == 3:
+        assert widened and f"sockets={PORTS}" in widened[0], new.stderr_text()[-3000:]
+    else:
+        assert not widened
 
 
 @pytest.mark.timeout(60)

@@ -82,6 +82,32 @@ extension DataPlane {
         return left.keys.sorted { $0.port < $1.port }
     }
 
+    /// With more workers than the previous process had sockets for a port,
+    /// the workers left without one get a new socket in the port's
+    /// SO_REUSEPORT group, so every worker serves it as after a plain start.
+    /// A port handed over with a single socket (no SO_REUSEPORT: the
+    /// descriptor budget dealt ports to workers) stays with one, and a
+    /// socket that cannot be opened only leaves the port on fewer workers.
+    func widenAdopted(_ handed: [(index: Int, socket: ListeningSocket)]) -> [(index: Int, socket: ListeningSocket)] {
+        var count: [ListeningSocketKey: Int] = [:]
+        for h in handed { count[h.socket.key, default: 0] += 1 }
+        var extra: [(index: Int, socket: ListeningSocket)] = []
+        for (key, n) in count where n > 1 && n < workers.count {
+            guard let driver = drivers[key.transport] else { continue }
+            let address = SocketAddress(key.bind, port: key.port)
+            for j in n..<workers.count {
+                do throws(SystemError) {
+                    extra.append((j, ListeningSocket(key: key, fd: try driver.openListeningSocket(address, reusePort: true))))
+                } catch {
+                    Log.warn("takeover_widen_failed", ["port": key.port, "protocol": key.transport.rawValue, "error": error.description])
+                    break
+                }
+            }
+        }
+        if !extra.isEmpty { Log.info("listeners_widened", ["sockets": extra.count, "workers": workers.count]) }
+        return extra
+    }
+
     /// Splits the keys an update adds into those to bind and those handed
     /// over (each socket with its index among its key's sockets).
     func takeAdopted(_ added: [(key: ListeningSocketKey, plan: ListenerPlan)])
