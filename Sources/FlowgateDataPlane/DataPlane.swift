@@ -45,6 +45,13 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
         var lifecycle: Lifecycle = .starting
     }
     private let state: Mutex<State>
+    /// Listening sockets received from the previous process (takeover),
+    /// used by `prepare` instead of binding their keys
+    /// (Listeners/DataPlane+Takeover.swift).
+    let adopted = Mutex<[ListeningSocketKey: [Int32]]>([:])
+    /// For each key offered to a next process, the workers whose sockets
+    /// were sent, in order (a socket's index is its position here).
+    let offered = Mutex<[ListeningSocketKey: [Int]]>([:])
 
     /// `workerCount` nil: one per online CPU. `tuning` is fixed for the
     /// process's life (scratch buffers are sized from it).
@@ -124,18 +131,30 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
                 if !bound.contains(key) && index.plans[key] === plan { added.append((key, plan)) }
             }
         }
+        // Keys handed over by the previous process are not bound again.
+        let (toBind, handed) = takeAdopted(added)
         let budget = DescriptorBudget(limit: System.descriptorLimit(), openNow: System.openDescriptorCount())
         let binder = ListenerBinder(drivers: drivers, workers: workers.count)
-        let k = try binder.socketsPerPort(added, budget: budget)
-        if !added.isEmpty {
+        let k = try binder.socketsPerPort(toBind, budget: budget)
+        if !toBind.isEmpty {
             Log.info("descriptor_budget", ["limit": budget.limit, "open": budget.openNow, "reserve": budget.reserve,
-                                           "new_ports": added.count, "workers": workers.count, "sockets_per_port": k,
+                                           "new_ports": toBind.count, "workers": workers.count, "sockets_per_port": k,
                                            "mode": k == workers.count ? "reuseport_per_worker" : "ports_dealt_to_workers"])
         }
-        let opened = try binder.bind(added, socketsPerPort: k)
+        var opened: ListenerBinder.Opened
+        do throws(ApplyError) { opened = try binder.bind(toBind, socketsPerPort: k) } catch {
+            for h in handed { System.close(h.socket.fd) }
+            throw error
+        }
+        opened.add(handed, workers: workers.count)
+        opened.add(widenAdopted(handed), workers: workers.count)
         let addedKeys = Set(added.map(\.key))
-        for plan in snapshot.listeners where drivers[plan.listener.protocol] != nil && !addedKeys.isEmpty {
-            let newPorts = plan.ports.filter { addedKeys.contains(ListeningSocketKey(transport: plan.listener.protocol, bind: plan.bindAddress, port: $0)) }
+        let boundKeys = Set(toBind.map(\.key))
+        if !handed.isEmpty {
+            Log.info("listeners_adopted", ["ports": addedKeys.count - boundKeys.count, "sockets": handed.count])
+        }
+        for plan in snapshot.listeners where drivers[plan.listener.protocol] != nil && !boundKeys.isEmpty {
+            let newPorts = plan.ports.filter { boundKeys.contains(ListeningSocketKey(transport: plan.listener.protocol, bind: plan.bindAddress, port: $0)) }
             if newPorts.isEmpty { continue }
             Log.info("listener_bound", ["listener": plan.listener.listenerArn, "protocol": plan.listener.protocol.rawValue,
                                         "bind": plan.listener.bind, "ports": DataPlane.describe(newPorts),
@@ -227,6 +246,24 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
         // UDP sockets stay bound until shutdown() (see above).
         state.withLock { $0.bound = $0.bound.filter { $0.transport == .udp } }
         Log.info("listeners_closed", ["active_flows": activeFlows, "udp_sessions": udpTotals.sessions])
+    }
+
+    /// Start of a drain after a takeover: the next process serves the same
+    /// listening sockets, so every worker stops reading them without taking
+    /// in their queues; UDP ones stay open for the live sessions' replies.
+    public func handOver(nextWorkers: Int) {
+        let closing = surplusKeys(nextWorkers: nextWorkers)
+        let latch = Latch(workers.count)
+        for (i, w) in workers.enumerated() {
+            let mine = closing[i] ?? []
+            w.post { w in
+                for s in w.services.values { s.handOver(closing: mine) }
+                latch.countDown()
+            }
+        }
+        latch.wait()
+        state.withLock { $0.bound = $0.bound.filter { $0.transport == .udp } }
+        Log.info("listeners_handed_over", ["active_flows": activeFlows, "udp_sessions": udpTotals.sessions])
     }
 
     /// Closes every flow and listening socket and joins the worker threads.

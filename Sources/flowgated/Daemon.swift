@@ -16,18 +16,56 @@ final class Daemon {
     init(configPath: String) { self.configPath = configPath }
 
     /// Runs until stopped; returns the process exit code.
-    func run(_ fileConfig: FlowgateConfig) -> Int32 {
+    func run(_ fileConfig: FlowgateConfig, takeover: Bool = false) -> Int32 {
+        let startedAt = System.monotonicMicroseconds()
         System.ignoreSIGPIPE()
         let limit = System.raiseDescriptorLimit()
         let plane = DataPlane(workerCount: fileConfig.workers, tuning: fileConfig.tuning)
         let control = makeControlService(dataPlane: plane, fileConfig: fileConfig)
+        let takeoverPath = fileConfig.control.unixSocket.map { TakeoverWire.socketPath(controlSocket: $0) }
+        let lock = StateLockService(stateFile: fileConfig.stateFile, deferred: takeover)
+        let dataPlaneService = DataPlaneService(plane, projectID: fileConfig.projectID)
+        let takeoverServer = TakeoverServerService(path: takeoverPath, loop: loop, plane: plane)
+        var takeoverGo: [any Service] = []
+        if takeover {
+            // Sockets first: the config was validated before this, and
+            // nothing is bound yet, so a port handed over is never bound twice.
+            guard let path = takeoverPath else {
+                Log.error("takeover_failed", ["error": "--takeover needs control.unix_socket (the takeover socket is beside it)"])
+                return 1
+            }
+            let client = TakeoverClient(path: path)
+            do throws(TakeoverFailure) {
+                let handed = try client.receiveListeners()
+                plane.adopt(handed)
+                Log.info("takeover_received", ["socket": path, "ports": handed.count,
+                                               "sockets": handed.reduce(0) { $0 + $1.fds.count }])
+            } catch {
+                Log.error("takeover_failed", ["error": error.message])
+                return 1
+            }
+            takeoverGo = [TakeoverGoService(client: client, plane: plane, lock: lock, startedAt: startedAt)]
+        }
+        let refusing = control.refusingChanges
+        let handshake = takeoverServer.busy
+        control.refusingChanges = {
+            if handshake.isSet { return "flowgated is handing over to a new process" }
+            return refusing()
+        }
         let group = ServiceGroup([
-            StateLockService(stateFile: fileConfig.stateFile),
-            DataPlaneService(plane, projectID: fileConfig.projectID),
+            lock,
+            dataPlaneService,
             HealthCheckerService(plane.health),
             ControlStateService(control, fileConfig: fileConfig),
+        ] + takeoverGo + [
             ControlServerService(control, control: fileConfig.control),
+            takeoverServer,
         ])
+        takeoverServer.onGo = { [unowned self, unowned group] nextWorkers in
+            dataPlaneService.handOverTo = nextWorkers
+            lock.release()
+            self.shutdownRequested("takeover", group, plane)
+        }
         group.onTransition = { old, new in Log.debug("daemon_state", ["from": old.description, "to": new.description]) }
 
         Log.info("starting", ["config": configPath, "pid": System.processID(), "workers": plane.workers.count,

@@ -3,7 +3,7 @@ import FlowgateCore
 import FlowgateSystem
 import FlowgateDataPlane
 
-/// `flowgated --config FILE [--check-config] [--log-level LEVEL]` (docs/architecture.md §11).
+/// `flowgated --config FILE [--check-config] [--takeover] [--log-level LEVEL]` (docs/architecture.md §11).
 @main
 struct Flowgated: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,6 +15,9 @@ struct Flowgated: ParsableCommand {
 
     @Flag(name: .long, help: "Validate the config file, print the result and exit (0 valid, 1 invalid); binds nothing.")
     var checkConfig = false
+
+    @Flag(name: .long, help: "Take over from the flowgated running with this config: receive its listening sockets over the takeover socket beside control.unix_socket, start, then tell it to drain and exit (docs/architecture.md §16).")
+    var takeover = false
 
     @Option(name: .long, help: "Lowest level logged: debug, info, warn or error.")
     var logLevel: String = "info"
@@ -39,7 +42,7 @@ struct Flowgated: ParsableCommand {
             print("configuration ok")
             return
         }
-        let code = Daemon(configPath: config).run(loaded)
+        let code = Daemon(configPath: config).run(loaded, takeover: takeover)
         if code != 0 { throw ExitCode(code) }
     }
 }

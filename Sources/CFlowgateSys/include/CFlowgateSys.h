@@ -69,6 +69,15 @@ int fg_set_thread_name(const char *name);
 /// setsockopt SO_RCVBUFFORCE/SO_SNDBUFFORCE falling back to SO_RCVBUF/SO_SNDBUF.
 int fg_set_buffers(int fd, int rcv_bytes, int snd_bytes);
 
+/// Descriptor passing over a Unix socket (fdpass.c): at most FG_MAX_FDS per message.
+#define FG_MAX_FDS 64
+/// sendmsg of `len` bytes with `nfds` descriptors as SCM_RIGHTS (MSG_NOSIGNAL); -1 with errno.
+long fg_send_with_fds(int sock, const void *buf, unsigned long len, const int *fds, int nfds);
+/// recvmsg into `buf` with MSG_CMSG_CLOEXEC; the descriptors received go to `fds` (at most `maxfds`,
+/// extras closed) and their count to `*nfds`; `*truncated` is set when bytes or descriptors were cut.
+/// Returns the byte count (0 at EOF), -1 with errno.
+long fg_recv_with_fds(int sock, void *buf, unsigned long len, int *fds, int maxfds, int *nfds, int *truncated);
+
 #ifdef __cplusplus
 }
 #endif

@@ -68,6 +68,9 @@ public final class ControlServer: @unchecked Sendable {
     /// The bound TCP port (useful with port 0 in tests).
     public private(set) var tcpPort: Int?
     public let unixSocketPath: String?
+    /// The socket file as bound: after a takeover the next process has
+    /// replaced it with its own, which `stop` must leave in place.
+    private var unixSocketIdentity: FileIdentity?
 
     /// Binds everything before returning, so a bad address fails the start.
     public init(router: ControlRouter, limits: ControlLimits = ControlLimits()) throws(ControlServerError) {
@@ -82,6 +85,7 @@ public final class ControlServer: @unchecked Sendable {
             do throws(SystemError) {
                 let fd = try System.listenUnix(path, mode: 0o600, backlog: 128)
                 endpoints.append(ControlEndpoint(fd: fd, overTCP: false, name: "unix"))
+                unixSocketIdentity = System.fileIdentity(path)
             } catch {
                 throw ControlServerError("control.unix_socket \(path): \(error)")
             }
@@ -157,7 +161,7 @@ public final class ControlServer: @unchecked Sendable {
             System.close(e.fd)
         }
         endpoints.removeAll()
-        if let p = unixSocketPath { System.removeSocketFile(p) }
+        if let p = unixSocketPath { System.removeSocketFile(p, ifStill: unixSocketIdentity) }
         running = nil
     }
 

@@ -13,6 +13,11 @@ struct ListenerBinder {
         var socketsPerPort: Int
         var count: Int { byWorker.reduce(0) { $0 + $1.count } }
         func closeAll() { for list in byWorker { for s in list { System.close(s.fd) } } }
+        /// Sockets handed over by the previous process, in order per key:
+        /// the j-th socket of a key goes to worker j mod workers.
+        mutating func add(_ handed: [(index: Int, socket: ListeningSocket)], workers: Int) {
+            for h in handed { byWorker[h.index % workers].append(h.socket) }
+        }
     }
 
     /// `added` lists the new keys in a stable order (listener by listener,

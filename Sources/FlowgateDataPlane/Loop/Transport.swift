@@ -69,6 +69,15 @@ public protocol TransportService: AnyObject {
     func closeAllFlows()
     /// Start of a drain (SIGTERM): take no new flows; established ones go on.
     func stopAccepting()
+    /// Start of a drain after a takeover (Sources/flowgated/Takeover/): the
+    /// listening sockets now also belong to the next process, which serves
+    /// their queues, so stop reading them without taking in what is queued;
+    /// established flows go on. Keys in `closing` are sockets the next
+    /// process did not keep (it runs fewer workers): they close as in
+    /// `stopAccepting`, so the kernel moves their traffic to the others.
+    func handOver(closing: Set<ListeningSocketKey>)
+    /// The listening socket attached for `key`, to be duplicated for a takeover.
+    func listeningDescriptor(_ key: ListeningSocketKey) -> Int32?
     /// Adds every flow open now, and the transport's own figures, to a
     /// scrape sample (WorkerMetrics keeps the totals of ended flows).
     func sample(into sample: inout WorkerSample)

@@ -42,6 +42,13 @@ final class TCPAcceptor: EventHandler {
         System.close(fd)
     }
 
+    /// After a takeover: the next process holds the same socket and serves
+    /// its queue, so this one only lets go of its descriptor.
+    func release() {
+        if let e = event { e.free(); event = nil }
+        System.close(fd)
+    }
+
     private func acceptReady(limit: Int = TCPAcceptor.acceptsPerWakeup) {
         for _ in 0..<limit {
             let accepted: (fd: Int32, peer: SocketAddress)?

@@ -78,6 +78,16 @@ final class TCPService: TransportService {
     /// Listeners closed for shutdown: HTTP connections close after their current response.
     private(set) var draining = false
 
+    /// The next process accepts from the same sockets: close ours without
+    /// draining the queue (nothing is reset while another descriptor holds
+    /// the socket open).
+    func handOver(closing: Set<ListeningSocketKey>) {
+        for (k, a) in acceptors { if closing.contains(k) { a.close() } else { a.release() } }
+        acceptors.removeAll()
+    }
+
+    func listeningDescriptor(_ key: ListeningSocketKey) -> Int32? { acceptors[key]?.fd }
+
     func closeAllFlows() {
         while let c = head { c.close(reason: "shutdown") }
         while let c = httpHead { c.close(reason: "shutdown") }

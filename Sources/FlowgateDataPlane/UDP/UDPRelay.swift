@@ -201,6 +201,19 @@ public final class UDPRelay: @unchecked Sendable {
         endQuietSessions(now: time.now())
     }
 
+    /// A drain after a takeover: the next process reads the same listening
+    /// sockets, so this one stops reading them at all (a datagram read here
+    /// could only be dropped); the sockets stay open for the live sessions'
+    /// replies, which leave from the address the client used. Sessions end
+    /// after `drainQuiet` of silence as in `beginDrain`: their clients'
+    /// datagrams now reach the next process.
+    public func handOver() {
+        for p in portsByKey.values { if let e = p.event { e.free(); p.event = nil } }
+        beginDrain()
+    }
+
+    public func listeningDescriptor(_ key: ListeningSocketKey) -> Int32? { portsByKey[key]?.fd }
+
     private func endQuietSessions(now: Double) {
         for state in listeners.values {
             while let oldest = state.table.oldest, now - state.table.lastSeen(at: oldest) >= UDPRelay.drainQuiet {

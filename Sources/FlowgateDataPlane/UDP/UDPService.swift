@@ -25,6 +25,13 @@ final class UDPService: TransportService {
     func closeAllFlows() { relay.closeAllFlows(); relay.publish() }
     /// Sockets stay open for the live sessions' replies; see `UDPRelay.beginDrain`.
     func stopAccepting() { relay.beginDrain(); relay.publish() }
+    /// See `UDPRelay.handOver`.
+    func handOver(closing: Set<ListeningSocketKey>) {
+        for k in closing { relay.detach(k) }
+        relay.handOver()
+        relay.publish()
+    }
+    func listeningDescriptor(_ key: ListeningSocketKey) -> Int32? { relay.listeningDescriptor(key) }
     func sample(into s: inout WorkerSample) {
         s.udp = relay.stats
         relay.addLiveFlows(to: &s)

@@ -21,9 +21,14 @@ final class DataPlaneService: Service {
         }
     }
 
+    /// Set when a takeover's new process said go, to its worker count: it
+    /// serves the same listening sockets, so this drain hands them over
+    /// instead of closing them (Takeover/TakeoverServer.swift).
+    var handOverTo: Int?
+
     func beginDrain() {
         plane.setLifecycle(.draining)
-        plane.stopAccepting()
+        if let n = handOverTo { plane.handOver(nextWorkers: n) } else { plane.stopAccepting() }
     }
 
     var isDrained: Bool { plane.drainingFlows == 0 }

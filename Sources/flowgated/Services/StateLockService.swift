@@ -13,9 +13,22 @@ final class StateLockService: Service {
     private enum Lock { case free, held(fd: Int32) }
     private var lock = Lock.free
 
-    init(stateFile: String) { directory = StateLockService.directory(of: stateFile) }
+    /// A takeover's new process starts without the lock (the old process
+    /// holds it until told to go) and takes it in `acquire` (Takeover/).
+    let deferred: Bool
+
+    init(stateFile: String, deferred: Bool = false) {
+        directory = StateLockService.directory(of: stateFile)
+        self.deferred = deferred
+    }
 
     func start() throws(ServiceError) {
+        if deferred {
+            do { try System.makeDirectories(directory) } catch {
+                throw ServiceError(service: name, "\(directory): \(error.description)")
+            }
+            return
+        }
         do {
             try System.makeDirectories(directory)
             lock = .held(fd: try System.lockFile(path))
@@ -29,7 +42,18 @@ final class StateLockService: Service {
         }
     }
 
-    func stop() {
+    func stop() { release() }
+
+    /// Waits up to `seconds` for the process handing over to let go of the lock.
+    func acquire(waitingUpTo seconds: Double) throws(ServiceError) {
+        if case .held = lock { return }
+        do throws(SystemError) { lock = .held(fd: try System.lockFile(path, waitingUpTo: seconds)) } catch {
+            throw ServiceError(service: name, "\(path) still locked after \(Int(seconds)) s: \(error.description)")
+        }
+    }
+
+    /// Lets the next process take the lock (takeover) or ends it (stop).
+    func release() {
         if case let .held(fd) = lock { System.close(fd) }
         lock = .free
     }

@@ -1,0 +1,61 @@
+// The takeover handshake's messages (docs/architecture.md §16): text, one
+// per SOCK_SEQPACKET message, so each message carries exactly the
+// descriptors sent with it.
+//
+//   new → old   hello 1 pid=<pid>
+//   old → new   listener <TCP|UDP> <bind> <port> <listener ARN>   + its sockets (SCM_RIGHTS), one per port
+//   old → new   end <ports>                 (or: refused <reason>, then close)
+//   new → old   go <workers>                (after the new process forwards; sockets past
+//                                            one per worker of the new process close)
+//   old → new   done                        (the old one stopped accepting and released the lock)
+import FlowgateCore
+import FlowgateSystem
+import FlowgateDataPlane
+
+enum TakeoverWire {
+    static let version = 1
+
+    /// The handshake socket, beside the control socket, so the same
+    /// `control.unix_socket` that names the running daemon finds it.
+    static func socketPath(controlSocket: String) -> String { controlSocket + ".takeover" }
+
+    static func hello() -> String { "hello \(version) pid=\(System.processID())" }
+
+    /// The version a hello asks for, nil when it is not a hello.
+    static func helloVersion(_ line: String) -> Int? {
+        let f = line.split(separator: " ")
+        guard f.count >= 2, f[0] == "hello" else { return nil }
+        return Int(f[1])
+    }
+
+    static func go(workers: Int) -> String { "go \(workers)" }
+
+    /// The new process's worker count from a go message, nil when it is not one.
+    static func goWorkers(_ line: String) -> Int? {
+        let f = line.split(separator: " ")
+        guard f.count == 2, f[0] == "go", let n = Int(f[1]), n >= 1 else { return nil }
+        return n
+    }
+
+    static func listenerLine(_ l: HandedListener) -> String {
+        "listener \(l.key.transport.rawValue) \(l.key.bind) \(l.key.port) \(l.listenerArn)"
+    }
+
+    /// A `listener` message and the descriptors that came with it.
+    static func parseListener(_ line: String, fds: [Int32]) -> HandedListener? {
+        let f = line.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
+        guard f.count >= 4, f[0] == "listener", let transport = TransportProtocol(rawValue: String(f[1])),
+              let bind = IPAddress(f[2]), let port = Int(f[3]), (1...65535).contains(port), !fds.isEmpty else { return nil }
+        return HandedListener(key: ListeningSocketKey(transport: transport, bind: bind, port: port),
+                              listenerArn: f.count > 4 ? String(f[4]) : "", fds: fds)
+    }
+
+    static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+}
+
+/// Why a takeover did not happen; the message names the step.
+struct TakeoverFailure: Error, CustomStringConvertible {
+    var message: String
+    init(_ message: String) { self.message = message }
+    var description: String { message }
+}
