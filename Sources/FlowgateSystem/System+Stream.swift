@@ -5,6 +5,9 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+// The socket constants come through the shim's module too: its header includes
+// <sys/socket.h>, and a clean build otherwise fails to see SOCK_STREAM here.
+import CFlowgateSys
 
 /// A host name that did not resolve (getaddrinfo's own error, not errno).
 public struct ResolveError: Error, Sendable, CustomStringConvertible {
