@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Flowgate benchmark: one command (`make bench` calls it).
 #
-#   ROUNDS=3 DURATION=5 PIN=0 ONLY=tcp1,tcp4,udp,cps,rps,lat,ulat,mem \
+#   ROUNDS=3 DURATION=5 PIN=0 ONLY=tcp1,tcp4,udp,udpw,cps,rps,hka,hcps,lat,ulat,mem \
 #   PROXIES=direct,flowgated,haproxy,haproxy-splice,nginx bench/run.sh
 #
 # Installs the load tools and peers it needs (Debian packages, only when

@@ -143,6 +143,9 @@ def run_round(round_index, settings, proxies, ctx, results):
                     else:
                         results.not_applicable.add((test, name))
                     continue
+                if test in loads.HTTP_MODE_TESTS and not proxy.supports_http_mode():
+                    results.not_applicable.add((test, name))
+                    continue
                 if name not in started:
                     continue
                 if not proxy.alive():

@@ -72,8 +72,8 @@ def udp_datagrams_big_buffers(ctx, proxy):
     return {"udpw_rate": datagrams / received["seconds"] / 1e3, "udpw_loss": end["sum"]["lost_percent"]}
 
 
-def _wrk(ctx, proxy, headers):
-    url = f"http://127.0.0.1:{proxy.port('http')}/"
+def _wrk(ctx, proxy, headers, service="http"):
+    url = f"http://127.0.0.1:{proxy.port(service)}/"
     argv = ["wrk", "-t", "2", "-c", str(WRK_CONNECTIONS), "-d", f"{ctx.duration}s", "--timeout", "2s"] + headers + [url]
     code, out = ctx.registry.run("wrk", argv, ctx.duration + 15, cpu=CLIENT_CPU)
     match = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -97,6 +97,17 @@ def new_connections(ctx, proxy):
 
 def keepalive_requests(ctx, proxy):
     return {"rps": _wrk(ctx, proxy, [])}
+
+
+def http_mode_keepalive_requests(ctx, proxy):
+    """The `rps` load through the proxy's HTTP mode (service `httppool`): every
+    request is parsed, balanced and gets a persistence cookie added."""
+    return {"hka": _wrk(ctx, proxy, [], service="httppool")}
+
+
+def http_mode_new_connections(ctx, proxy):
+    """The `cps` load through the proxy's HTTP mode: one request per connection."""
+    return {"hcps": _wrk(ctx, proxy, ["-H", "Connection: close"], service="httppool")}
 
 
 def _sockperf(ctx, proxy, tcp):
@@ -165,7 +176,10 @@ TESTS = {
     "udpw": (udp_datagrams_big_buffers, True),
     "cps": (new_connections, False),
     "rps": (keepalive_requests, False),
+    "hka": (http_mode_keepalive_requests, False),
+    "hcps": (http_mode_new_connections, False),
     "lat": (tcp_latency, False),
     "ulat": (udp_latency, True),
 }
 ALL_TESTS = list(TESTS) + ["mem"]
+HTTP_MODE_TESTS = {"hka", "hcps"}  # n/a for a proxy whose supports_http_mode() is False

@@ -50,6 +50,11 @@ class Proxy:
     def supports_udp(self):
         return self.name in UDP_CAPABLE
 
+    def supports_http_mode(self):
+        """haproxy-splice is haproxy plus splicing of bodies, which with the
+        3-byte responses of the HTTP-mode tests is haproxy again: skipped there."""
+        return self.name != "haproxy-splice"
+
     def port(self, service):
         return self.ports.proxy(self.name, service)
 
@@ -130,6 +135,13 @@ class HAProxy(Proxy):
         for s in SERVICES:
             if not s.tcp:
                 continue  # HAProxy has no UDP proxying
+            if s.http_mode:
+                # HTTP mode with an inserted persistence cookie, as an HTTP_COOKIE pool does
+                # (HAProxy configuration manual, 4.2 "cookie").
+                sections.append(f"listen {s.name}\n    mode http\n    bind 127.0.0.1:{self.port(s.name)}\n"
+                                f"    cookie SRV insert indirect nocache\n"
+                                f"    server {s.name}_1 127.0.0.1:{self.ports.backend(s.name)} cookie s1\n")
+                continue
             sections.append(f"listen {s.name}\n    bind 127.0.0.1:{self.port(s.name)}\n"
                             f"    server {s.name}_1 127.0.0.1:{self.ports.backend(s.name)}\n")
         splice = "    option splice-request\n    option splice-response" if self.splice else ""
@@ -143,9 +155,20 @@ class HAProxy(Proxy):
 
 class Nginx(Proxy):
     def prepare(self, workdir):
-        sections = []
+        sections, http_sections = [], []
         for s in SERVICES:
             upstream = f"127.0.0.1:{self.ports.backend(s.name)}"
+            if s.http_mode:
+                # nginx's usual HTTP reverse proxy: upstream connections kept alive
+                # (keepalive needs HTTP/1.1 and an empty Connection header upstream).
+                http_sections.append(
+                    f"    upstream {s.name} {{\n        server {upstream};\n        keepalive 64;\n"
+                    f"        keepalive_requests 1000000;\n    }}\n"
+                    f"    server {{\n        listen 127.0.0.1:{self.port(s.name)} reuseport backlog=4096;\n"
+                    f"        location / {{\n            proxy_pass http://{s.name};\n"
+                    f"            proxy_http_version 1.1;\n            proxy_set_header Connection \"\";\n"
+                    f"        }}\n    }}")
+                continue
             if s.tcp:
                 sections.append(f"    server {{\n        listen 127.0.0.1:{self.port(s.name)} reuseport backlog=4096;\n"
                                 f"        proxy_pass {upstream};\n    }}")
@@ -153,7 +176,8 @@ class Nginx(Proxy):
                 # proxy_timeout 30s: the UDP idle timeout flowgated uses (docs/architecture.md section 2).
                 sections.append(f"    server {{\n        listen 127.0.0.1:{self.port(s.name)} udp reuseport;\n"
                                 f"        proxy_pass {upstream};\n        proxy_timeout 30s;\n    }}")
-        text = _template("nginx-proxy.conf.tmpl").substitute(workdir=workdir, server_sections="\n".join(sections))
+        text = _template("nginx-proxy.conf.tmpl").substitute(
+            workdir=workdir, server_sections="\n".join(sections), http_sections="\n".join(http_sections))
         path = os.path.join(workdir, "nginx.conf")
         with open(path, "w") as f:
             f.write(text)
@@ -229,10 +253,14 @@ class Flowgated(Proxy):
                 member = f"address: 127.0.0.1, protocol_port: {self.ports.backend(s.name)}, weight: 1"
                 if full:
                     member = f"id: {self._id('member-' + s.name + protocol)}, name: backend, {member}, admin_state_up: true"
+                pool_protocol = "HTTP" if s.http_mode else protocol
                 pool = (f"  - id: {pool_id}\n"
                         f"    name: {s.name}-{protocol.lower()}\n"
-                        f"    protocol: {protocol}\n"
+                        f"    protocol: {pool_protocol}\n"
                         f"    lb_algorithm: ROUND_ROBIN\n")
+                if s.http_mode:
+                    # HTTP mode: requests parsed and balanced one by one, a persistence cookie inserted.
+                    pool += "    session_persistence: {type: HTTP_COOKIE}\n"
                 if full:
                     pool += ("    description: benchmark\n"
                              "    slow_start: {enable: false, duration: 30}\n"

@@ -27,6 +27,8 @@ ROWS = [
     Row("udpw_loss", "UDP 64 B loss, 4 MiB buffers", "%", "none", 1),
     Row("cps", "new TCP connections (Connection: close)", "conn/s", "ratio", 0),
     Row("rps", "keep-alive requests", "req/s", "ratio", 0),
+    Row("hka", "HTTP pool: keep-alive requests (cookie insert)", "req/s", "ratio", 0),
+    Row("hcps", "HTTP pool: new connections (Connection: close)", "conn/s", "ratio", 0),
     Row("lat_p50", "TCP round trip p50 at 10 k msg/s", "µs", "added", 1),
     Row("lat_p99", "TCP round trip p99 at 10 k msg/s", "µs", "added", 1),
     Row("ulat_p50", "UDP round trip p50 at 10 k msg/s", "µs", "added", 1),
@@ -37,10 +39,12 @@ ROWS = [
     Row("idle_conn", "memory per idle TCP connection", "KiB", "none", 2),
 ]
 TEST_OF_ROW = {"tcp1": "tcp1", "tcp4": "tcp4", "udp_rate": "udp", "udp_loss": "udp", "udpw_rate": "udpw", "udpw_loss": "udpw", "cps": "cps", "rps": "rps",
+               "hka": "hka", "hcps": "hcps",
                "lat_p50": "lat", "lat_p99": "lat", "ulat_p50": "ulat", "ulat_p99": "ulat",
                "rss_start": "mem", "rss_idle": "mem", "rss_peak": "mem", "idle_conn": "mem"}
 CPU_TESTS = [("tcp1", "TCP 1 stream"), ("tcp4", "TCP 4 streams"), ("udp", "UDP 64 B"), ("udpw", "UDP 64 B, -w 4M"),
-             ("cps", "new connections"), ("rps", "keep-alive requests"), ("lat", "TCP latency"),
+             ("cps", "new connections"), ("rps", "keep-alive requests"),
+             ("hka", "HTTP pool keep-alive requests"), ("hcps", "HTTP pool new connections"), ("lat", "TCP latency"),
              ("ulat", "UDP latency")]
 
 

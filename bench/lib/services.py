@@ -16,6 +16,12 @@ class Service:
     offset: int
     tcp: bool
     udp: bool
+    # The backend service whose port this one forwards to (None: its own).
+    # `httppool` is the `http` backend reached through each proxy's HTTP mode.
+    backend: str = None
+    # True: each proxy forwards it in its HTTP mode (flowgated pool `protocol:
+    # HTTP`, HAProxy `mode http`, nginx `http` proxy_pass), not as a TCP relay.
+    http_mode: bool = False
 
 
 SERVICES = [
@@ -25,6 +31,7 @@ SERVICES = [
     Service("sockperf_tcp", 211, tcp=True, udp=False),
     Service("sockperf_udp", 212, tcp=False, udp=True),
     Service("hold", 290, tcp=True, udp=False),
+    Service("httppool", 281, tcp=True, udp=False, backend="http", http_mode=True),
 ]
 SERVICE = {s.name: s for s in SERVICES}
 
@@ -34,7 +41,8 @@ class PortPlan:
         self.base = base
 
     def backend(self, service):
-        return self.base + SERVICE[service].offset
+        target = SERVICE[service].backend or service
+        return self.base + SERVICE[target].offset
 
     def proxy(self, proxy_name, service):
         if proxy_name == "direct":

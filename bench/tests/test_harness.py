@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "callgrind"))
 
 import measure  # noqa: E402
 import report  # noqa: E402
-from proxies import Flowgated  # noqa: E402
+from proxies import Flowgated, HAProxy, Nginx  # noqa: E402
 from services import PortPlan  # noqa: E402
 
 
@@ -53,6 +53,12 @@ class PortPlanTests(unittest.TestCase):
         self.assertEqual(plan.proxy("flowgated", "iperf"), 16201)
         self.assertEqual(plan.proxy("nginx", "http"), 19280)
 
+    def test_http_pool_service_forwards_to_the_http_backend(self):
+        plan = PortPlan(15000)
+        self.assertEqual(plan.backend("httppool"), 15280)
+        self.assertEqual(plan.proxy("direct", "httppool"), 15280)
+        self.assertEqual(plan.proxy("flowgated", "httppool"), 16281)
+
 
 class FlowgatedConfigTests(unittest.TestCase):
     def test_iperf_port_has_tcp_and_udp_listeners(self):
@@ -63,6 +69,38 @@ class FlowgatedConfigTests(unittest.TestCase):
         self.assertIn("protocol_port: 15201", text)
         proxy.udp_enabled = False
         self.assertEqual(proxy.config_text("/tmp/x").count("FromPort: 16201,"), 1)
+
+
+    def test_http_pool_has_http_protocol_and_cookie_persistence(self):
+        text = Flowgated("flowgated", PortPlan(15000), None, "", "").config_text("/tmp/x")
+        pool = text[text.index("name: httppool-tcp"):]
+        pool = pool[:pool.index("members:")]
+        self.assertIn("protocol: HTTP\n", pool)
+        self.assertIn("session_persistence: {type: HTTP_COOKIE}", pool)
+        self.assertEqual(text.count("protocol: HTTP\n"), 1)  # every other pool stays TCP/UDP
+
+
+class HTTPModeConfigTests(unittest.TestCase):
+    def written(self, proxy):
+        with tempfile.TemporaryDirectory() as workdir:
+            argv, _ = proxy.prepare(workdir)
+            with open(argv[-1]) as f:
+                return f.read()
+
+    def test_haproxy_http_section_inserts_a_cookie(self):
+        text = self.written(HAProxy("haproxy", PortPlan(15000), None, splice=False))
+        section = text[text.index("listen httppool"):]
+        self.assertIn("mode http", section)
+        self.assertIn("cookie SRV insert indirect nocache", section)
+        self.assertIn("server httppool_1 127.0.0.1:15280 cookie s1", section)
+
+    def test_nginx_http_block_keeps_upstream_connections(self):
+        text = self.written(Nginx("nginx", PortPlan(15000), None))
+        http = text[text.index("\nhttp {"):]
+        for line in ("keepalive 64;", "proxy_pass http://httppool;", "proxy_http_version 1.1;",
+                     'proxy_set_header Connection "";', "listen 127.0.0.1:19281"):
+            self.assertIn(line, http)
+        self.assertNotIn("19281", text[:text.index("\nhttp {")])  # not also a stream relay
 
 
 class CallgrindParserTests(unittest.TestCase):
