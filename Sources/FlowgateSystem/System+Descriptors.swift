@@ -19,40 +19,16 @@ extension System {
     /// Most descriptors one message carries (CFlowgateSys FG_MAX_FDS).
     public static let maxDescriptorsPerMessage = Int(FG_MAX_FDS)
 
-    /// A blocking listening SOCK_SEQPACKET Unix socket at `path`, created
-    /// with `mode`; a socket file already there is replaced.
+    /// A listening SOCK_SEQPACKET Unix socket at `path` (message boundaries
+    /// kept, each with its descriptors), created with `mode`; a socket file
+    /// already there is replaced.
     public static func listenUnixSeqpacket(_ path: String, mode: UInt32 = 0o600, backlog: Int32 = 8) throws(SystemError) -> Int32 {
-        let (addr, len) = try unixAddress(path, call: "bind")
-        removeSocketFile(path)
-        let fd = try retrying("socket") { Glibc.socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
-        let oldMask = umask(mode_t(~mode & 0o777))
-        defer { umask(oldMask) }
-        do {
-            var a = addr
-            _ = try retrying("bind \(path)") {
-                withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, len) } }
-            }
-            _ = try retrying("listen \(path)") { Glibc.listen(fd, backlog) }
-        } catch {
-            close(fd)
-            throw error
-        }
-        return fd
+        try listenUnix(path, mode: mode, backlog: backlog, type: Int32(SOCK_SEQPACKET.rawValue))
     }
 
     /// A blocking SOCK_SEQPACKET socket connected to `path`.
     public static func connectUnixSeqpacket(_ path: String) throws(SystemError) -> Int32 {
-        var (addr, len) = try unixAddress(path, call: "connect")
-        let fd = try retrying("socket") { Glibc.socket(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
-        do {
-            _ = try retrying("connect \(path)") {
-                withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, len) } }
-            }
-        } catch {
-            close(fd)
-            throw error
-        }
-        return fd
+        try connectUnix(path, type: Int32(SOCK_SEQPACKET.rawValue))
     }
 
     /// accept4 on a listening Unix socket; the connection is blocking. Nil

@@ -32,12 +32,13 @@ extension System {
     /// connect). A socket file left by a previous run is removed first; any
     /// other file at `path` makes the bind fail. The parent directory is
     /// created when missing.
-    public static func listenUnix(_ path: String, mode: UInt32 = 0o600, backlog: Int32 = 64) throws(SystemError) -> Int32 {
+    /// `type`: SOCK_STREAM, or SOCK_SEQPACKET (the takeover handshake, System+Descriptors.swift).
+    public static func listenUnix(_ path: String, mode: UInt32 = 0o600, backlog: Int32 = 64,
+                                  type: Int32 = Int32(SOCK_STREAM.rawValue)) throws(SystemError) -> Int32 {
         let (addr, len) = try unixAddress(path, call: "bind")
-        var st = stat()
-        if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK { _ = unlink(path) }
+        removeSocketFile(path)
         if let slash = path.lastIndex(of: "/"), slash != path.startIndex { try makeDirectories(String(path[..<slash])) }
-        let fd = try retrying("socket") { Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        let fd = try retrying("socket") { Glibc.socket(AF_UNIX, type | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
         let oldMask = umask(mode_t(~mode & 0o777))
         defer { umask(oldMask) }
         do {
@@ -53,10 +54,10 @@ extension System {
         return fd
     }
 
-    /// A blocking stream socket connected to the Unix socket at `path`.
-    public static func connectUnix(_ path: String) throws(SystemError) -> Int32 {
+    /// A blocking socket (stream by default) connected to the Unix socket at `path`.
+    public static func connectUnix(_ path: String, type: Int32 = Int32(SOCK_STREAM.rawValue)) throws(SystemError) -> Int32 {
         var (addr, len) = try unixAddress(path, call: "connect")
-        let fd = try retrying("socket") { Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        let fd = try retrying("socket") { Glibc.socket(AF_UNIX, type | Int32(SOCK_CLOEXEC.rawValue), 0) }
         do {
             _ = try retrying("connect \(path)") {
                 withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, len) } }
