@@ -93,46 +93,56 @@ final class TCPService: TransportService {
         while let c = httpHead { c.close(reason: "shutdown") }
     }
 
-    /// Closes every connection (connecting or relaying) to `member` of `pool`.
-    func closeFlows(pool: String, member: String, reason: String) -> Int {
-        var victims: [TCPConnection] = []
+    /// One open flow of either list, as closeFlows and sample see it.
+    private struct FlowView {
+        let plan: ListenerPlan
+        /// The member it is connected (or connecting) to.
+        let memberID: String?
+        /// The member whose bytes it counts: set once a TCP flow relays; HTTP
+        /// connections count per request (WorkerMetrics+HTTP.swift), not here.
+        let relayingMemberID: String?
+        let bytesIn: Int
+        let bytesOut: Int
+        let close: (String) -> Void
+    }
+
+    /// Every open flow, TCP connections then HTTP connections. Closing from
+    /// `body` is not allowed (it would unlink the node being walked): collect first.
+    private func everyFlow(_ body: (FlowView) -> Void) {
         var c = head
         while let conn = c {
-            if conn.plan.pool.id == pool, conn.target?.memberID == member { victims.append(conn) }
+            body(FlowView(plan: conn.plan, memberID: conn.target?.memberID,
+                          relayingMemberID: conn.phase == .relaying ? conn.target?.memberID : nil,
+                          bytesIn: conn.upstream.bytes, bytesOut: conn.downstream.bytes, close: { conn.close(reason: $0) }))
             c = conn.next
         }
-        for v in victims { v.close(reason: reason) }
-        var httpVictims: [HTTPConnection] = []
         var h = httpHead
         while let conn = h {
-            if conn.plan.pool.id == pool, conn.connectedTo?.memberID == member { httpVictims.append(conn) }
+            body(FlowView(plan: conn.plan, memberID: conn.connectedTo?.memberID, relayingMemberID: nil,
+                          bytesIn: conn.bytesIn, bytesOut: conn.bytesOut, close: { conn.close(reason: $0) }))
             h = conn.next
         }
-        for v in httpVictims { v.close(reason: reason) }
-        return victims.count + httpVictims.count
+    }
+
+    /// Closes every connection (connecting or relaying) to `member` of `pool`.
+    func closeFlows(pool: String, member: String, reason: String) -> Int {
+        var victims: [FlowView] = []
+        everyFlow { f in if f.plan.pool.id == pool, f.memberID == member { victims.append(f) } }
+        for v in victims { v.close(reason) }
+        return victims.count
     }
 
     /// Every open connection's bytes so far, by listener and (once it
     /// reached its member) by member.
     func sample(into s: inout WorkerSample) {
-        var c = head
-        while let conn = c {
+        everyFlow { f in
             var t = FlowTotals()
             t.flowsOpened = 1; t.flowsActive = 1
-            t.bytesIn = conn.upstream.bytes; t.bytesOut = conn.downstream.bytes
-            s.listeners[conn.plan.listener.listenerArn, default: FlowTotals()] += t
-            if conn.phase == .relaying, let target = conn.target {
-                s.members[PoolMemberKey(poolID: conn.plan.pool.id, memberID: target.memberID), default: FlowTotals()] += t
+            t.bytesIn = f.bytesIn; t.bytesOut = f.bytesOut
+            s.listeners[f.plan.listener.listenerArn, default: FlowTotals()] += t
+            if let member = f.relayingMemberID {
+                s.members[PoolMemberKey(poolID: f.plan.pool.id, memberID: member), default: FlowTotals()] += t
             }
-            c = conn.next
-        }
-        var h = httpHead
-        while let conn = h {
-            var t = FlowTotals()
-            t.flowsOpened = 1; t.flowsActive = 1
-            t.bytesIn = conn.bytesIn; t.bytesOut = conn.bytesOut
-            s.listeners[conn.plan.listener.listenerArn, default: FlowTotals()] += t
-            h = conn.next
         }
     }
 
