@@ -18,26 +18,25 @@ public struct PrometheusWriter: Sendable {
     /// A label value: `\`, `"` and newline escaped, so any string (a
     /// caller-supplied header, an ARN) stays one well-formed sample.
     public static func escape(_ value: String) -> String {
-        var out = ""
-        for c in value {
-            switch c {
-            case "\\": out += "\\\\"
-            case "\"": out += "\\\""
-            case "\n": out += "\\n"
-            default: out.append(c)
-            }
-        }
-        return out
+        escaping(value, quote: true)
     }
 
     /// HELP text escapes `\` and newline only.
     static func escapeHelp(_ value: String) -> String {
+        escaping(value, quote: false)
+    }
+
+    /// By Unicode scalar, not Character: "\r\n" is one Character, and a line
+    /// feed hidden in it must still be escaped.
+    private static func escaping(_ value: String, quote: Bool) -> String {
         var out = ""
-        for c in value {
-            switch c {
+        out.reserveCapacity(value.utf8.count)
+        for ch in value.unicodeScalars {
+            switch ch {
             case "\\": out += "\\\\"
+            case "\"" where quote: out += "\\\""
             case "\n": out += "\\n"
-            default: out.append(c)
+            default: out.unicodeScalars.append(ch)
             }
         }
         return out

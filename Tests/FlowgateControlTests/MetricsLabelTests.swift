@@ -2,6 +2,7 @@
 // label value is escaped, and GET /metrics over TCP is signed unless the
 // endpoint is loopback with allow_unsigned.
 import Testing
+import FlowgateSystem
 @testable import FlowgateControl
 import FlowgateCore
 
@@ -21,7 +22,7 @@ import FlowgateCore
     }
 
     @Test func labelValuesAreEscaped() {
-        #expect(MetricsRegistry.escapeLabel(#"a\b"c"# + "\nd") == #"a\\b\"c\nd"#)
+        #expect(PrometheusWriter.escape(#"a\b"c"# + "\nd") == #"a\\b\"c\nd"#)
     }
 
     @Test func everyRoutedOperationIsKnown() {

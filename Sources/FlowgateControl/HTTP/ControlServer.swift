@@ -263,22 +263,15 @@ final class ControlServerCounters: Sendable {
     let authClosed = Atomic<Int>(0)
 
     func render() -> String {
-        func line(_ reason: String, _ v: Int) -> String {
-            "flowgate_control_connections_closed_total{reason=\"\(reason)\"} \(v)\n"
-        }
-        return """
-        # HELP flowgate_control_connections_accepted_total Control connections accepted and served.
-        # TYPE flowgate_control_connections_accepted_total counter
-        flowgate_control_connections_accepted_total \(accepted.load(ordering: .relaxed))
-        # HELP flowgate_control_connections_closed_total Control connections the server closed early, by reason.
-        # TYPE flowgate_control_connections_closed_total counter
-
-        """ + line("over_budget", refusedOverBudget.load(ordering: .relaxed)) + line("deadline", timedOut.load(ordering: .relaxed)) + line("bad_request", badRequests.load(ordering: .relaxed))
-            + line("auth_failed", authClosed.load(ordering: .relaxed)) + """
-        # HELP flowgate_control_accept_pauses_total Times accepting paused because descriptors ran out.
-        # TYPE flowgate_control_accept_pauses_total counter
-        flowgate_control_accept_pauses_total \(acceptPaused.load(ordering: .relaxed))
-
-        """
+        var w = PrometheusWriter()
+        w.family("flowgate_control_connections_accepted_total", .counter, "Control connections accepted and served.",
+                 [([], Double(accepted.load(ordering: .relaxed)))])
+        w.family("flowgate_control_connections_closed_total", .counter, "Control connections the server closed early, by reason.",
+                 [("over_budget", refusedOverBudget.load(ordering: .relaxed)), ("deadline", timedOut.load(ordering: .relaxed)),
+                  ("bad_request", badRequests.load(ordering: .relaxed)), ("auth_failed", authClosed.load(ordering: .relaxed))]
+                    .map { ([("reason", $0.0)], Double($0.1)) })
+        w.family("flowgate_control_accept_pauses_total", .counter, "Times accepting paused because descriptors ran out.",
+                 [([], Double(acceptPaused.load(ordering: .relaxed)))])
+        return w.text
     }
 }

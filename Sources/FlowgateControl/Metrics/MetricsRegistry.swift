@@ -3,6 +3,7 @@
 // its request counters. Their label set is bounded: operations are the names
 // of ControlOperations (others count as `unknown`), statuses are HTTP codes
 // 100-599 (others count as `other`), so at most 21 × 501 series.
+import FlowgateSystem
 import Synchronization
 
 public final class MetricsRegistry: Sendable {
@@ -36,33 +37,16 @@ public final class MetricsRegistry: Sendable {
     }
 
     public func render() -> String {
-        var out = "# HELP flowgate_control_requests_total Control API requests by operation and status.\n"
-        out += "# TYPE flowgate_control_requests_total counter\n"
+        var writer = PrometheusWriter()
         let counts = requestCounts.withLock { $0 }
-        for key in counts.keys.sorted() {
-            out += "flowgate_control_requests_total{operation=\"\(Self.escapeLabel(key.operation))\",status=\"\(Self.escapeLabel(key.status))\"} \(counts[key]!)\n"
-        }
+        writer.family("flowgate_control_requests_total", .counter, "Control API requests by operation and status.",
+                      counts.keys.sorted().map { ([("operation", $0.operation), ("status", $0.status)], Double(counts[$0]!)) })
+        var out = writer.text
         let list = collectors.withLock { $0 }
         for c in list {
             var text = c.collect()
             if !text.isEmpty && !text.hasSuffix("\n") { text += "\n" }
             out += text
-        }
-        return out
-    }
-
-    /// A label value as the text format requires: backslash, double quote and
-    /// line feed escaped (prometheus.io "Exposition formats", text format).
-    public static func escapeLabel(_ value: String) -> String {
-        var out = ""
-        out.reserveCapacity(value.utf8.count)
-        for ch in value.unicodeScalars {
-            switch ch {
-            case "\\": out += "\\\\"
-            case "\"": out += "\\\""
-            case "\n": out += "\\n"
-            default: out.unicodeScalars.append(ch)
-            }
         }
         return out
     }
