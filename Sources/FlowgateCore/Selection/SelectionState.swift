@@ -13,9 +13,9 @@ public final class SelectionState: Sendable {
 
     /// The clock used when a caller gives no `now`.
     public let time: any TimeSource
-    private let members = Mutex<[MemberKey: MemberRuntime]>([:])
-    private let persistence = Mutex<[String: StickyTable<IPAddress>]>([:])
-    private let affinity = Mutex<[String: StickyTable<AffinityKey>]>([:])
+    let members = Mutex<[MemberKey: MemberRuntime]>([:])
+    let persistence = Mutex<[String: StickyTable<IPAddress>]>([:])
+    let affinity = Mutex<[String: StickyTable<AffinityKey>]>([:])
     private let appCookies = Mutex<[String: StickyTable<String>]>([:])
 
     public init(time: any TimeSource = SystemTime()) { self.time = time }

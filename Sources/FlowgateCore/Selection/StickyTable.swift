@@ -69,7 +69,7 @@ public final class StickyTable<Key: Hashable & Sendable>: Sendable {
         }
     }
 
-    private let storage: Mutex<Storage>
+    let storage: Mutex<Storage>
 
     public init(capacity: Int) {
         precondition(capacity > 0, "sticky table capacity must be positive")
