@@ -38,6 +38,7 @@ final class Daemon {
             do throws(TakeoverFailure) {
                 let handed = try client.receiveListeners()
                 plane.adopt(handed)
+                if let state = client.state { plane.seed(state) }
                 Log.info("takeover_received", ["socket": path, "ports": handed.count,
                                                "sockets": handed.reduce(0) { $0 + $1.fds.count }])
             } catch {

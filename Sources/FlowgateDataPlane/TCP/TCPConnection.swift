@@ -27,15 +27,16 @@ final class TCPConnection: EventHandler {
     let plan: ListenerPlan
     let flow: FlowContext
     let clientFD: Int32
-    private(set) var backendFD: Int32 = -1
-    private(set) var target: BackendTarget?
+    /// Set here and by a hand-over (TCP/TCPConnection+Handover.swift).
+    var backendFD: Int32 = -1
+    var target: BackendTarget?
     private var tried: [String] = []
     private(set) var phase = Phase.connecting
 
     /// EV_WRITE on the backend socket while a connect is in progress.
     private var connectEvent: LoopEvent?
     private var timer: LoopEvent?
-    private var lastActivity = 0
+    var lastActivity = 0
     /// Monotonic µs when the flow reached its member; set only on listeners
     /// with `connection_log` (no clock read per connection otherwise).
     private var openedAt: UInt64 = 0
@@ -147,7 +148,7 @@ final class TCPConnection: EventHandler {
         close(reason: "rejected")
     }
 
-    private func established() {
+    func established() {
         phase = .relaying
         tried = []
         if let t = target { plan.connected(t) }   // passive health: the member answered

@@ -27,7 +27,7 @@ final class TakeoverGoService: Service {
         if !closed.isEmpty {
             Log.info("takeover_sockets_closed", ["ports": closed.count, "reason": "not in this config"])
         }
-        do throws(TakeoverFailure) { try client.go(workers: plane.workers.count) } catch {
+        do throws(TakeoverFailure) { try client.go(plane: plane) } catch {
             Log.error("takeover_failed", ["error": error.message])
             throw ServiceError(service: name, error.message)
         }

@@ -2,18 +2,25 @@
 // per SOCK_SEQPACKET message, so each message carries exactly the
 // descriptors sent with it.
 //
-//   new → old   hello 1 pid=<pid>
+//   new → old   hello 2 pid=<pid>
 //   old → new   listener <TCP|UDP> <bind> <port> <listener ARN>   + its sockets (SCM_RIGHTS), one per port
+//   old → new   state <bytes>               + one sealed memfd holding the state blob (HandoverCodec)
 //   old → new   end <ports>                 (or: refused <reason>, then close)
 //   new → old   go <workers>                (after the new process forwards; sockets past
 //                                            one per worker of the new process close)
-//   old → new   done                        (the old one stopped accepting and released the lock)
+//   old → new   conns <n>\n<line>…          + 2n descriptors (client, member) per connection,
+//                                            at most 126 connections a message (SCM_MAX_FD 253)
+//   old → new   handed <n> kept <k> udp <u> (paused connections sent; k TCP, u UDP stay to drain)
+//   new → old   commit <ids|->              (checked and adopting; the ids it declined resume in the old one)
+//   old → new   done                        (the old one let go, stopped accepting, released the lock)
 import FlowgateCore
 import FlowgateSystem
 import FlowgateDataPlane
 
 enum TakeoverWire {
-    static let version = 1
+    static let version = 2
+    /// Connections per `conns` message: two descriptors each.
+    static let connectionsPerMessage = System.maxDescriptorsPerMessage / 2
 
     /// The handshake socket, beside the control socket, so the same
     /// `control.unix_socket` that names the running daemon finds it.
@@ -48,6 +55,24 @@ enum TakeoverWire {
               let bind = IPAddress(f[2]), let port = Int(f[3]), (1...65535).contains(port), !fds.isEmpty else { return nil }
         return HandedListener(key: ListeningSocketKey(transport: transport, bind: bind, port: port),
                               listenerArn: f.count > 4 ? String(f[4]) : "", fds: fds)
+    }
+
+    /// `handed <n> kept <k> udp <u>`: (n, k, u), nil when it is not one.
+    static func parseHanded(_ line: String) -> (handed: Int, kept: Int, udp: Int)? {
+        let f = line.split(separator: " ")
+        guard f.count == 6, f[0] == "handed", f[2] == "kept", f[4] == "udp",
+              let n = Int(f[1]), let k = Int(f[3]), let u = Int(f[5]) else { return nil }
+        return (n, k, u)
+    }
+
+    /// `commit <id,id,…>` or `commit -`: the declined ids, nil when it is not one.
+    static func parseCommit(_ line: String) -> Set<Int>? {
+        let f = line.split(separator: " ")
+        guard f.count == 2, f[0] == "commit" else { return nil }
+        if f[1] == "-" { return [] }
+        var ids = Set<Int>()
+        for p in f[1].split(separator: ",") { guard let i = Int(p) else { return nil }; ids.insert(i) }
+        return ids
     }
 
     static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }

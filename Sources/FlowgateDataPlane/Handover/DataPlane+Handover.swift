@@ -1,0 +1,182 @@
+// Established connections and flow state across a takeover
+// (docs/architecture.md §16.2-16.4). Old side: pause the quiescent TCP
+// connections, lend their sockets, then either close them (commit) or read
+// them again (roll back). New side: restore the state blob into the first
+// snapshot, check every connection against this configuration, adopt them.
+import FlowgateCore
+import FlowgateSystem
+import Synchronization
+
+extension DataPlane {
+    // MARK: state blob
+
+    /// The state blob of the applied snapshot (nil before the first commit).
+    public func handoverBlob() -> [UInt8]? {
+        guard let s = snapshot else { return nil }
+        return HandoverCodec.encode(s.handoverState(takeoverGeneration: handover.generation.load(ordering: .relaxed)))
+    }
+
+    /// A validated state from the previous process: its snapshot generation
+    /// is continued and its tables restored by the first `prepare`; this
+    /// process's takeover generation is one more than the sender's.
+    public func seed(_ state: HandoverState) {
+        handover.seed.withLock { $0 = state }
+        handover.generation.store(state.takeoverGeneration + 1, ordering: .relaxed)
+    }
+
+    /// Called by `prepare` with each snapshot it builds: the first one with
+    /// pools after a takeover takes the received state, once (the data
+    /// plane starts on an empty configuration before the file's is applied).
+    func applySeed(_ snapshot: RuntimeSnapshot) {
+        guard !snapshot.pools.isEmpty,
+              let s = handover.seed.withLock({ v -> HandoverState? in defer { v = nil }; return v }) else { return }
+        let r = snapshot.restore(s)
+        Log.info("takeover_state_restored", ["members": r.members, "sticky_entries": r.entries,
+                                             "previous_generation": s.snapshotGeneration, "takeover_generation": s.takeoverGeneration + 1])
+    }
+
+    /// The snapshot generation the first `prepare` continues from.
+    func seededGeneration() -> UInt64 { handover.seed.withLock { $0?.snapshotGeneration ?? 0 } }
+
+    // MARK: old side
+
+    /// Pauses every established TCP connection that is quiescent (nothing
+    /// pending in Flowgate in either direction, neither side ended) within
+    /// `seconds`: a connection with bytes pending is looked at again every
+    /// 2 ms while it flushes. Returns the paused ones, sockets included
+    /// (still owned here until `commitHandover` or `rollBackHandover`).
+    public func pauseForHandover(within seconds: Double) -> [HandedConnection] {
+        let deadline = System.monotonicMicroseconds() + UInt64(max(0, seconds) * 1_000_000)
+        let latch = Latch(workers.count)
+        let found = Mutex<[HandedConnection]>([])
+        let kept = Atomic<Int>(0)
+        let registry = handover
+        for w in workers {
+            w.post { w in
+                guard let tcp = w.service(.tcp) as? TCPService else { latch.countDown(); return }
+                var waiting: [TCPConnection] = []
+                var mine: [TCPConnection] = []
+                var c = tcp.head
+                while let conn = c { if conn.phase == .relaying { waiting.append(conn) }; c = conn.next }
+                // HTTP connections are not handed over: they drain here.
+                var h = tcp.httpHead
+                var http = 0
+                while let conn = h { http += 1; h = conn.next }
+                func sweep() {
+                    waiting = waiting.filter { conn in
+                        guard conn.phase == .relaying, !conn.upstream.ended, !conn.downstream.ended else { return false }
+                        if conn.quiescent { conn.pauseForHandover(); mine.append(conn); return false }
+                        return true
+                    }
+                    if waiting.isEmpty || System.monotonicMicroseconds() >= deadline {
+                        kept.add(waiting.count + http, ordering: .relaxed)
+                        let box = PausedConnections(mine)
+                        registry.paused.withLock { $0[w.index] = box }
+                        let now = tcp.now
+                        let handed = mine.map { $0.handed(now: now) }
+                        found.withLock { $0 += handed }
+                        latch.countDown()
+                    } else {
+                        w.loop.after(0.002) { sweep() }
+                    }
+                }
+                sweep()
+            }
+        }
+        latch.wait()
+        var all = found.withLock { $0 }
+        for i in all.indices { all[i].id = i }
+        handover.connectionsKept.add(kept.load(ordering: .relaxed), ordering: .relaxed)
+        return all
+    }
+
+    /// The next process adopted the paused connections: this process lets go
+    /// of its descriptors (the sockets stay open in the next one), except for
+    /// `declined` ones (by `HandedConnection.id`, in `handed`), which resume here.
+    public func commitHandover(_ handed: [HandedConnection], declined: Set<Int>) {
+        let declinedFDs = Set(handed.filter { declined.contains($0.id) }.map(\.client))
+        let moved = finishPaused { conn in
+            if declinedFDs.contains(conn.clientFD) { conn.resumeAfterHandover(); return false }
+            conn.close(reason: "handed_over")
+            return true
+        }
+        handover.connectionsHandedOver.add(moved.yes, ordering: .relaxed)
+        handover.connectionsKept.add(declinedFDs.count, ordering: .relaxed)
+        handover.sessionsKept.add(udpTotals.sessions, ordering: .relaxed)
+    }
+
+    /// The next process failed before committing: every paused connection
+    /// reads again, as if nothing happened (its bytes waited in the kernel).
+    public func rollBackHandover() -> Int {
+        let resumed = finishPaused { conn in conn.resumeAfterHandover(); return false }.all
+        handover.rollbacks.add(1, ordering: .relaxed)
+        handover.connectionsKept.store(0, ordering: .relaxed)
+        return resumed
+    }
+
+    /// Runs `body` on every paused connection on its worker; returns how
+    /// many there were and how many `body` returned true for.
+    private func finishPaused(_ body: @escaping @Sendable (TCPConnection) -> Bool) -> (all: Int, yes: Int) {
+        let latch = Latch(workers.count)
+        let all = Atomic<Int>(0), yes = Atomic<Int>(0)
+        let registry = handover
+        for w in workers {
+            w.post { w in
+                let mine = registry.paused.withLock { $0.removeValue(forKey: w.index) }?.list ?? []
+                all.add(mine.count, ordering: .relaxed)
+                for conn in mine where body(conn) { yes.add(1, ordering: .relaxed) }
+                latch.countDown()
+            }
+        }
+        latch.wait()
+        return (all.load(ordering: .relaxed), yes.load(ordering: .relaxed))
+    }
+
+    // MARK: new side
+
+    /// Which received connections this configuration can relay: a TCP (not
+    /// HTTP) listener serving the key, and the member still in its pool.
+    /// The others are declined (their descriptors closed here; the old
+    /// process resumes them).
+    public func checkHanded(_ handed: [HandedConnection]) -> (accepted: [HandedConnection], declined: [HandedConnection]) {
+        guard let s = snapshot else { return ([], handed) }
+        let plans = SnapshotIndex(s, transports: Set(drivers.keys)).plans
+        var accepted: [HandedConnection] = [], declined: [HandedConnection] = []
+        for h in handed {
+            if let plan = plans[h.key], plan.listener.protocol == .tcp, plan.pool.pool.protocol != .http,
+               plan.pool.view.index(of: h.memberID) != nil {
+                accepted.append(h)
+            } else {
+                System.close(h.client); System.close(h.backend)
+                declined.append(h)
+            }
+        }
+        return (accepted, declined)
+    }
+
+    /// Adopts checked connections, dealt to workers in turn; returns once
+    /// every worker relays its share.
+    public func adoptHanded(_ handed: [HandedConnection]) {
+        guard let s = snapshot, !handed.isEmpty else { return }
+        let plans = SnapshotIndex(s, transports: Set(drivers.keys)).plans
+        var shares = [[HandedConnection]](repeating: [], count: workers.count)
+        for (i, h) in handed.enumerated() { shares[i % workers.count].append(h) }
+        let latch = Latch(workers.count)
+        let adopted = Atomic<Int>(0)
+        for (i, w) in workers.enumerated() {
+            let share = shares[i]
+            w.post { w in
+                if let tcp = w.service(.tcp) as? TCPService {
+                    for h in share {
+                        if let plan = plans[h.key], tcp.adoptHanded(h, plan: plan) { adopted.add(1, ordering: .relaxed) }
+                    }
+                } else {
+                    for h in share { System.close(h.client); System.close(h.backend) }
+                }
+                latch.countDown()
+            }
+        }
+        latch.wait()
+        handover.connectionsAdopted.add(adopted.load(ordering: .relaxed), ordering: .relaxed)
+    }
+}
