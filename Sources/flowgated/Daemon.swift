@@ -39,6 +39,8 @@ final class Daemon {
                 let handed = try client.receiveListeners()
                 plane.adopt(handed)
                 if let state = client.state { plane.seed(state) }
+                // The old process reads the UDP sockets until it let go of its sessions.
+                plane.holdUDPListeners()
                 Log.info("takeover_received", ["socket": path, "ports": handed.count,
                                                "sockets": handed.reduce(0) { $0 + $1.fds.count }])
             } catch {

@@ -45,14 +45,20 @@ extension DataPlane {
     /// `seconds`: a connection with bytes pending is looked at again every
     /// 2 ms while it flushes. Returns the paused ones, sockets included
     /// (still owned here until `commitHandover` or `rollBackHandover`).
-    public func pauseForHandover(within seconds: Double) -> [HandedConnection] {
+    public func pauseForHandover(within seconds: Double) -> (connections: [HandedConnection], sessions: [HandedSession]) {
         let deadline = System.monotonicMicroseconds() + UInt64(max(0, seconds) * 1_000_000)
         let latch = Latch(workers.count)
         let found = Mutex<[HandedConnection]>([])
+        let foundSessions = Mutex<[HandedSession]>([])
         let kept = Atomic<Int>(0)
         let registry = handover
         for w in workers {
             w.post { w in
+                if let udp = w.service(.udp) as? UDPService {
+                    let (handed, paused) = udp.relay.pauseSessionsForHandover()
+                    registry.pausedSessions.withLock { $0[w.index] = paused }
+                    foundSessions.withLock { $0 += handed }
+                }
                 guard let tcp = w.service(.tcp) as? TCPService else { latch.countDown(); return }
                 var waiting: [TCPConnection] = []
                 var mine: [TCPConnection] = []
@@ -86,14 +92,17 @@ extension DataPlane {
         latch.wait()
         var all = found.withLock { $0 }
         for i in all.indices { all[i].id = i }
+        var sessions = foundSessions.withLock { $0 }
+        for i in sessions.indices { sessions[i].id = i }
         handover.connectionsKept.add(kept.load(ordering: .relaxed), ordering: .relaxed)
-        return all
+        return (all, sessions)
     }
 
     /// The next process adopted the paused connections: this process lets go
     /// of its descriptors (the sockets stay open in the next one), except for
     /// `declined` ones (by `HandedConnection.id`, in `handed`), which resume here.
-    public func commitHandover(_ handed: [HandedConnection], declined: Set<Int>) {
+    public func commitHandover(_ handed: [HandedConnection], declined: Set<Int>,
+                               sessions: [HandedSession] = [], declinedSessions: Set<Int> = []) {
         let declinedFDs = Set(handed.filter { declined.contains($0.id) }.map(\.client))
         let moved = finishPaused { conn in
             if declinedFDs.contains(conn.clientFD) { conn.resumeAfterHandover(); return false }
@@ -102,13 +111,35 @@ extension DataPlane {
         }
         handover.connectionsHandedOver.add(moved.yes, ordering: .relaxed)
         handover.connectionsKept.add(declinedFDs.count, ordering: .relaxed)
+        let declinedUpstreams = Set(sessions.filter { declinedSessions.contains($0.id) }.map(\.upstream))
+        let ended = finishPausedSessions(commit: true, declined: declinedUpstreams)
+        handover.sessionsHandedOver.add(ended - declinedUpstreams.count, ordering: .relaxed)
         handover.sessionsKept.add(udpTotals.sessions, ordering: .relaxed)
+    }
+
+    /// Ends (commit) or resumes the paused UDP sessions on every worker.
+    private func finishPausedSessions(commit: Bool, declined: Set<Int32>) -> Int {
+        let latch = Latch(workers.count)
+        let count = Atomic<Int>(0)
+        let registry = handover
+        for w in workers {
+            w.post { w in
+                if let paused = registry.pausedSessions.withLock({ $0.removeValue(forKey: w.index) }),
+                   let udp = w.service(.udp) as? UDPService {
+                    count.add(udp.relay.finishPausedSessions(paused, commit: commit, declined: declined), ordering: .relaxed)
+                }
+                latch.countDown()
+            }
+        }
+        latch.wait()
+        return count.load(ordering: .relaxed)
     }
 
     /// The next process failed before committing: every paused connection
     /// reads again, as if nothing happened (its bytes waited in the kernel).
     public func rollBackHandover() -> Int {
         let resumed = finishPaused { conn in conn.resumeAfterHandover(); return false }.all
+            + finishPausedSessions(commit: false, declined: [])
         handover.rollbacks.add(1, ordering: .relaxed)
         handover.connectionsKept.store(0, ordering: .relaxed)
         return resumed
@@ -178,5 +209,63 @@ extension DataPlane {
         }
         latch.wait()
         handover.connectionsAdopted.add(adopted.load(ordering: .relaxed), ordering: .relaxed)
+    }
+
+    /// Which received UDP sessions this configuration can take (a UDP
+    /// listener serving the key, the member still in its pool); the others'
+    /// sockets close here and the old process keeps them.
+    public func checkHandedSessions(_ handed: [HandedSession]) -> (accepted: [HandedSession], declined: [HandedSession]) {
+        guard let s = snapshot else { return ([], handed) }
+        let plans = SnapshotIndex(s, transports: Set(drivers.keys)).plans
+        var accepted: [HandedSession] = [], declined: [HandedSession] = []
+        for h in handed {
+            if let plan = plans[h.key], plan.listener.protocol == .udp, plan.pool.view.index(of: h.memberID) != nil {
+                accepted.append(h)
+            } else {
+                System.close(h.upstream)
+                declined.append(h)
+            }
+        }
+        return (accepted, declined)
+    }
+
+    /// Adopts checked sessions, dealt to workers in turn.
+    public func adoptHandedSessions(_ handed: [HandedSession]) {
+        guard !handed.isEmpty else { return }
+        var shares = [[HandedSession]](repeating: [], count: workers.count)
+        for (i, h) in handed.enumerated() { shares[i % workers.count].append(h) }
+        let latch = Latch(workers.count)
+        let adopted = Atomic<Int>(0)
+        for (i, w) in workers.enumerated() {
+            let share = shares[i]
+            w.post { w in
+                if let udp = w.service(.udp) as? UDPService {
+                    for h in share where udp.relay.adoptSession(h) { adopted.add(1, ordering: .relaxed) }
+                    udp.relay.publish()
+                } else {
+                    for h in share { System.close(h.upstream) }
+                }
+                latch.countDown()
+            }
+        }
+        latch.wait()
+        handover.sessionsAdopted.add(adopted.load(ordering: .relaxed), ordering: .relaxed)
+    }
+
+    /// A process taking over attaches its UDP listening sockets without
+    /// reading them until `releaseUDPListeners` (after the sessions are adopted).
+    public func holdUDPListeners() { UDPRelay.holdingListeners = true }
+
+    public func releaseUDPListeners() {
+        guard UDPRelay.holdingListeners else { return }
+        UDPRelay.holdingListeners = false
+        let latch = Latch(workers.count)
+        for w in workers {
+            w.post { w in
+                (w.service(.udp) as? UDPService)?.relay.releaseListeners()
+                latch.countDown()
+            }
+        }
+        latch.wait()
     }
 }

@@ -9,6 +9,7 @@ import Synchronization
 public final class HandoverRegistry: @unchecked Sendable {
     /// Per worker, the connections paused for the hand-over in progress.
     let paused = Mutex<[Int: PausedConnections]>([:])
+    let pausedSessions = Mutex<[Int: PausedSessions]>([:])
     /// State received from the previous process, applied to the first snapshot.
     let seed = Mutex<HandoverState?>(nil)
     /// Takeovers that led to this process (0 for a plain start).
@@ -22,6 +23,10 @@ public final class HandoverRegistry: @unchecked Sendable {
     public let connectionsKept = Atomic<Int>(0)
     /// Old side: UDP sessions kept to drain.
     public let sessionsKept = Atomic<Int>(0)
+    /// Old side: UDP sessions sent to the next process and committed.
+    public let sessionsHandedOver = Atomic<Int>(0)
+    /// New side: UDP sessions adopted from the previous process.
+    public let sessionsAdopted = Atomic<Int>(0)
     /// Old side: hand-overs rolled back (the next process failed before commit).
     public let rollbacks = Atomic<Int>(0)
     /// New side: connections adopted from the previous process.
@@ -44,8 +49,10 @@ public final class HandoverRegistry: @unchecked Sendable {
                   ([("outcome", "kept")], Double(connectionsKept.load(ordering: .relaxed))),
                   ([("outcome", "previous_kept")], Double(previousKept.load(ordering: .relaxed)))])
         w.family("flowgate_takeover_udp_sessions_total", .counter,
-                 "UDP sessions in takeovers: kept (left to drain in this process), previous_kept (in the previous one).",
-                 [([("outcome", "kept")], Double(sessionsKept.load(ordering: .relaxed))),
+                 "UDP sessions in takeovers: handed_over, adopted, kept (left to drain in this process), previous_kept (in the previous one).",
+                 [([("outcome", "handed_over")], Double(sessionsHandedOver.load(ordering: .relaxed))),
+                  ([("outcome", "adopted")], Double(sessionsAdopted.load(ordering: .relaxed))),
+                  ([("outcome", "kept")], Double(sessionsKept.load(ordering: .relaxed))),
                   ([("outcome", "previous_kept")], Double(previousSessionsKept.load(ordering: .relaxed)))])
         w.family("flowgate_takeover_rollbacks_total", .counter,
                  "Hand-overs this process rolled back because the next process failed before committing.",

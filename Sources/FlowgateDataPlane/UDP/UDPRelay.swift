@@ -50,10 +50,10 @@ public final class UDPRelay: @unchecked Sendable {
     private let inBatches: DatagramBatch   // client → member
     private let outBatches: DatagramBatch  // member → client
     private(set) var listeners: [String: UDPListenerState] = [:]
-    private var portsByKey: [ListeningSocketKey: UDPPortSocket] = [:]
+    var portsByKey: [ListeningSocketKey: UDPPortSocket] = [:]
     /// Upstream fd → its session's slot in its listener's table (the event's
     /// argument names the listener). Grown only when a higher fd appears.
-    private var slotByFD: [Int32] = []
+    var slotByFD: [Int32] = []
     private var sweepTimer: LoopTimer?
     /// The run of `inBatch` being collected by `clientReadable`.
     private var run: (slot: FlowTable<FlowKey, UDPSession>.Slot, start: UInt32) = (-1, 0)
@@ -113,7 +113,9 @@ public final class UDPRelay: @unchecked Sendable {
         let p = UDPPortSocket(fd: fd, key: key, state: state)
         // The state holds the port socket; the event borrows it.
         p.event = LoopEvent(base, fd: fd, interest: .read, persist: true, handler: p)
-        p.event?.add()
+        // A process taking over reads its UDP sockets only once it adopted
+        // the previous one's sessions (UDP/UDPRelay+Handover.swift).
+        if !UDPRelay.holdingListeners { p.event?.add() }
         state.ports.append(p)
         portsByKey[key] = p
     }
@@ -435,7 +437,7 @@ public final class UDPRelay: @unchecked Sendable {
         return true
     }
 
-    private func closeUpstream(_ s: inout UDPSession) {
+    func closeUpstream(_ s: inout UDPSession) {
         if let e = s.event { e.free(); s.event = nil }
         if s.upstreamFD >= 0 {
             slotByFD[Int(s.upstreamFD)] = -1
@@ -446,7 +448,7 @@ public final class UDPRelay: @unchecked Sendable {
 
     /// A session removed from the table: close its socket; end its flow if
     /// it was the last session.
-    private func closeSession(_ state: UDPListenerState, _ s: UDPSession, reason: String) {
+    func closeSession(_ state: UDPListenerState, _ s: UDPSession, reason: String) {
         var s = s
         closeUpstream(&s)
         endSession(state, s.flow, reason: reason)

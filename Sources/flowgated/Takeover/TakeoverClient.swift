@@ -93,7 +93,8 @@ final class TakeoverClient {
     func go(plane: DataPlane) throws(TakeoverFailure) {
         step("before-go")
         var handed: [HandedConnection] = []
-        var summary: (handed: Int, kept: Int, udp: Int)?
+        var sessions: [HandedSession] = []
+        var summary: (handed: Int, sessions: Int, kept: Int, udp: Int)?
         var problem: String?
         do throws(SystemError) {
             try System.sendMessage(fd, Array(TakeoverWire.go(workers: plane.workers.count).utf8))
@@ -104,6 +105,14 @@ final class TakeoverClient {
                 }
                 let text = TakeoverWire.text(bytes)
                 if let s = TakeoverWire.parseHanded(text) { summary = s; break }
+                if text.hasPrefix("sessions ") {
+                    guard let batch = TakeoverClient.parseSessions(text, fds) else {
+                        for d in fds { System.close(d) }
+                        problem = "unexpected message \"\(text.prefix(120))\" with \(fds.count) descriptors"; break
+                    }
+                    sessions += batch
+                    continue
+                }
                 guard let batch = TakeoverClient.parseConnections(text, fds) else {
                     for d in fds { System.close(d) }
                     problem = "unexpected message \"\(text.prefix(120))\" with \(fds.count) descriptors"; break
@@ -114,34 +123,40 @@ final class TakeoverClient {
             problem = "hand-over to \(path): \(error)"
         }
         guard let summary, problem == nil else {
-            closeConnections(handed)
+            closeConnections(handed); closeSessions(sessions)
             throw TakeoverFailure(problem ?? "no summary")
         }
-        guard summary.handed == handed.count else {
-            closeConnections(handed)
-            throw TakeoverFailure("the running flowgated announced \(summary.handed) connections and sent \(handed.count)")
+        guard summary.handed == handed.count, summary.sessions == sessions.count else {
+            closeConnections(handed); closeSessions(sessions)
+            throw TakeoverFailure("the running flowgated announced \(summary.handed) connections and \(summary.sessions) sessions, and sent \(handed.count) and \(sessions.count)")
         }
         step("after-connections")
         let (accepted, declined) = plane.checkHanded(handed)
+        let (acceptedSessions, declinedSessions) = plane.checkHandedSessions(sessions)
         step("before-commit")
-        let ids = declined.isEmpty ? "-" : declined.map { String($0.id) }.joined(separator: ",")
-        do throws(SystemError) { try System.sendMessage(fd, Array("commit \(ids)".utf8)) } catch {
-            closeConnections(accepted)
+        let commit = TakeoverWire.commit(connections: declined.map(\.id), sessions: declinedSessions.map(\.id))
+        do throws(SystemError) { try System.sendMessage(fd, Array(commit.utf8)) } catch {
+            closeConnections(accepted); closeSessions(acceptedSessions)
             throw TakeoverFailure("committing the hand-over to \(path): \(error)")
         }
         // Committed: the old process closes its copies; these are now the only ones.
         plane.adoptHanded(accepted)
+        plane.adoptHandedSessions(acceptedSessions)
         plane.handover.previousKept.add(summary.kept, ordering: .relaxed)
         plane.handover.previousSessionsKept.add(summary.udp, ordering: .relaxed)
         Log.info("takeover_connections_adopted", ["adopted": accepted.count, "declined": declined.count,
+                                                  "udp_sessions_adopted": acceptedSessions.count, "udp_sessions_declined": declinedSessions.count,
                                                   "left_to_drain": summary.kept, "udp_sessions_left": summary.udp])
         let reply: [UInt8]?
         do throws(SystemError) { reply = try System.receiveMessage(fd)?.bytes } catch {
             throw TakeoverFailure("hand-over to \(path): \(error)")
         }
         guard let reply, TakeoverWire.text(reply) == "done" else {
+            plane.releaseUDPListeners()
             throw TakeoverFailure("the running flowgated at \(path) did not confirm the hand-over")
         }
+        // The old process stopped reading the UDP listening sockets: this one starts.
+        plane.releaseUDPListeners()
         System.close(fd)
         fd = -1
     }
@@ -158,6 +173,24 @@ final class TakeoverClient {
             out.append(h)
         }
         return out
+    }
+
+    /// A `sessions` message: its lines, each with one of `fds` in order.
+    static func parseSessions(_ text: String, _ fds: [Int32]) -> [HandedSession]? {
+        var lines = text.split(separator: "\n")
+        guard let head = lines.first, head.hasPrefix("sessions "), let n = Int(head.dropFirst(9)),
+              lines.count == n + 1, fds.count == n else { return nil }
+        lines.removeFirst()
+        var out: [HandedSession] = []
+        for (i, line) in lines.enumerated() {
+            guard let h = HandedSession.parse(line, upstream: fds[i]) else { return nil }
+            out.append(h)
+        }
+        return out
+    }
+
+    private func closeSessions(_ list: [HandedSession]) {
+        for h in list { System.close(h.upstream) }
     }
 
     private func step(_ name: String) {

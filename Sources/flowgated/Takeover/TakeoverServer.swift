@@ -33,14 +33,14 @@ final class TakeoverServerService: Service {
     private var listenWatch: IOWatch?
     private var session: (fd: Int32, watch: IOWatch, timer: LoopTimer)?
     /// After go: the connections paused and sent, and the new process's workers.
-    private var sent: (handed: [HandedConnection], workers: Int)?
+    private var sent: (handed: [HandedConnection], sessions: [HandedSession], workers: Int)?
     /// How long `go` waits for connections with bytes pending to flush.
     static let quiesceDeadline = 1.0
     /// FLOWGATE_TEST_TAKEOVER_BLOB=bad-version|bad-checksum damages the state
     /// blob this process sends, so tests see the next one refuse it.
     let blobHook = System.environment("FLOWGATE_TEST_TAKEOVER_BLOB") ?? ""
-    /// FLOWGATE_TEST_TAKEOVER_KEEP_TCP=1 hands no connection over (every one
-    /// drains here), for tests of the old process's drain.
+    /// FLOWGATE_TEST_TAKEOVER_KEEP_TCP=1 hands no connection or session over
+    /// (every one drains here), for tests of the old process's drain.
     let keepTCP = System.environment("FLOWGATE_TEST_TAKEOVER_KEEP_TCP") == "1"
 
     init(path: String?, loop: MainLoop, plane: DataPlane) { self.path = path; self.loop = loop; self.plane = plane }
@@ -133,8 +133,11 @@ final class TakeoverServerService: Service {
         let line = TakeoverWire.text(bytes)
         if let s = sent {
             guard let declined = TakeoverWire.parseCommit(line) else { abort(c, "unexpected message \"\(line.prefix(60))\""); return }
-            plane.commitHandover(s.handed, declined: declined)
-            Log.info("takeover_connections_committed", ["handed_over": s.handed.count - declined.count, "declined": declined.count])
+            plane.commitHandover(s.handed, declined: declined.connections, sessions: s.sessions, declinedSessions: declined.sessions)
+            Log.info("takeover_connections_committed", ["handed_over": s.handed.count - declined.connections.count,
+                                                        "declined": declined.connections.count,
+                                                        "udp_sessions_handed_over": s.sessions.count - declined.sessions.count,
+                                                        "udp_sessions_declined": declined.sessions.count])
             handOver(c, nextWorkers: s.workers)
             return
         }
@@ -163,9 +166,9 @@ final class TakeoverServerService: Service {
     /// the new process answers commit (or fails, and they resume).
     private func sendConnections(_ c: Int32, nextWorkers: Int) {
         let started = System.monotonicMicroseconds()
-        let handed = keepTCP ? [] : plane.pauseForHandover(within: TakeoverServerService.quiesceDeadline)
+        let (handed, sessions) = keepTCP ? ([], []) : plane.pauseForHandover(within: TakeoverServerService.quiesceDeadline)
         let paused = System.monotonicMicroseconds()
-        sent = (handed, nextWorkers)
+        sent = (handed, sessions, nextWorkers)
         do throws(SystemError) {
             var rest = handed[...]
             while !rest.isEmpty {
@@ -174,12 +177,20 @@ final class TakeoverServerService: Service {
                 let text = "conns \(batch.count)\n" + batch.map(\.line).joined(separator: "\n")
                 try System.sendMessage(c, Array(text.utf8), descriptors: batch.flatMap { [$0.client, $0.backend] })
             }
+            var restSessions = sessions[...]
+            while !restSessions.isEmpty {
+                let batch = restSessions.prefix(System.maxDescriptorsPerMessage)
+                restSessions = restSessions.dropFirst(batch.count)
+                let text = "sessions \(batch.count)\n" + batch.map(\.line).joined(separator: "\n")
+                try System.sendMessage(c, Array(text.utf8), descriptors: batch.map(\.upstream))
+            }
             let kept = plane.handover.connectionsKept.load(ordering: .relaxed)
-            try System.sendMessage(c, Array("handed \(handed.count) kept \(kept) udp \(plane.udpTotals.sessions)".utf8))
+            let udpKept = max(0, plane.udpTotals.sessions - sessions.count)
+            try System.sendMessage(c, Array("handed \(handed.count) sessions \(sessions.count) kept \(kept) udp \(udpKept)".utf8))
         } catch {
             abort(c, "sending connections: \(error)"); return
         }
-        Log.info("takeover_connections_sent", ["connections": handed.count, "pause_us": paused - started,
+        Log.info("takeover_connections_sent", ["connections": handed.count, "udp_sessions": sessions.count, "pause_us": paused - started,
                                                "send_us": System.monotonicMicroseconds() - paused])
         session?.timer.cancel()
         if let s = session {

@@ -10,8 +10,11 @@
 //                                            one per worker of the new process close)
 //   old → new   conns <n>\n<line>…          + 2n descriptors (client, member) per connection,
 //                                            at most 126 connections a message (SCM_MAX_FD 253)
-//   old → new   handed <n> kept <k> udp <u> (paused connections sent; k TCP, u UDP stay to drain)
-//   new → old   commit <ids|->              (checked and adopting; the ids it declined resume in the old one)
+//   old → new   sessions <n>\n<line>…       + n descriptors (each UDP session's upstream socket), at most 252 a message
+//   old → new   handed <n> sessions <s> kept <k> udp <u>
+//                                           (n connections and s sessions sent; k TCP, u UDP stay to drain)
+//   new → old   commit <ids|-> <ids|->      (checked and adopting; the connection and session ids it
+//                                            declined resume in the old one)
 //   old → new   done                        (the old one let go, stopped accepting, released the lock)
 import FlowgateCore
 import FlowgateSystem
@@ -57,22 +60,32 @@ enum TakeoverWire {
                               listenerArn: f.count > 4 ? String(f[4]) : "", fds: fds)
     }
 
-    /// `handed <n> kept <k> udp <u>`: (n, k, u), nil when it is not one.
-    static func parseHanded(_ line: String) -> (handed: Int, kept: Int, udp: Int)? {
+    /// `handed <n> sessions <s> kept <k> udp <u>`, nil when it is not one.
+    static func parseHanded(_ line: String) -> (handed: Int, sessions: Int, kept: Int, udp: Int)? {
         let f = line.split(separator: " ")
-        guard f.count == 6, f[0] == "handed", f[2] == "kept", f[4] == "udp",
-              let n = Int(f[1]), let k = Int(f[3]), let u = Int(f[5]) else { return nil }
-        return (n, k, u)
+        guard f.count == 8, f[0] == "handed", f[2] == "sessions", f[4] == "kept", f[6] == "udp",
+              let n = Int(f[1]), let s = Int(f[3]), let k = Int(f[5]), let u = Int(f[7]) else { return nil }
+        return (n, s, k, u)
     }
 
-    /// `commit <id,id,…>` or `commit -`: the declined ids, nil when it is not one.
-    static func parseCommit(_ line: String) -> Set<Int>? {
+    static func commit(connections: [Int], sessions: [Int]) -> String {
+        func ids(_ l: [Int]) -> String { l.isEmpty ? "-" : l.map(String.init).joined(separator: ",") }
+        return "commit \(ids(connections)) \(ids(sessions))"
+    }
+
+    /// `commit <ids|-> <ids|->`: the declined connection and session ids,
+    /// nil when it is not one.
+    static func parseCommit(_ line: String) -> (connections: Set<Int>, sessions: Set<Int>)? {
         let f = line.split(separator: " ")
-        guard f.count == 2, f[0] == "commit" else { return nil }
-        if f[1] == "-" { return [] }
-        var ids = Set<Int>()
-        for p in f[1].split(separator: ",") { guard let i = Int(p) else { return nil }; ids.insert(i) }
-        return ids
+        guard f.count == 3, f[0] == "commit" else { return nil }
+        func ids(_ field: Substring) -> Set<Int>? {
+            if field == "-" { return [] }
+            var out = Set<Int>()
+            for p in field.split(separator: ",") { guard let i = Int(p) else { return nil }; out.insert(i) }
+            return out
+        }
+        guard let c = ids(f[1]), let u = ids(f[2]) else { return nil }
+        return (c, u)
     }
 
     static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
