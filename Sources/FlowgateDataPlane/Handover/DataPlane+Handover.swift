@@ -52,11 +52,16 @@ extension DataPlane {
         let foundSessions = Mutex<[HandedSession]>([])
         let kept = Atomic<Int>(0)
         let registry = handover
+        // Which of its port's sockets each worker holds, in the order they
+        // would be handed over (duplicateListeners sorts by worker).
+        var offered: [ListeningSocketKey: [Int]] = [:]
+        for (k, order) in self.offered.withLock({ $0 }) { offered[k] = order }
         for w in workers {
-            w.post { w in
+            w.post { [offered] w in
                 if let udp = w.service(.udp) as? UDPService {
-                    let (handed, paused) = udp.relay.pauseSessionsForHandover()
+                    var (handed, paused) = udp.relay.pauseSessionsForHandover()
                     registry.pausedSessions.withLock { $0[w.index] = paused }
+                    for i in handed.indices { handed[i].socketIndex = offered[handed[i].key]?.firstIndex(of: w.index) ?? w.index }
                     foundSessions.withLock { $0 += handed }
                 }
                 guard let tcp = w.service(.tcp) as? TCPService else { latch.countDown(); return }
@@ -124,6 +129,10 @@ extension DataPlane {
         let registry = handover
         for w in workers {
             w.post { w in
+                // Committed: stop reading the listening sockets first, or a
+                // datagram read between closing a session and the drain would
+                // start a second session (another source port) here.
+                if commit, let udp = w.service(.udp) as? UDPService { udp.relay.handOver() }
                 if let paused = registry.pausedSessions.withLock({ $0.removeValue(forKey: w.index) }),
                    let udp = w.service(.udp) as? UDPService {
                     count.add(udp.relay.finishPausedSessions(paused, commit: commit, declined: declined), ordering: .relaxed)
@@ -232,8 +241,10 @@ extension DataPlane {
     /// Adopts checked sessions, dealt to workers in turn.
     public func adoptHandedSessions(_ handed: [HandedSession]) {
         guard !handed.isEmpty else { return }
+        // Socket j of a port went to worker j (takeAdopted): the session goes
+        // where its client's datagrams keep arriving.
         var shares = [[HandedSession]](repeating: [], count: workers.count)
-        for (i, h) in handed.enumerated() { shares[i % workers.count].append(h) }
+        for h in handed { shares[h.socketIndex % workers.count].append(h) }
         let latch = Latch(workers.count)
         let adopted = Atomic<Int>(0)
         for (i, w) in workers.enumerated() {

@@ -21,21 +21,27 @@ public struct HandedSession: Sendable {
     public var memberPort: UInt16
     public var idleLeft: Double
     public var upstream: Int32
+    /// The position, among the port's handed listening sockets, of the one
+    /// the session's datagrams arrive on: the next process adopts it on the
+    /// worker holding that same socket, where the kernel keeps delivering
+    /// the client's datagrams (SO_REUSEPORT hashes the flow to a socket).
+    public var socketIndex = 0
 
     public var line: String {
-        "u \(id) \(key.bind) \(key.port) \(client) \(clientPort) \(local.map { "\($0)" } ?? "-") \(memberID) \(memberAddress) \(memberPort) \(Int(idleLeft.rounded(.up)))"
+        "u \(id) \(socketIndex) \(key.bind) \(key.port) \(client) \(clientPort) \(local.map { "\($0)" } ?? "-") \(memberID) \(memberAddress) \(memberPort) \(Int(idleLeft.rounded(.up)))"
     }
 
     public static func parse(_ line: Substring, upstream: Int32) -> HandedSession? {
         let f = line.split(separator: " ")
-        guard f.count == 11, f[0] == "u", let id = Int(f[1]), let bind = IPAddress(f[2]), let port = Int(f[3]),
-              (1...65535).contains(port), let client = IPAddress(f[4]), let cport = UInt16(f[5]),
-              let maddr = IPAddress(f[8]), let mport = UInt16(f[9]), let idle = Int(f[10]) else { return nil }
-        let local: IPAddress? = f[6] == "-" ? nil : IPAddress(f[6])
-        if f[6] != "-" && local == nil { return nil }
+        guard f.count == 12, f[0] == "u", let id = Int(f[1]), let index = Int(f[2]), index >= 0,
+              let bind = IPAddress(f[3]), let port = Int(f[4]),
+              (1...65535).contains(port), let client = IPAddress(f[5]), let cport = UInt16(f[6]),
+              let maddr = IPAddress(f[9]), let mport = UInt16(f[10]), let idle = Int(f[11]) else { return nil }
+        let local: IPAddress? = f[7] == "-" ? nil : IPAddress(f[7])
+        if f[7] != "-" && local == nil { return nil }
         return HandedSession(id: id, key: ListeningSocketKey(transport: .udp, bind: bind, port: port), client: client,
-                             clientPort: cport, local: local, memberID: String(f[7]), memberAddress: maddr, memberPort: mport,
-                             idleLeft: Double(idle), upstream: upstream)
+                             clientPort: cport, local: local, memberID: String(f[8]), memberAddress: maddr, memberPort: mport,
+                             idleLeft: Double(idle), upstream: upstream, socketIndex: index)
     }
 }
 
