@@ -13,6 +13,9 @@ import socket
 import threading
 import time
 
+import json
+import subprocess
+
 import pytest
 
 from harness import config, iperf3_client, listener, member, pool, recv_line, tcp_connect
@@ -165,7 +168,8 @@ def udp_loss(result) -> float:
 
 
 @pytest.mark.timeout(240)
-def test_five_takeovers_under_traffic_lose_nothing(daemon, tcp_backend, udp_backend, port_range, iperf3_server):
+def test_five_takeovers_under_traffic_lose_nothing(daemon, tcp_backend, udp_backend, port_range, iperf3_server,
+                                                  flowgatectl_bin):
     cfg, echo_ports, sticky_port, iperf_tcp, iperf_udp, bulk_port = full_setup(tcp_backend, udp_backend, port_range, iperf3_server)
     current = daemon(cfg)
     before = sticky_members(sticky_port)
@@ -234,6 +238,18 @@ def test_five_takeovers_under_traffic_lose_nothing(daemon, tcp_backend, udp_back
     text = body.decode()
     assert "flowgate_takeover_generation 5" in text, text[-2000:]
     assert 'flowgate_takeover_connections_total{outcome="adopted"}' in text
+    # flowgatectl status shows the start time and generation.
+    out = subprocess.run([str(flowgatectl_bin), "status", "--socket", str(current.control_socket), "--json"],
+                         capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0, out.stderr
+    status = json.loads(out.stdout)
+    assert status["takeover_generation"] == 5
+    assert abs(status["start_time_seconds"] - time.time()) < 120
+    assert status["connections"]["adopted"] >= 200
+    text_out = subprocess.run([str(flowgatectl_bin), "status", "--socket", str(current.control_socket)],
+                              capture_output=True, text=True, timeout=10).stdout
+    print(text_out)
+    assert "takeover generation:  5" in text_out
 
 
 STEPS = ["after-receive", "before-go", "after-go", "after-connections", "before-commit"]
