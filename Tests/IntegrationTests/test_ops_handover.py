@@ -368,3 +368,41 @@ def test_connection_keeps_its_bytes_and_member_and_old_exits_at_once(daemon, tcp
     c.close()
     status, _, body = new.request("GET", "/metrics")
     assert 'flowgate_takeover_connections_total{outcome="adopted"} 1' in body.decode()
+
+
+@pytest.mark.timeout(90)
+def test_config_change_with_the_takeover(daemon, tcp_backend, port_range):
+    """The new process's file removes member b and adds a port: a's
+    connections move, b's are declined and drain in the old process (an
+    update never moves an established flow, docs/architecture.md §3.7), and
+    the new port serves at once."""
+    a, b = tcp_backend("a", mode="id"), tcp_backend("b", mode="id")
+    ports = port_range(1)
+    (extra,) = port_range(1)
+    p = pool([member(a.port), member(b.port)])
+    cfg = config([listener(ports, p["id"])], [p], workers=2)
+    old = daemon(cfg)
+    held = {}
+    for _ in range(8):
+        s = tcp_connect(ports[0], timeout=10)
+        held.setdefault(recv_line(s).decode(), []).append(s)
+    assert set(held) == {"a", "b"}
+    changed = config([listener(ports + [extra], p["id"])], [dict(p, members=[member(a.port)])], workers=2)
+    new, _ = take_over(daemon, old, changed)
+    adopted = new.log_lines("takeover_connections_adopted")[0]
+    assert f"adopted={len(held['a'])} declined={len(held['b'])}" in adopted, adopted
+    time.sleep(0.5)
+    assert old.running, "the old process must keep draining b's connections"
+    for name, socks in held.items():
+        for s in socks:
+            s.sendall(b"still\n")
+            assert recv_line(s) == b"still", name
+    with tcp_connect(extra) as s:
+        assert recv_line(s) == b"a"
+    for s in held["b"]:
+        s.close()
+    assert old.wait_exit(timeout=20) == 0
+    for s in held["a"]:
+        s.sendall(b"after\n")
+        assert recv_line(s) == b"after"
+        s.close()
