@@ -172,6 +172,11 @@ def test_five_takeovers_under_traffic_lose_nothing(daemon, tcp_backend, udp_back
                                                   flowgatectl_bin):
     cfg, echo_ports, sticky_port, iperf_tcp, iperf_udp, bulk_port = full_setup(tcp_backend, udp_backend, port_range, iperf3_server)
     current = daemon(cfg)
+    # One pick first, so the round robin is not where a fresh process starts:
+    # a process that forgot the persistence table would then re-deal the
+    # clients differently (a fresh one deals them exactly as the first did).
+    with tcp_connect(sticky_port, source="127.0.0.99") as s:
+        recv_line(s)
     before = sticky_members(sticky_port)
     assert len(set(before.values())) > 1, before   # round robin spread the clients
     baseline = iperf3_client(iperf_udp, seconds=5, udp=True, bitrate="20M")
