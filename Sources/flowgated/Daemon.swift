@@ -27,6 +27,15 @@ final class Daemon {
         let dataPlaneService = DataPlaneService(plane, projectID: fileConfig.projectID)
         let takeoverServer = TakeoverServerService(path: takeoverPath, loop: loop, plane: plane)
         var takeoverGo: [any Service] = []
+        // Started by systemd with a stored hand-over (FdStoreStart.swift).
+        if !takeover, let stored = FdStoreStart.receive() {
+            plane.adopt(stored.listeners)
+            if let state = stored.state { plane.seed(state) }
+            plane.holdUDPListeners()
+            Log.info("fdstore_received", ["ports": stored.listeners.count, "connections": stored.connections.count,
+                                          "udp_sessions": stored.sessions.count, "descriptors": stored.names.count])
+            takeoverGo = [FdStoreAdoptService(stored: stored, plane: plane)]
+        }
         if takeover {
             // Sockets first: the config was validated before this, and
             // nothing is bound yet, so a port handed over is never bound twice.
@@ -82,7 +91,15 @@ final class Daemon {
             return 1
         }
 
-        loop.onSignal(.terminate) { [unowned self] in self.shutdownRequested("SIGTERM", group, plane) }
+        loop.onSignal(.terminate) { [unowned self, unowned group] in
+            // Under systemd with a file-descriptor store: listeners, flows and
+            // state go to the store for the next start (FdStore.swift).
+            if FdStore.enabled, case .running = group.state, plane.lifecycle == .running,
+               FdStore.storeAll(plane) != nil {
+                dataPlaneService.handOverTo = plane.workers.count
+            }
+            self.shutdownRequested("SIGTERM", group, plane)
+        }
         loop.onSignal(.interrupt) { [unowned self] in self.shutdownRequested("SIGINT", group, plane) }
         loop.onSignal(.hangup) { [unowned self] in self.reload(group, plane, control) }
 
