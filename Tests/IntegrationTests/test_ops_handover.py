@@ -411,3 +411,30 @@ def test_config_change_with_the_takeover(daemon, tcp_backend, port_range):
         s.sendall(b"after\n")
         assert recv_line(s) == b"after"
         s.close()
+
+
+@pytest.mark.timeout(60)
+def test_http_keepalive_connections_drain_in_the_old_process(daemon, port_range):
+    """HTTP-pool connections are not handed over: the old process closes those
+    idle between requests at once (a keep-alive client reconnects, to the new
+    process) and exits without waiting for its drain deadline."""
+    import requests
+
+    from test_http_pools import HTTPBackend, http_config
+    backends = [HTTPBackend("a")]
+    try:
+        ports = port_range(1, proto=("tcp",))
+        cfg = dict(http_config(ports, backends), tuning={"drain_timeout": 30})
+        old = daemon(cfg)
+        with requests.Session() as s:
+            assert s.get(f"http://127.0.0.1:{ports[0]}/", timeout=5).text == "a"
+            new, _ = take_over(daemon, old, cfg)
+            started = time.monotonic()
+            assert old.wait_exit(timeout=20) == 0
+            assert time.monotonic() - started < 5, old.stderr_text()[-3000:]
+            # requests retries the closed idle connection on a new one.
+            assert s.get(f"http://127.0.0.1:{ports[0]}/", timeout=5).text == "a"
+        assert "kept=1" in " ".join(new.log_lines("takeover_connections_adopted")).replace("left_to_drain=", "kept=")
+    finally:
+        for b in backends:
+            b.close()

@@ -63,8 +63,12 @@ final class TCPService: TransportService {
     /// new connections at once); established connections go on.
     func stopAccepting() {
         for k in attachedKeys { detach(k) }
-        // HTTP keep-alive connections between requests hold no work: closed
-        // now (as HAProxy does on soft-stop), the others after their response.
+        drainHTTP()
+    }
+
+    /// HTTP keep-alive connections between requests hold no work: closed
+    /// now (as HAProxy does on soft-stop), the others after their response.
+    private func drainHTTP() {
         draining = true
         var idle: [HTTPConnection] = []
         var h = httpHead
@@ -84,6 +88,8 @@ final class TCPService: TransportService {
     func handOver(closing: Set<ListeningSocketKey>) {
         for (k, a) in acceptors { if closing.contains(k) { a.close() } else { a.release() } }
         acceptors.removeAll()
+        // HTTP connections are not handed over (docs/architecture.md §16.3): they drain here.
+        drainHTTP()
     }
 
     func listeningDescriptor(_ key: ListeningSocketKey) -> Int32? { acceptors[key]?.fd }
