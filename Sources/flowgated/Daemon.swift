@@ -76,7 +76,9 @@ final class Daemon {
         takeoverServer.onGo = { [unowned self, unowned group] nextWorkers in
             dataPlaneService.handOverTo = nextWorkers
             lock.release()
-            self.shutdownRequested("takeover", group, plane)
+            // A SIGTERM between go and commit already started the drain: a
+            // second request would cut it (what stayed here drains on).
+            if case .running = group.state { self.shutdownRequested("takeover", group, plane) }
         }
         group.onTransition = { old, new in Log.debug("daemon_state", ["from": old.description, "to": new.description]) }
 
