@@ -92,6 +92,7 @@ final class TakeoverClient {
     /// the old process confirmed it let go.
     func go(plane: DataPlane) throws(TakeoverFailure) {
         step("before-go")
+        let goAt = System.monotonicMicroseconds()
         var handed: [HandedConnection] = []
         var sessions: [HandedSession] = []
         var summary: (handed: Int, sessions: Int, kept: Int, udp: Int)?
@@ -131,6 +132,7 @@ final class TakeoverClient {
             throw TakeoverFailure("the running flowgated announced \(summary.handed) connections and \(summary.sessions) sessions, and sent \(handed.count) and \(sessions.count)")
         }
         step("after-connections")
+        let receivedAt = System.monotonicMicroseconds()
         let (accepted, declined) = plane.checkHanded(handed)
         let (acceptedSessions, declinedSessions) = plane.checkHandedSessions(sessions)
         step("before-commit")
@@ -140,12 +142,15 @@ final class TakeoverClient {
             throw TakeoverFailure("committing the hand-over to \(path): \(error)")
         }
         // Committed: the old process closes its copies; these are now the only ones.
+        let committedAt = System.monotonicMicroseconds()
         plane.adoptHanded(accepted)
         plane.adoptHandedSessions(acceptedSessions)
         plane.handover.previousKept.add(summary.kept, ordering: .relaxed)
         plane.handover.previousSessionsKept.add(summary.udp, ordering: .relaxed)
         Log.info("takeover_connections_adopted", ["adopted": accepted.count, "declined": declined.count,
                                                   "udp_sessions_adopted": acceptedSessions.count, "udp_sessions_declined": declinedSessions.count,
+                                                  "receive_ms": (receivedAt - goAt) / 1000, "check_ms": (committedAt - receivedAt) / 1000,
+                                                  "adopt_ms": (System.monotonicMicroseconds() - committedAt) / 1000,
                                                   "left_to_drain": summary.kept, "udp_sessions_left": summary.udp])
         let reply: [UInt8]?
         do throws(SystemError) { reply = try System.receiveMessage(fd)?.bytes } catch {
