@@ -22,6 +22,7 @@ uses it later, so backends and clients run in this process.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import re
 import shutil
@@ -613,3 +614,54 @@ def fleet_config(backends: Sequence[TcpBackend], lb_algorithm: str = "SOURCE_IP"
     l = listener([port], FLEET_POOL, accelerator=FLEET_ACCELERATOR, bind=VIP, client_affinity=client_affinity,
                  arn=FLEET_LISTENER, connection_log=True)
     return config([l], [p], workers=workers, accelerator=FLEET_ACCELERATOR, **extra)
+
+
+def cluster_section(name: str, instance: str, endpoints: Sequence[str]) -> dict[str, Any]:
+    """The `cluster` config section as issue 14 names it (a contract)."""
+    return {"name": name, "instance": instance, "etcd": {"endpoints": list(endpoints)}}
+
+
+# -- control API and per-instance traffic ----------------------------------------------
+
+def elb(d: Daemon, method: str, path: str, body: Mapping[str, Any] | None = None,
+        timeout: float = 30.0) -> tuple[int, dict[str, Any]]:
+    """An ELB v3 request (docs/api.md §4) on the daemon's control socket:
+    `path` after `/v3/<project>/elb/`. Returns (status, JSON body or {})."""
+    from .configs import PROJECT_ID
+    status, _, raw = d.request(method, f"/v3/{PROJECT_ID}/elb/{path}", body, timeout=timeout)
+    return status, (json.loads(raw) if raw else {})
+
+
+def aws(d: Daemon, operation: str, body: Mapping[str, Any], timeout: float = 30.0) -> tuple[int, dict[str, Any]]:
+    """An AWS Global Accelerator request (docs/api.md §3): (status, JSON body)."""
+    status, _, raw = d.request("POST", "/", json.dumps(dict(body)), timeout=timeout, headers={
+        "X-Amz-Target": f"GlobalAccelerator_V20180706.{operation}", "Content-Type": "application/x-amz-json-1.1"})
+    return status, (json.loads(raw) if raw else {})
+
+
+def local_members(inst: Instance, count: int, port: int = VIP_PORT, timeout: float = 2.0) -> list[str]:
+    """Members named by `count` sequential connections made inside the
+    instance's own namespace to VIP:port: they reach that instance only
+    (the VIP is local there), so this asks one instance what is in force.
+    Raises OSError (e.g. ConnectionRefusedError) when nothing listens."""
+    def run() -> list[str]:
+        names = []
+        for _ in range(count):
+            with socket.create_connection((VIP, port), timeout=timeout) as s:
+                names.append(recv_line(s).decode())
+        return names
+    return inst.ns.call(run)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.01) -> float | None:
+    """Seconds until predicate() held (exceptions count as false), None on timeout."""
+    start = time.monotonic()
+    while True:
+        try:
+            if predicate():
+                return time.monotonic() - start
+        except (OSError, AssertionError):
+            pass
+        if time.monotonic() - start > timeout:
+            return None
+        time.sleep(interval)
