@@ -75,7 +75,7 @@ def missing_prerequisites() -> list[str]:
             missing.append(f"`{tool}` is not installed (iproute2 / util-linux)")
     if not missing and "resilient" not in _sh(["ip", "nexthop", "help"], check=False).stderr:
         missing.append("this iproute2 has no resilient nexthop groups (`ip nexthop help` lists no `type resilient`;"
-                       " iproute2 >= 5.15 and Linux >= 5.13 are needed)")
+                       " Linux and iproute2 5.13 or later are needed)")
     return missing
 
 
