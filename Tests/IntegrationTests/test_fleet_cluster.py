@@ -12,6 +12,7 @@ harness/fleet_netns.py with an etcd namespace; etcd is harness/etcd.py's
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import Counter, defaultdict
 
@@ -216,3 +217,57 @@ def member_id_of(d, name: str) -> str:
     status, body = elb(d, "GET", f"pools/{FLEET_POOL}/members")
     assert status == 200, body
     return next(m["id"] for m in body["members"] if m["name"] == name)
+
+
+def race(*calls):
+    """Run the calls at once (a barrier releases them together); their results."""
+    barrier = threading.Barrier(len(calls))
+    out = [None] * len(calls)
+
+    def run(k, call):
+        barrier.wait()
+        out[k] = call()
+    threads = [threading.Thread(target=run, args=(k, c)) for k, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+@pytest.mark.timeout(120)
+def test_conflicting_writes_from_two_instances_one_wins_and_both_converge(fleet_bed, etcd_cluster, flowgated_bin):
+    bed = fleet_bed(instances=2, clients=2, backends=2, etcd_members=1)
+    etcd = bed.start_etcd(etcd_cluster)
+    backends = bed.start_backends("id")
+    d1, d2 = start_fleet(bed, etcd, backends, flowgated_bin, lb_algorithm="ROUND_ROBIN")
+
+    # The same new member through both instances at once: exactly one 201,
+    # the other the API's duplicate error, never two members nor none.
+    # (weight 0: nothing is ever sent to these addresses.)
+    for i in range(10):
+        body = {"member": {"address": "198.18.201.1", "protocol_port": 9000 + i, "name": f"race{i}", "weight": 0}}
+        out = race(lambda: elb(d1, "POST", f"pools/{FLEET_POOL}/members", body),
+                   lambda: elb(d2, "POST", f"pools/{FLEET_POOL}/members", body))
+        statuses = sorted(status for status, _ in out)
+        assert statuses == [201, 409], out
+        assert next(b for s, b in out if s == 409)["error_code"] == "ELB.8907", out
+
+    # The same field changed to two values at once: both instances end with
+    # one of the acknowledged values, the same one.
+    mid = member_id_of(d1, "m2")
+    out = race(lambda: elb(d1, "PUT", f"pools/{FLEET_POOL}/members/{mid}", {"member": {"weight": 7}}),
+               lambda: elb(d2, "PUT", f"pools/{FLEET_POOL}/members/{mid}", {"member": {"weight": 9}}))
+    acked = {body["member"]["weight"] for status, body in out if status == 200}
+    assert acked and all(status in (200, 409) for status, _ in out), out
+
+    def state(d):
+        status, body = elb(d, "GET", f"pools/{FLEET_POOL}/members")
+        assert status == 200, body
+        return sorted((m["name"], m["address"], m["protocol_port"], m["weight"]) for m in body["members"])
+    t = wait_until(lambda: state(d1) == state(d2), CONVERGENCE_BOUND)
+    assert t is not None, (state(d1), state(d2))
+    final = state(d1)
+    assert [m for m in final if m[0].startswith("race")] == sorted(
+        (f"race{i}", "198.18.201.1", 9000 + i, 0) for i in range(10))
+    assert next(m[3] for m in final if m[0] == "m2") in acked, (final, out)
