@@ -448,9 +448,22 @@ class FleetBed:
             time.sleep(0.05)
 
     # -- teardown --------------------------------------------------------------
+    def stop_instances(self) -> None:
+        """SIGTERM every running instance at once (each may drain for up to
+        Daemon's grace period before SIGKILL). Never raises."""
+        def stop(inst: Instance) -> None:
+            if inst.daemon is not None:
+                try:
+                    inst.daemon.stop()
+                except Exception:
+                    pass
+        with ThreadPoolExecutor(len(self.instances)) as pool:
+            list(pool.map(stop, self.instances))
+
     def destroy(self) -> None:
         """Stop instances, processes and backends, delete the namespaces and
         the work directory. Never raises; safe to call twice."""
+        self.stop_instances()
         for inst in self.instances:
             if inst.daemon is not None:
                 try:
@@ -578,9 +591,9 @@ def fleet_bed():
 
     yield make
     for bed in made:
+        bed.stop_instances()
         for inst in bed.instances:
             if inst.daemon is not None:
-                inst.daemon.stop()
                 print(f"--- instance {inst.index} exit={inst.daemon.returncode} stderr (last 3000 chars) ---\n"
                       f"{inst.daemon.stderr_text()[-3000:]}")
         bed.destroy()
