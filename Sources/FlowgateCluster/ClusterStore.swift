@@ -367,3 +367,35 @@ public struct ClusterStatus: Sendable {
         if notApplied.count > 16 { notApplied.removeFirst(notApplied.count - 16) }
     }
 }
+
+extension ClusterStore {
+    /// `flowgatectl cluster status` (docs/cluster.md §5): this instance's
+    /// view, and every instance's membership key with its lag behind the
+    /// newest revision any of them saw. Blocking (control thread only).
+    public func statusReport() -> JSONValue {
+        let s = status.withLock { $0 }
+        var fields: [(String, JSONValue)] = [
+            ("cluster", .string(config.name)), ("instance", .string(config.instance)), ("prefix", .string(keys.prefix)),
+            ("applied_revision", .int(Int(s.appliedRevision))), ("latest_revision", .int(Int(s.latestRevision))),
+            ("etcd_reachable", .bool(s.reachable)), ("last_error", .string(s.lastError)),
+            ("writes", .int(s.writes)), ("write_failures", .int(s.writeFailures)), ("conflicts", .int(s.conflicts)),
+            ("apply_failures", .int(s.applyFailures)), ("compactions", .int(s.compactions)),
+            ("not_applied", .array(s.notApplied.map { .object([("revision", .int(Int($0.revision))), ("error", .string($0.error))]) })),
+        ]
+        switch instances() {
+        case let .success(list):
+            let newest = list.map { $0["latest_revision"]?.intValue ?? 0 }.reduce(Int(s.latestRevision), max)
+            let rows: [JSONValue] = list.map { i in
+                let applied = i["applied_revision"]?.intValue ?? 0
+                return .object([("instance", i["instance"] ?? .null), ("applied_revision", .int(applied)),
+                                ("lag", .int(max(0, newest - applied))), ("health", i["health"] ?? .null),
+                                ("not_applied", i["not_applied"] ?? .array([]))])
+            }
+            fields.append(("newest_revision", .int(newest)))
+            fields.append(("instances", .array(rows)))
+        case let .failure(e):
+            fields.append(("instances_error", .string(e.message)))
+        }
+        return .object(fields)
+    }
+}

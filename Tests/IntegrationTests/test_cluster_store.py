@@ -166,3 +166,46 @@ def test_start_while_etcd_down_serves_cache_then_catches_up(etcd_cluster, daemon
     d1.start()
     assert elb(d1, "PUT", f"/pools/{pid}/members/{member_a}", {"member": {"weight": 3}})[0] == 200
     wait_until(lambda: ("127.0.0.1", a.port, 3) in member_set(d2, pid), timeout=20, what="lb2 catches up after etcd returns")
+
+
+def test_cluster_status_and_an_update_one_instance_cannot_apply(etcd_cluster, daemon, tcp_backend, port_range,  # noqa: F811
+                                                              flowgatectl_bin, flowgated_bin, tmp_path):
+    import subprocess
+    etcd = etcd_cluster()
+    a = tcp_backend("a", mode="id")
+    port = port_range(1)[0]
+    wide = port_range(200, "tcp")
+    name = cluster_name()
+    cfg = _fleet_config(port, a.port)
+    # lb2 runs with 400 descriptors: a 200-port listener does not fit its
+    # budget (DescriptorBudget), while lb1 (the default limit) binds it.
+    small = tmp_path / "flowgated-small-nofile"
+    small.write_text(f"#!/bin/sh\nexec prlimit --nofile=400:400 {flowgated_bin} \"$@\"\n")
+    small.chmod(0o755)
+    d1 = daemon(with_cluster(cfg, name, "lb1", etcd.endpoints))
+    d2 = daemon(with_cluster(cfg, name, "lb2", etcd.endpoints), binary=str(small))
+    arn = cfg["accelerators"][0]["listeners"][0]["ListenerArn"]
+
+    status, body = aws(d1, "UpdateListener", {"ListenerArn": arn, "PortRanges": [{"FromPort": wide[0], "ToPort": wide[-1]}]})
+    assert status == 200, body
+
+    def status_of(d):
+        out = subprocess.run([str(flowgatectl_bin), "cluster", "status", "--socket", d.control_socket, "--json"],
+                             capture_output=True, text=True, timeout=20)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    def lb2_reported():
+        rows = {i["instance"]: i for i in status_of(d1).get("instances", [])}
+        return "lb2" in rows and rows["lb2"]["not_applied"] and rows["lb2"]["lag"] > 0 and rows["lb1"]["lag"] == 0
+    wait_until(lb2_reported, what="lb1's cluster status shows what lb2 could not apply")
+    mine = status_of(d2)
+    assert mine["apply_failures"] >= 1 and "descriptors" in mine["not_applied"][0]["error"], mine
+    assert d2.log_lines("cluster_apply_failed")
+    # lb2 keeps its previous snapshot: the old port is still served (only by lb2 now).
+    assert served_by(port) == {"a"}
+    assert served_by(wide[7]) == {"a"}  # lb1 serves the new range
+
+    table = subprocess.run([str(flowgatectl_bin), "cluster", "status", "--socket", d1.control_socket],
+                           capture_output=True, text=True, timeout=20).stdout
+    assert "INSTANCE" in table and "lb1" in table and "lb2" in table and "descriptors" in table, table

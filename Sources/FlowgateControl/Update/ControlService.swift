@@ -88,6 +88,8 @@ public final class ControlService: @unchecked Sendable {
     /// Set in a cluster (docs/cluster.md §3): updates commit through etcd
     /// instead of the state file, which then caches the applied snapshot.
     public var cluster: ClusterCommitting?
+    /// Cluster only: what `GET /flowgate/cluster/status` answers (runs on the control thread).
+    public var clusterStatus: (@Sendable () -> JSONValue)?
 
     public init(applier: AnyApplier, store: StateStore?, baseConfig: FlowgateConfig? = nil, metrics: MetricsRegistry = MetricsRegistry(),
                 validate: @escaping @Sendable (FlowgateConfig) -> [ValidationIssue] = ControlService.apiRules) {

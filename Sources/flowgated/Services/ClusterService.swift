@@ -26,6 +26,7 @@ final class ClusterService: Service {
             control.clusterRevisions.applied
         })
         control.cluster = store
+        control.clusterStatus = { [store] in store.statusReport() }
         return store
     }
 
