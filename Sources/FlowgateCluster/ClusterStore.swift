@@ -31,6 +31,7 @@ public final class ClusterStore: ClusterCommitting, @unchecked Sendable {
     let appliedRevision: @Sendable () -> Int64
     public let status = Mutex(ClusterStatus())
     public static let leaseTTL = 10
+    var persistence: PersistenceSync?
 
     // etcd-loop state.
     private var watch: EtcdClient.Watch?
@@ -44,18 +45,24 @@ public final class ClusterStore: ClusterCommitting, @unchecked Sendable {
 
     public init(_ config: ClusterConfig, localObjects: @escaping @Sendable () -> FlowgateConfig,
                 apply: @escaping @Sendable (ClusterSnapshot) -> ClusterApplyOutcome,
-                appliedRevision: @escaping @Sendable () -> Int64) throws(SystemError) {
+                appliedRevision: @escaping @Sendable () -> Int64,
+                selection: (@Sendable () -> SelectionState?)? = nil) throws(SystemError) {
         self.config = config
         keys = ClusterKeys(cluster: config.name)
         client = try EtcdClient(config)
         applyLoop = try LoopThread(name: "fg-cluster")
         self.localObjects = localObjects; self.apply = apply; self.appliedRevision = appliedRevision
+        if let selection {
+            persistence = PersistenceSync(client: client, keys: keys, selection: selection) { [unowned self] body in self.status.withLock { body(&$0) } }
+        }
     }
 
     /// Starts the threads and the first sync; returns once it succeeded or
     /// failed (a failure leaves the retries running: the daemon serves what
     /// it has and catches up, docs/cluster.md §6).
     public func start() -> Bool {
+        // Picks queue their persistence choices from now on (before the daemon is ready).
+        persistence?.enable()
         applyLoop.start()
         client.start()
         let latch = Latch(1)
@@ -73,6 +80,7 @@ public final class ClusterStore: ClusterCommitting, @unchecked Sendable {
         let latch = Latch(1)
         client.loop.post { [self] in
             stopped = true
+            persistence?.stop()
             membershipTimer?.cancel()
             watch?.cancel()
             watch = nil
@@ -166,6 +174,7 @@ public final class ClusterStore: ClusterCommitting, @unchecked Sendable {
     private func watchFrom(_ revision: Int64) {
         reachable()
         synced = true
+        persistence?.start()
         nextWatchRevision = revision
         startWatch()
     }
@@ -357,6 +366,12 @@ public struct ClusterStatus: Sendable {
     public var conflicts = 0
     public var compactions = 0
     public var applyFailures = 0
+    /// Shared persistence (docs/cluster.md §7).
+    public var persistBatches = 0
+    public var persistWrites = 0
+    public var persistWriteFailures = 0
+    public var persistLostRaces = 0
+    public var persistLearned = 0
     /// Revisions this instance could not apply since the last one it could, with why.
     public var notApplied: [(revision: Int64, error: String)] = []
 
@@ -380,6 +395,9 @@ extension ClusterStore {
             ("etcd_reachable", .bool(s.reachable)), ("last_error", .string(s.lastError)),
             ("writes", .int(s.writes)), ("write_failures", .int(s.writeFailures)), ("conflicts", .int(s.conflicts)),
             ("apply_failures", .int(s.applyFailures)), ("compactions", .int(s.compactions)),
+            ("persistence", .object([("batches", .int(s.persistBatches)), ("writes", .int(s.persistWrites)),
+                                     ("write_failures", .int(s.persistWriteFailures)), ("lost_races", .int(s.persistLostRaces)),
+                                     ("learned", .int(s.persistLearned))])),
             ("not_applied", .array(s.notApplied.map { .object([("revision", .int(Int($0.revision))), ("error", .string($0.error))]) })),
         ]
         switch instances() {

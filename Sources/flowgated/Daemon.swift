@@ -24,7 +24,7 @@ final class Daemon {
         let plane = DataPlane(workerCount: fileConfig.workers, tuning: fileConfig.tuning)
         let control = makeControlService(dataPlane: plane, fileConfig: fileConfig)
         let clusterStore: ClusterStore?
-        do throws(SystemError) { clusterStore = try ClusterService.make(fileConfig.cluster, control: control) } catch {
+        do throws(SystemError) { clusterStore = try ClusterService.make(fileConfig.cluster, control: control, plane: plane) } catch {
             Log.error("start_failed", ["error": "cluster client: \(error)"])
             return 1
         }

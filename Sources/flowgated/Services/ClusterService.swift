@@ -8,6 +8,7 @@ import FlowgateCore
 import FlowgateSystem
 import FlowgateControl
 import FlowgateCluster
+import FlowgateDataPlane
 
 final class ClusterService: Service {
     let name = "cluster"
@@ -18,13 +19,13 @@ final class ClusterService: Service {
 
     /// The store for `control` (nil when the file has no `cluster` section),
     /// installed as its commit path so every API write goes through etcd.
-    static func make(_ cluster: ClusterConfig?, control: ControlService) throws(SystemError) -> ClusterStore? {
+    static func make(_ cluster: ClusterConfig?, control: ControlService, plane: DataPlane) throws(SystemError) -> ClusterStore? {
         guard let cluster else { return nil }
         let store = try ClusterStore(cluster, localObjects: { [control] in control.config }, apply: { [control] snapshot in
             control.applyCluster(snapshot)
         }, appliedRevision: { [control] in
             control.clusterRevisions.applied
-        })
+        }, selection: { [plane] in plane.snapshot?.selection })
         control.cluster = store
         control.clusterStatus = { [store] in store.statusReport() }
         return store
