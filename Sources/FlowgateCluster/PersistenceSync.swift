@@ -1,6 +1,6 @@
 // Shared SOURCE_IP persistence (docs/cluster.md §7), on the etcd loop: every
 // 100 ms the choices queued by picks (SharedPersistenceOutbox) go to etcd in
-// one transaction of up to 128 create-if-absent puts (nested transactions,
+// transactions of up to 64 create-if-absent puts, back to back while a backlog lasts (nested transactions,
 // one per key, so each key wins or loses on its own), each under a lease of
 // the pool's persistence timeout. A key another instance created first comes
 // back in the failure read and replaces the local choice; every put by any
@@ -11,7 +11,10 @@ import Synchronization
 
 final class PersistenceSync {
     static let interval = 0.1
-    static let maxBatch = 128  // etcd's default --max-txn-ops
+    // etcd 3.4 refuses 128 nested transactions of one compare, one put and
+    // one read each ("too many operations in txn request") though its
+    // --max-txn-ops is 128; 64 is accepted.
+    static let maxBatch = 64
 
     let client: EtcdClient
     let keys: ClusterKeys
@@ -99,6 +102,7 @@ final class PersistenceSync {
         inFlight = true
         withLeases(Array(Set(batch.map(\.timeout)))) { [self] ok in
             guard ok else {
+                Log.warn("cluster_persistence_write_failed", ["entries": batch.count, "error": "no lease granted"])
                 inFlight = false
                 note { $0.persistWriteFailures += batch.count }
                 return
@@ -135,8 +139,11 @@ final class PersistenceSync {
         let txn = JSONValue.object([("success", .array(ops))])
         client.send("kv/txn", txn) { [self] r in
             inFlight = false
+            // A backlog goes out at once, batch after batch, not one batch per tick.
+            defer { if case .success = r, (selection()?.sharedPersistence.queued ?? 0) > 0 { flush() } }
             switch r {
-            case .failure:
+            case let .failure(e):
+                Log.warn("cluster_persistence_write_failed", ["entries": batch.count, "error": e.message])
                 note { $0.persistWriteFailures += batch.count }
             case let .success(v):
                 note { $0.persistBatches += 1; $0.persistWrites += batch.count }
