@@ -65,10 +65,17 @@ public final class ClusterStore: ClusterCommitting, @unchecked Sendable {
         persistence?.enable()
         applyLoop.start()
         client.start()
-        let latch = Latch(1)
+        // The sync, and the first read of the shared persistence entries, so a
+        // restarted instance knows the fleet's clients before it is ready.
+        let latch = Latch(persistence == nil ? 1 : 2)
         let ok = Atomic<Bool>(false)
         client.loop.post { [self] in
-            sync { success in ok.store(success, ordering: .relaxed); latch.countDown() }
+            persistence?.onFirstLoad = { latch.countDown() }
+            sync { success in
+                ok.store(success, ordering: .relaxed)
+                latch.countDown()
+                if !success, let p = self.persistence, p.onFirstLoad != nil { p.onFirstLoad = nil; latch.countDown() }
+            }
             membershipTimer = client.loop.every(Double(Self.leaseTTL) / 3) { [self] in keepMembership() }
         }
         _ = latch.wait(timeout: Double(config.requestTimeout) + 1)

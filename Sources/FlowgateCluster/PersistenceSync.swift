@@ -26,6 +26,8 @@ final class PersistenceSync {
     private var watch: EtcdClient.Watch?
     private var nextRevision: Int64 = 0
     private var stopped = false
+    /// Called once, when the first read of every shared entry ended (either way).
+    var onFirstLoad: (() -> Void)?
 
     init(client: EtcdClient, keys: ClusterKeys, selection: @escaping @Sendable () -> SelectionState?,
          note: @escaping ((inout ClusterStatus) -> Void) -> Void) {
@@ -51,6 +53,7 @@ final class PersistenceSync {
     private func load() {
         guard !stopped else { return }
         client.send("kv/range", EtcdWire.range(key: keys.persistence, prefix: true)) { [self] r in
+            defer { onFirstLoad?(); onFirstLoad = nil }
             switch r {
             case .failure:
                 client.loop.after(1) { [self] in load() }

@@ -46,3 +46,25 @@ def test_round_robin_persistence_agrees_across_instances(etcd_cluster, daemon, t
                          capture_output=True, text=True, timeout=20)
     persistence = json.loads(out.stdout)["persistence"]
     assert persistence["writes"] >= 1 and persistence["batches"] <= persistence["writes"]
+
+
+def test_a_restarted_instance_knows_the_fleets_clients(etcd_cluster, daemon, tcp_backend, port_range):  # noqa: F811
+    etcd = etcd_cluster()
+    a, b = tcp_backend("a", mode="id"), tcp_backend("b", mode="id")
+    port = port_range(1)[0]
+    p = pool([member(a.port, name="a"), member(b.port, name="b")], lb_algorithm="LEAST_CONNECTIONS",
+             session_persistence={"type": "SOURCE_IP", "persistence_timeout": 5})
+    cfg = config([listener([port], p["id"])], [p])
+    name = cluster_name()
+    d1 = daemon(with_cluster(cfg, name, "lb1", etcd.endpoints))
+    d2 = daemon(with_cluster(cfg, name, "lb2", etcd.endpoints))
+    sources = [f"127.0.{40 + i // 200}.{1 + i % 200}" for i in range(CLIENTS)]
+    first = {src: tcp_member_name(port, source=src) for src in sources}
+    assert set(first.values()) == {"a", "b"}
+    wait_until(lambda: len(etcd.get_prefix(f"/flowgate/{name}/persist/")) == CLIENTS, what="every choice in etcd")
+
+    d2.kill9()
+    d2.start()  # reads every shared entry before it is ready
+    d1.terminate()  # now only the restarted instance serves the port
+    again = {src: tcp_member_name(port, source=src) for src in sources}
+    assert again == first

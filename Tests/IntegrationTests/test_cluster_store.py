@@ -209,3 +209,24 @@ def test_cluster_status_and_an_update_one_instance_cannot_apply(etcd_cluster, da
     table = subprocess.run([str(flowgatectl_bin), "cluster", "status", "--socket", d1.control_socket],
                            capture_output=True, text=True, timeout=20).stdout
     assert "INSTANCE" in table and "lb1" in table and "lb2" in table and "descriptors" in table, table
+
+
+def test_etcd_authentication(etcd_cluster, daemon, tcp_backend, port_range):  # noqa: F811
+    etcd = etcd_cluster()
+    for path, body in (("auth/role/add", {"name": "root"}), ("auth/user/add", {"name": "root", "password": "pw1"}),
+                       ("auth/user/grant", {"user": "root", "role": "root"}), ("auth/enable", {})):
+        etcd.call(path, body)
+    a = tcp_backend("a", mode="id")
+    port = port_range(1)[0]
+    name = cluster_name()
+    cfg = _fleet_config(port, a.port)
+    cl = {"dial_timeout": 1, "request_timeout": 2}
+    d1 = daemon(with_cluster(cfg, name, "lb1", etcd.endpoints, username="root", password="pw1", **cl))
+    assert d1.log_lines("cluster_seeded"), d1.stderr_text()[-2000:]
+    status, body = elb(d1, "PUT", f"/pools/{_pool_id(cfg)}", {"pool": {"lb_algorithm": "LEAST_CONNECTIONS"}})
+    assert status == 200, body
+    # Without credentials etcd refuses: the instance starts offline, and its writes fail cleanly.
+    d2 = daemon(with_cluster(cfg, name, "lb2", etcd.endpoints, **cl))
+    assert d2.log_lines("cluster_offline")
+    status, body = elb(d2, "PUT", f"/pools/{_pool_id(cfg)}", {"pool": {"lb_algorithm": "ROUND_ROBIN"}})
+    assert status == 500, body
