@@ -424,3 +424,26 @@ extension ClusterStore {
         return .object(fields)
     }
 }
+
+extension ClusterStore {
+    /// The cluster families of /metrics (docs/cluster.md §5).
+    public func renderMetrics() -> String {
+        let s = status.withLock { $0 }
+        var w = PrometheusWriter()
+        w.family("flowgate_cluster_applied_revision", .gauge, "etcd revision of the shared configuration in force on this instance",
+                 [([], Double(s.appliedRevision))])
+        w.family("flowgate_cluster_latest_revision", .gauge, "newest etcd revision of the shared configuration this instance saw",
+                 [([], Double(s.latestRevision))])
+        w.family("flowgate_cluster_etcd_reachable", .gauge, "1 while the last etcd call of this instance succeeded",
+                 [([], s.reachable ? 1 : 0)])
+        w.family("flowgate_cluster_writes_total", .counter, "API changes committed to etcd by this instance, by result",
+                 [([("result", "committed")], Double(s.writes)), ([("result", "conflict")], Double(s.conflicts)),
+                  ([("result", "unavailable")], Double(s.writeFailures))])
+        w.family("flowgate_cluster_apply_failures_total", .counter, "snapshots from etcd this instance could not apply",
+                 [([], Double(s.applyFailures))])
+        w.family("flowgate_cluster_persistence_entries_total", .counter, "shared SOURCE_IP persistence entries, by outcome",
+                 [([("outcome", "written")], Double(s.persistWrites)), ([("outcome", "write_failed")], Double(s.persistWriteFailures)),
+                  ([("outcome", "lost_race")], Double(s.persistLostRaces)), ([("outcome", "learnt")], Double(s.persistLearned))])
+        return w.text
+    }
+}

@@ -210,6 +210,14 @@ def test_cluster_status_and_an_update_one_instance_cannot_apply(etcd_cluster, da
                            capture_output=True, text=True, timeout=20).stdout
     assert "INSTANCE" in table and "lb1" in table and "lb2" in table and "descriptors" in table, table
 
+    from harness import parse_metrics, metric_sum, promtool_check
+    status, _, raw = d2.request("GET", "/metrics")
+    assert status == 200
+    samples = parse_metrics(raw.decode())
+    assert metric_sum(samples, "flowgate_cluster_apply_failures_total") >= 1
+    assert metric_sum(samples, "flowgate_cluster_etcd_reachable") == 1
+    assert promtool_check(raw.decode()).returncode == 0
+
 
 def test_etcd_authentication(etcd_cluster, daemon, tcp_backend, port_range):  # noqa: F811
     etcd = etcd_cluster()

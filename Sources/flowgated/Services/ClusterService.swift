@@ -28,6 +28,7 @@ final class ClusterService: Service {
         }, selection: { [plane] in plane.snapshot?.selection })
         control.cluster = store
         control.clusterStatus = { [store] in store.statusReport() }
+        control.metrics.register("cluster") { [store] in store.renderMetrics() }
         return store
     }
 
