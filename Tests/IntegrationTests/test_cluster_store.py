@@ -130,6 +130,9 @@ def test_etcd_faults_forwarding_goes_on_writes_fail_cleanly_then_catch_up(etcd_c
     assert served_by(port) == {"a"}  # forwarding goes on on the last snapshot
 
     etcd.restart_all()
+    # The write acknowledged with one member down survived losing all three.
+    stored = json.loads(etcd.get(f"/flowgate/{name}/config"))
+    assert b.port in [m.get("protocol_port") for m in stored["pools"][0]["members"]]
     member_b = next(m["id"] for m in members(d1, pid) if m["protocol_port"] == b.port)
     def write_ok():
         status, _ = elb(d2, "PUT", f"/pools/{pid}/members/{member_b}", {"member": {"weight": 5}})
