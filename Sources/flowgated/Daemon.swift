@@ -176,6 +176,9 @@ final class Daemon {
         if new.workers != old.workers || new.tuning != old.tuning {
             Log.warn("restart_required", ["reason": "workers and tuning apply at start only"])
         }
+        if new.cluster != old.cluster {
+            Log.warn("restart_required", ["reason": "the cluster section applies at start only (docs/cluster.md)"])
+        }
         reloadThroughControl(control, fileConfig: new)
     }
 }

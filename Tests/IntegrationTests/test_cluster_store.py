@@ -46,6 +46,12 @@ def test_seed_then_take_over(etcd_cluster, daemon, tcp_backend, port_range):  # 
     status, _ = elb(d2, "GET", f"/pools/{_pool_id(cfg2)}")
     assert status == 404
 
+    # SIGHUP re-reads the file's daemon settings only: the objects in force stay the cluster's.
+    d2.sighup(wait=True)
+    assert elb(d2, "GET", f"/pools/{_pool_id(cfg1)}")[0] == 200
+    assert elb(d2, "GET", f"/pools/{_pool_id(cfg2)}")[0] == 404
+    assert p2 not in tcp_listening_ports()
+
 
 def test_update_through_one_in_force_on_all(etcd_cluster, daemon, tcp_backend, port_range):  # noqa: F811
     etcd = etcd_cluster()
