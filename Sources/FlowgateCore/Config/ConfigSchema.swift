@@ -3,7 +3,9 @@
 // key" error prints).
 
 enum ConfigSchema {
-    static let top = ["workers", "state_file", "control", "tuning", "accelerators", "project_id", "pools", "healthmonitors"]
+    static let top = ["workers", "state_file", "control", "tuning", "accelerators", "project_id", "pools", "healthmonitors", "cluster"]
+    static let cluster = ["name", "instance", "etcd"]
+    static let clusterEtcd = ["endpoints", "username", "password", "dial_timeout", "request_timeout"]
     static let control = ["unix_socket", "listen", "region", "allow_unsigned", "credentials"]
     static let credentials = ["aws", "huawei"]
     static let awsCredential = ["access_key_id", "secret_access_key"]

@@ -247,18 +247,20 @@ public struct FlowgateConfig: Sendable, Hashable, Codable {
     public var accelerators: [Accelerator]
     public var pools: [Pool]
     public var healthmonitors: [HealthMonitor]
+    /// nil: standalone (the state file is the store); set: a fleet member (docs/cluster.md).
+    public var cluster: ClusterConfig?
 
     public init(workers: Int? = nil, stateFile: String = "/var/lib/flowgate/state.json",
                 control: ControlConfig = ControlConfig(), tuning: Tuning = Tuning(),
                 projectID: String, accelerators: [Accelerator] = [], pools: [Pool] = [],
-                healthmonitors: [HealthMonitor] = []) {
+                healthmonitors: [HealthMonitor] = [], cluster: ClusterConfig? = nil) {
         self.workers = workers; self.stateFile = stateFile; self.control = control; self.tuning = tuning
         self.projectID = projectID; self.accelerators = accelerators; self.pools = pools
-        self.healthmonitors = healthmonitors
+        self.healthmonitors = healthmonitors; self.cluster = cluster
     }
     enum CodingKeys: String, CodingKey {
         case workers, stateFile = "state_file", control, tuning, projectID = "project_id"
-        case accelerators, pools, healthmonitors
+        case accelerators, pools, healthmonitors, cluster
     }
 
     /// Every listener of every accelerator, in file order.

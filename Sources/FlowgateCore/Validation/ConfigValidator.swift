@@ -16,6 +16,7 @@ public enum ConfigValidator {
         issues += validateControl(c.control, path: "control")
         issues += validateTuning(c.tuning, path: "tuning")
         issues += validateProjectID(c.projectID, path: "project_id")
+        if let cluster = c.cluster { issues += validateCluster(cluster, path: "cluster") }
 
         var seenAccelerators: [String: Int] = [:]
         var seenListeners: [String: String] = [:]
