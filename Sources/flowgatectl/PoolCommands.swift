@@ -45,6 +45,8 @@ struct PoolCommand: ParsableCommand {
         @Option(help: "Slow-start duration in seconds (30..1200), or off.") var slowStart: String?
         @Option(help: "Pool name.") var name: String?
         @Option(help: "Pool description.") var description: String?
+        @Option(help: "HTTP pools: on or off, whether requests get X-Forwarded-For/-Proto/-Port (Flowgate's own field).")
+        var xForwardedHeaders: String?
 
         func run() throws {
             var pool: [(String, JSONValue)] = []
@@ -58,6 +60,12 @@ struct PoolCommand: ParsableCommand {
             }
             if let name { pool.append(("name", .string(name))) }
             if let description { pool.append(("description", .string(description))) }
+            if let xForwardedHeaders {
+                guard xForwardedHeaders == "on" || xForwardedHeaders == "off" else {
+                    throw ValidationError("--x-forwarded-headers: \"\(xForwardedHeaders)\" is not on or off")
+                }
+                pool.append(("x_forwarded_headers", .bool(xForwardedHeaders == "on")))
+            }
             try FlowgateCtl.run {
                 let r = try connection.elb("PUT", "pools/\(id)", body: .object([("pool", .object(pool))])) ?? .null
                 connection.emit(r) { Tables.pools([r["pool"] ?? .null]) }

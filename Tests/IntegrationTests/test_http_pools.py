@@ -61,18 +61,33 @@ class HTTPBackend:
                 if self.command != "HEAD":
                     self.wfile.write(body)
 
-            def _read_body(self) -> bytes:
+            def _read_body(self) -> tuple[int, str]:
+                """The body's length and SHA-256, hashed as it arrives (bodies reach 256 MiB)."""
+                digest, total = hashlib.sha256(), 0
                 if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    out = bytearray()
                     while True:
                         size = int(self.rfile.readline().split(b";")[0], 16)
                         if size == 0:
                             while self.rfile.readline() not in (b"\r\n", b""):
                                 pass
-                            return bytes(out)
-                        out += self.rfile.read(size)
+                            return total, digest.hexdigest()
+                        while size > 0:
+                            piece = self.rfile.read(min(size, 1 << 20))
+                            if not piece:
+                                raise ConnectionError("body ended early")
+                            digest.update(piece)
+                            total += len(piece)
+                            size -= len(piece)
                         self.rfile.readline()
-                return self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                left = int(self.headers.get("Content-Length", "0"))
+                while left > 0:
+                    piece = self.rfile.read(min(left, 1 << 20))
+                    if not piece:
+                        raise ConnectionError("body ended early")
+                    digest.update(piece)
+                    total += len(piece)
+                    left -= len(piece)
+                return total, digest.hexdigest()
 
             def do_GET(self):
                 self._record()
@@ -81,6 +96,17 @@ class HTTPBackend:
                         backend.sessions += 1
                         sid = f"{backend.name}-{backend.sessions}"
                     self._reply(backend.name.encode(), extra={"Set-Cookie": f"JSESSIONID={sid}; Path=/"})
+                elif self.path.startswith("/download-chunked/"):
+                    n = int(self.path.rsplit("/", 1)[1])
+                    self.send_response(200)
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    sent = 0
+                    while sent < n:
+                        piece = CHUNK[:min(len(CHUNK), n - sent)]
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                        sent += len(piece)
+                    self.wfile.write(b"0\r\n\r\n")
                 elif self.path.startswith("/download/"):
                     n = int(self.path.rsplit("/", 1)[1])
                     self.send_response(200)
@@ -101,9 +127,9 @@ class HTTPBackend:
 
             def do_POST(self):
                 self._record()
-                data = self._read_body()
+                length, digest = self._read_body()
                 xff = self.headers.get("X-Forwarded-For", "-")
-                self._reply(f"{backend.name} {len(data)} {hashlib.sha256(data).hexdigest()} {xff}".encode())
+                self._reply(f"{backend.name} {length} {digest} {xff}".encode())
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -207,30 +233,62 @@ def test_pipelined_requests_are_answered_in_order(daemon, port_range, http_backe
     assert backends[0].paths() == ["/p1", "/p3"] and backends[1].paths() == ["/p2"]
 
 
-def test_curl_chunked_upload_and_large_download_keep_their_bytes(daemon, port_range, http_backends, tmp_path):
-    """A 64 MiB chunked upload (curl, Transfer-Encoding: chunked) and a 64 MiB
-    Content-Length download arrive with equal SHA-256."""
+BIG = 256 * 1024 * 1024
+
+
+def file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while piece := f.read(1 << 20):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def big_file(tmp_path_factory):
+    """BIG bytes of the pattern on disk, and their SHA-256 (made once for the module)."""
+    path = tmp_path_factory.mktemp("big") / "up.bin"
+    digest = hashlib.sha256()
+    with open(path, "wb") as f:
+        for _ in range(BIG // len(CHUNK)):
+            f.write(CHUNK)
+            digest.update(CHUNK)
+    return path, digest.hexdigest()
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_256_mib_upload_keeps_its_bytes(daemon, port_range, http_backends, big_file, framing):
+    """A 256 MiB upload with curl reaches the member with the same SHA-256:
+    chunked (Transfer-Encoding: chunked), or Content-Length (curl sends
+    `Expect: 100-continue` and waits for the member's 100)."""
     if not shutil.which("curl"):
         pytest.skip("curl not installed")
+    path, digest = big_file
     backends = http_backends("a")
     _, port = start(daemon, port_range, backends)
-    size = 64 * 1024 * 1024
-    up = tmp_path / "up.bin"
-    up.write_bytes(pattern(size))
-    r = subprocess.run(["curl", "-sS", "--fail", "-H", "Transfer-Encoding: chunked", "--data-binary", f"@{up}",
-                        f"http://127.0.0.1:{port}/upload"], capture_output=True, timeout=120)
+    header = "Transfer-Encoding: chunked" if framing == "chunked" else "Expect: 100-continue"
+    r = subprocess.run(["curl", "-sS", "--fail", "-H", header, "--data-binary", f"@{path}",
+                        f"http://127.0.0.1:{port}/upload"], capture_output=True, timeout=180)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.decode().split() == ["a", str(size), hashlib.sha256(pattern(size)).hexdigest(), "127.0.0.1"]
-    # Content-Length upload: curl sends `Expect: 100-continue` and waits for the member's 100.
-    r = subprocess.run(["curl", "-sS", "--fail", "-H", "Expect: 100-continue", "--data-binary", f"@{up}",
-                        f"http://127.0.0.1:{port}/upload"], capture_output=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.decode().split() == ["a", str(size), hashlib.sha256(pattern(size)).hexdigest(), "127.0.0.1"]
+    assert r.stdout.decode().split() == ["a", str(BIG), digest, "127.0.0.1"]
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_256_mib_download_keeps_its_bytes(daemon, port_range, http_backends, big_file, tmp_path, framing):
+    """A 256 MiB response, Content-Length or chunked, reaches curl with the same SHA-256."""
+    if not shutil.which("curl"):
+        pytest.skip("curl not installed")
+    _, digest = big_file
+    backends = http_backends("a")
+    _, port = start(daemon, port_range, backends)
     down = tmp_path / "down.bin"
-    r = subprocess.run(["curl", "-sS", "--fail", "-o", str(down), f"http://127.0.0.1:{port}/download/{size}"],
-                       capture_output=True, timeout=120)
+    route = "download-chunked" if framing == "chunked" else "download"
+    r = subprocess.run(["curl", "-sS", "--fail", "-o", str(down), f"http://127.0.0.1:{port}/{route}/{BIG}"],
+                       capture_output=True, timeout=180)
     assert r.returncode == 0, r.stderr
-    assert hashlib.sha256(down.read_bytes()).hexdigest() == hashlib.sha256(pattern(size)).hexdigest()
+    assert down.stat().st_size == BIG
+    assert file_sha256(down) == digest
+    down.unlink()
 
 
 def test_head_and_content_length_upload_through_requests(daemon, port_range, http_backends):

@@ -38,16 +38,19 @@ final class HTTPConnection: EventHandler {
     private var timedOut = 0
     private(set) var closed = false
 
-    var fromClient = ByteQueue(), toBackend = ByteQueue()
-    var fromBackend = ByteQueue(), toClient = ByteQueue()
+    var fromClient: ByteQueue, toBackend: ByteQueue
+    var fromBackend: ByteQueue, toClient: ByteQueue
+    /// The client's address and the listener port as X-Forwarded-* text, made once.
+    private let forwarded: HTTPHeadRewrite.Forwarded
     private var requestParser = HTTPHeadParser(kind: .request)
     private var responseParser = HTTPHeadParser(kind: .response)
     private var requestBody = HTTPBodyFramer(.none, kind: .request)
     private var responseBody = HTTPBodyFramer(.none, kind: .response)
     private(set) var requestState = RequestState.head
     private(set) var responseState = ResponseState.idle
-    /// The rewritten head of the request waiting for its connect.
-    private var heldHead: [UInt8] = []
+    /// The request head stays unconsumed at the front of `fromClient` until
+    /// its member connection is ready (`requestSent`), then is rewritten
+    /// straight into `toBackend`: no copy of it is held meanwhile.
     private var requestMethod = HTTPMethod.get
     private var requestKeepAlive = true
     private var requestUpgrade = false
@@ -83,6 +86,10 @@ final class HTTPConnection: EventHandler {
 
     init(service: TCPService, client: Int32, flow: FlowContext, plan: ListenerPlan, key: ListeningSocketKey) {
         self.service = service; self.clientFD = client; self.flow = flow; self.plan = plan; self.key = key
+        let pool = service.httpBuffers
+        fromClient = ByteQueue(pool: pool); toBackend = ByteQueue(pool: pool)
+        fromBackend = ByteQueue(pool: pool); toClient = ByteQueue(pool: pool)
+        forwarded = HTTPHeadRewrite.Forwarded(client: "\(flow.client)", port: flow.localPort)
     }
 
     private var base: EventBase { service.base }
@@ -259,15 +266,25 @@ final class HTTPConnection: EventHandler {
         requestMethod = head.method ?? .get
         requestKeepAlive = head.keepAlive
         requestUpgrade = head.requestsUpgrade
-        heldHead = HTTPHeadRewrite.request(head, buffer, client: "\(flow.client)", port: flow.localPort)
         requestBody = HTTPBodyFramer(head.framing, kind: .request)
+        if head.framing == .chunked && head.length < buffer.count {
+            // The chunked body bytes that came with the head are checked
+            // before the head goes anywhere: a refusal here (a chunk-size
+            // overflow, a bad chunk line) is answered 400 and nothing of the
+            // request reaches a member. Later bytes are checked as they pass.
+            var probe = requestBody
+            do { _ = try probe.consume(UnsafeRawBufferPointer(rebasing: buffer[head.length...])) } catch {
+                answer(error.status, error.message)
+                return
+            }
+        }
         // Cookie persistence: a valid cookie names the member to prefer.
         var preferred: String?
         cookieMember = nil
         let pool = plan.pool
         if let codec = pool.cookieCodec {
-            let value = HTTPCookies.requestCookie(HTTPCookieCodec.cookieName, head: head, in: buffer)
-            preferred = value.flatMap { codec.member(for: $0) }
+            let value = codec.nameBytes.withUnsafeBytes { HTTPCookies.requestCookieValue($0, head: head, in: buffer) }
+            preferred = value.flatMap { codec.member(forValue: UnsafeRawBufferPointer(rebasing: buffer[$0])) }
             cookieMember = preferred
             if preferred != nil && !pool.isUsable(preferred!) { preferred = nil }
             service.worker.metrics.httpCookie(poolID: pool.id, hit: preferred != nil, had: value != nil)
@@ -278,7 +295,6 @@ final class HTTPConnection: EventHandler {
                 service.worker.metrics.httpCookie(poolID: pool.id, hit: preferred != nil, had: true)
             }
         }
-        fromClient.consume(head.length)
         tried = []; timedOut = 0
         pick(preferred: preferred)
     }
@@ -354,10 +370,13 @@ final class HTTPConnection: EventHandler {
         requestSent()
     }
 
-    /// The member connection is ready: the request head goes out, its body follows.
+    /// The member connection is ready: the request head goes out (rewritten
+    /// into `toBackend`, sent with the body bytes behind it by one send), its body follows.
     private func requestSent() {
-        toBackend.append(heldHead)
-        heldHead = []
+        let head = requestParser.head
+        HTTPHeadRewrite.request(head, fromClient.bytes, forwarded: plan.pool.pool.addsForwardedHeaders ? forwarded : nil,
+                                into: &toBackend)
+        fromClient.consume(head.length)
         requestState = .body
         responseState = .head
         responseBytesSent = 0
@@ -427,19 +446,20 @@ final class HTTPConnection: EventHandler {
 
     private func startResponse(_ head: HTTPHead) {
         let buffer = fromBackend.bytes
-        var cookie: String?
+        var cookie: [UInt8]?
         let pool = plan.pool
         if !head.isInterim, let t = target {
-            if insertCookie, let codec = pool.cookieCodec {
-                let minutes = pool.pool.sessionPersistence?.persistenceTimeout ?? 60
-                cookie = "\(HTTPCookieCodec.cookieName)=\(codec.value(for: t.memberID)); Path=/; HttpOnly; Max-Age=\(minutes * 60)"
-            }
+            if insertCookie, let codec = pool.cookieCodec { cookie = codec.setCookieLine(for: t.memberID) }
             if let name = pool.appCookieName, let value = HTTPCookies.setCookie(name, head: head, in: buffer), !value.isEmpty {
                 pool.learnAppCookie(value, memberID: t.memberID)
             }
             service.worker.metrics.httpStatus(poolID: pool.id, status: head.status)
         }
-        toClient.append(HTTPHeadRewrite.response(head, buffer, setCookie: cookie))
+        if let cookie {
+            cookie.withUnsafeBytes { HTTPHeadRewrite.response(head, buffer, setCookie: $0, into: &toClient) }
+        } else {
+            HTTPHeadRewrite.response(head, buffer, setCookie: nil, into: &toClient)
+        }
         fromBackend.consume(head.length)
         if head.isInterim { return }   // the final response follows
         if head.framing == .switchingProtocols {

@@ -16,6 +16,8 @@ final class TCPService: TransportService {
     var head: TCPConnection?
     /// Head of the live HTTP-pool connections (HTTP/HTTPConnection.swift).
     var httpHead: HTTPConnection?
+    /// Buffer blocks HTTP connections borrow per request (HTTP/ByteQueue.swift).
+    let httpBuffers = HTTPBufferPool()
     private var resumeTimer: LoopTimer?
     private var paused = false
 
