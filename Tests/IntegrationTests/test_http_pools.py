@@ -642,3 +642,135 @@ def test_switching_persistence_while_wrk_runs_cuts_nothing(daemon, port_range, h
     assert "requests in" in out, out
     assert int(out.split(" requests in")[0].split()[-1]) > 100, out
     assert "Socket errors" not in out and "Non-2xx" not in out, out
+
+
+# MARK: chunked framing checked before the head is forwarded
+
+CHUNK_ERRORS = {
+    # 16 hex digits: more than an Int can hold once shifted; refused at the 16th digit.
+    "chunk-size overflow": (b"10000000000000000\r\nxx\r\n0\r\n\r\n", b"more than 15 hex digits"),
+    "chunk size not hexadecimal": (b"zz\r\nxx\r\n0\r\n\r\n", b"not hexadecimal"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHUNK_ERRORS))
+def test_bad_chunk_line_in_the_first_read_gets_400_and_the_head_is_never_forwarded(daemon, port_range, http_backends, case):
+    """The chunked body's first bytes arrive in the same read as the head:
+    they are checked before the head goes to a member, so the client gets
+    400 and the member sees nothing (before, the head had already gone)."""
+    body, reason = CHUNK_ERRORS[case]
+    backends = http_backends("a")
+    d, port = start(daemon, port_range, backends)
+    out = raw_exchange(port, b"POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
+    assert out.startswith(b"HTTP/1.1 400 "), out
+    assert reason in out, out
+    # The member would have recorded the POST as soon as its head arrived.
+    import time
+    time.sleep(0.3)
+    assert backends[0].paths() == []
+    assert metric_sum(metrics(d), "flowgate_http_requests_total", pool=POOL_ID) == 0
+
+
+# MARK: x_forwarded_headers and http_cookie_name
+
+
+def test_x_forwarded_headers_off_passes_the_head_unchanged_and_flowgatectl_turns_them_on(
+        daemon, port_range, http_backends, flowgatectl_bin):
+    """`x_forwarded_headers: false` (config file): the member sees no
+    X-Forwarded-* from Flowgate, and the client's own X-Forwarded-For passes
+    as sent; `flowgatectl pool update --x-forwarded-headers on` brings them
+    back on the next request of the same keep-alive connection."""
+    backends = http_backends("a")
+    d, port = start(daemon, port_range, backends, x_forwarded_headers=False)
+    url = f"http://127.0.0.1:{port}/headers"
+    with requests.Session() as s:
+        h = s.get(url, headers={"X-Forwarded-For": "10.9.8.7"}, timeout=5).json()["headers"]
+        assert h["x-forwarded-for"] == "10.9.8.7"
+        assert "x-forwarded-proto" not in h and "x-forwarded-port" not in h
+        show = subprocess.run([str(flowgatectl_bin), "pool", "show", POOL_ID, "--socket", d.control_socket, "--json"],
+                              capture_output=True, text=True, timeout=30)
+        assert show.returncode == 0, show.stderr
+        assert json.loads(show.stdout)["pool"]["x_forwarded_headers"] is False
+        r = subprocess.run([str(flowgatectl_bin), "pool", "update", POOL_ID, "--x-forwarded-headers", "on",
+                            "--socket", d.control_socket], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        h = s.get(url, headers={"X-Forwarded-For": "10.9.8.7"}, timeout=5).json()["headers"]
+        assert h["x-forwarded-for"] == "10.9.8.7, 127.0.0.1"
+        assert h["x-forwarded-proto"] == "http" and h["x-forwarded-port"] == str(port)
+    bad = subprocess.run([str(flowgatectl_bin), "pool", "update", POOL_ID, "--x-forwarded-headers", "maybe",
+                          "--socket", d.control_socket], capture_output=True, text=True, timeout=30)
+    assert bad.returncode != 0 and '"maybe" is not on or off' in bad.stderr, bad.stderr
+
+
+def test_http_cookie_name_from_the_config_file_is_written_and_read(daemon, port_range, http_backends):
+    """`http_cookie_name: SRVID`: Flowgate's cookie carries that name, and a
+    request carrying it sticks to its member (FLOWGATE_SRV means nothing now)."""
+    backends = http_backends("a", "b", "c")
+    ports = port_range(1, proto=("tcp",))
+    cfg = http_config(ports, backends, session_persistence={"type": "HTTP_COOKIE", "persistence_timeout": 2})
+    cfg["http_cookie_name"] = "SRVID"
+    daemon(cfg)
+    url = f"http://127.0.0.1:{ports[0]}/"
+    with requests.Session() as s:
+        first = s.get(url, timeout=5)
+        assert first.headers["Set-Cookie"].startswith("SRVID=") and first.headers["Set-Cookie"].endswith("Max-Age=120")
+        assert [s.get(url, timeout=5).text for _ in range(10)] == [first.text] * 10
+        value = s.cookies["SRVID"]
+    assert {requests.get(url, cookies={COOKIE: value}, timeout=5).text for _ in range(3)} == {"a", "b", "c"}
+
+
+@pytest.mark.parametrize("setting, message", [
+    ({"http_cookie_name": "SRV ID"},
+     "http_cookie_name: \"SRV ID\" is not a cookie name: ' ' is not allowed"),
+    ({"http_cookie_name": "SRV;ID"},
+     "http_cookie_name: \"SRV;ID\" is not a cookie name: ';' is not allowed; an RFC 6265 token"),
+    ({"http_cookie_name": ""},
+     "http_cookie_name: \"\" is not a cookie name: it must have 1..1024 characters (RFC 6265 token)"),
+    ({"tcp_pool_x_forwarded_headers": False},
+     "pools[1].x_forwarded_headers: false is only allowed on an HTTP pool (a TCP pool adds no headers)"),
+])
+def test_bad_cookie_name_and_x_forwarded_switch_are_refused_by_check_config(tmp_path, port_range, flowgated_bin,
+                                                                            setting, message):
+    ports = port_range(2, proto=("tcp",))
+    dead = type("Dead", (), {"port": 9, "name": "dead"})()
+    cfg = http_config(ports[:1], [dead])
+    if "http_cookie_name" in setting:
+        cfg["http_cookie_name"] = setting["http_cookie_name"]
+    else:
+        tcp = pool(fixed_members([dead]), protocol="TCP", lb_algorithm="ROUND_ROBIN",
+                   pool_id="0b5c6f55-1c5e-4d5a-9d7e-2a7d8f0c1e21", name="tcp", x_forwarded_headers=False)
+        cfg["pools"].append(tcp)
+        cfg["accelerators"][0]["listeners"].append(
+            listener(ports[1:], tcp["id"], protocol="TCP", accelerator=ACCELERATOR, arn=f"{ACCELERATOR}/listener/5e1ec712"))
+    path = tmp_path / "flowgate.yaml"
+    cfg["state_file"] = str(tmp_path / "state.json")
+    path.write_text(json.dumps(cfg))
+    r = subprocess.run([str(flowgated_bin), "--config", str(path), "--check-config"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 1
+    assert message in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+@pytest.mark.skipif(not shutil.which("wrk"), reason="wrk not installed")
+def test_switching_persistence_through_flowgatectl_while_wrk_runs_cuts_nothing(daemon, port_range, http_backends,
+                                                                              flowgatectl_bin):
+    """The same switch as above through the control API (`flowgatectl pool
+    update --persistence`), twice round: wrk sees no socket error and no
+    non-2xx response."""
+    import time
+    backends = http_backends("a", "b", "c")
+    d, port = start(daemon, port_range, backends)
+    wrk = subprocess.Popen(["wrk", "-t2", "-c8", "-d6s", "--timeout", "3s", f"http://127.0.0.1:{port}/"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for persistence in ("HTTP_COOKIE:5", "APP_COOKIE:JSESSIONID:5", "none") * 2:
+            time.sleep(0.7)
+            r = subprocess.run([str(flowgatectl_bin), "pool", "update", POOL_ID, "--persistence", persistence,
+                                "--socket", d.control_socket], capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, r.stderr
+        out, _ = wrk.communicate(timeout=30)
+    finally:
+        if wrk.poll() is None:
+            wrk.kill()
+    assert int(out.split(" requests in")[0].split()[-1]) > 100, out
+    assert "Socket errors" not in out and "Non-2xx" not in out, out

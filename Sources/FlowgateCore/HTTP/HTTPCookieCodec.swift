@@ -46,7 +46,7 @@ public struct HTTPCookieCodec: Sendable {
 
     /// The cookie value for `memberID` (16 lowercase hex digits).
     public func value(for memberID: String) -> String {
-        valueByMember[memberID] ?? HTTPCookieCodec.hex(SipHash24.hash(Array(memberID.utf8), k0: k0, k1: k1))
+        valueByMember[memberID] ?? HTTPCookieCodec.encode(memberID, k0: k0, k1: k1)
     }
 
     /// `Set-Cookie: NAME=VALUE; Path=/; HttpOnly; Max-Age=N` and CRLF, for a member of the pool.
@@ -72,6 +72,10 @@ public struct HTTPCookieCodec: Sendable {
             h = h << 4 | UInt64(d)
         }
         return memberByHash[h]
+    }
+
+    static func encode(_ memberID: String, k0: UInt64, k1: UInt64) -> String {
+        hex(SipHash24.hash(Array(memberID.utf8), k0: k0, k1: k1))
     }
 
     static func hex(_ h: UInt64) -> String {
