@@ -41,7 +41,7 @@ struct PoolCommand: ParsableCommand {
         @OptionGroup var connection: Connection
         @Argument(help: "Pool id") var id: String
         @Option(help: "ROUND_ROBIN, LEAST_CONNECTIONS or SOURCE_IP.") var lbAlgorithm: String?
-        @Option(help: "SOURCE_IP[:MINUTES], HTTP_COOKIE[:MINUTES], APP_COOKIE:NAME[:MINUTES], or none (HTTP pools: none; their cookie types are refused until Flowgate parses HTTP).") var persistence: String?
+        @Option(help: "SOURCE_IP[:MINUTES] (TCP/UDP pools), HTTP_COOKIE[:MINUTES] or APP_COOKIE:NAME[:MINUTES] (HTTP pools), or none.") var persistence: String?
         @Option(help: "Slow-start duration in seconds (30..1200), or off.") var slowStart: String?
         @Option(help: "Pool name.") var name: String?
         @Option(help: "Pool description.") var description: String?

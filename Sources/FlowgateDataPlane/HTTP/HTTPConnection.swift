@@ -16,6 +16,12 @@ import FlowgateSystem
 ///
 /// The plain TCP path (TCP/TCPConnection.swift) is untouched: the acceptor
 /// chooses this type once per accept from its listener plan's pool protocol.
+///
+/// Stored state is `@exclusivity(unchecked)`: it is touched only on the
+/// worker's thread, and no method holds a mutable access to one property
+/// while calling code that touches the same property; the dynamic checks
+/// cost a quarter of the instructions per keep-alive request (callgrind,
+/// docs/benchmark.md).
 final class HTTPConnection: EventHandler {
     enum RequestState { case head, connecting, body, waiting, tunnel, closing }
     enum ResponseState { case idle, head, body, tunnel }
@@ -25,58 +31,58 @@ final class HTTPConnection: EventHandler {
     /// (a keep-alive connection follows pool updates: members, algorithm,
     /// persistence); a pick is always released on the plan that made it,
     /// since the plan only changes while no pick is held.
-    private(set) var plan: ListenerPlan
+    @exclusivity(unchecked) private(set) var plan: ListenerPlan
     let key: ListeningSocketKey
     let flow: FlowContext
     let clientFD: Int32
-    private(set) var backendFD: Int32 = -1
+    @exclusivity(unchecked) private(set) var backendFD: Int32 = -1
     /// The member `backendFD` is connected to.
-    private(set) var connectedTo: BackendTarget?
+    @exclusivity(unchecked) private(set) var connectedTo: BackendTarget?
     /// The current request's pick (released when its response ends).
-    private(set) var target: BackendTarget?
-    private var tried: [String] = []
-    private var timedOut = 0
-    private(set) var closed = false
+    @exclusivity(unchecked) private(set) var target: BackendTarget?
+    @exclusivity(unchecked) private var tried: [String] = []
+    @exclusivity(unchecked) private var timedOut = 0
+    @exclusivity(unchecked) private(set) var closed = false
 
-    var fromClient: ByteQueue, toBackend: ByteQueue
-    var fromBackend: ByteQueue, toClient: ByteQueue
+    @exclusivity(unchecked) var fromClient: ByteQueue, toBackend: ByteQueue
+    @exclusivity(unchecked) var fromBackend: ByteQueue, toClient: ByteQueue
     /// The client's address and the listener port as X-Forwarded-* text, made once.
     private let forwarded: HTTPHeadRewrite.Forwarded
-    private var requestParser = HTTPHeadParser(kind: .request)
-    private var responseParser = HTTPHeadParser(kind: .response)
-    private var requestBody = HTTPBodyFramer(.none, kind: .request)
-    private var responseBody = HTTPBodyFramer(.none, kind: .response)
-    private(set) var requestState = RequestState.head
-    private(set) var responseState = ResponseState.idle
+    @exclusivity(unchecked) private var requestParser = HTTPHeadParser(kind: .request)
+    @exclusivity(unchecked) private var responseParser = HTTPHeadParser(kind: .response)
+    @exclusivity(unchecked) private var requestBody = HTTPBodyFramer(.none, kind: .request)
+    @exclusivity(unchecked) private var responseBody = HTTPBodyFramer(.none, kind: .response)
+    @exclusivity(unchecked) private(set) var requestState = RequestState.head
+    @exclusivity(unchecked) private(set) var responseState = ResponseState.idle
     /// The request head stays unconsumed at the front of `fromClient` until
     /// its member connection is ready (`requestSent`), then is rewritten
     /// straight into `toBackend`: no copy of it is held meanwhile.
-    private var requestMethod = HTTPMethod.get
-    private var requestKeepAlive = true
-    private var requestUpgrade = false
+    @exclusivity(unchecked) private var requestMethod = HTTPMethod.get
+    @exclusivity(unchecked) private var requestKeepAlive = true
+    @exclusivity(unchecked) private var requestUpgrade = false
     /// The Set-Cookie to add to the final response (HTTP_COOKIE without a valid cookie).
-    private var insertCookie = false
+    @exclusivity(unchecked) private var insertCookie = false
     /// The member the request's HTTP_COOKIE value names, if valid.
-    private var cookieMember: String?
+    @exclusivity(unchecked) private var cookieMember: String?
     /// Bytes of the current response sent to the client so far (a bad head after any is a close, not a 502).
-    private var responseBytesSent = 0
-    private var clientEnded = false, backendEnded = false
-    private var backendWriteShut = false, clientWriteShut = false
+    @exclusivity(unchecked) private var responseBytesSent = 0
+    @exclusivity(unchecked) private var clientEnded = false, backendEnded = false
+    @exclusivity(unchecked) private var backendWriteShut = false, clientWriteShut = false
     /// Close the client once `toClient` is out.
-    private var closeAfterFlush = false
+    @exclusivity(unchecked) private var closeAfterFlush = false
     /// The client got its FIN; its last bytes are being drained (`finishClient`).
-    private var lingering = false
+    @exclusivity(unchecked) private var lingering = false
     static let lingerSeconds = 2
 
-    private var clientRead: LoopEvent?, clientWrite: LoopEvent?
-    private var backendRead: LoopEvent?, backendWrite: LoopEvent?
-    private var connectEvent: LoopEvent?
-    private var timer: LoopEvent?
-    private var on = (clientRead: false, clientWrite: false, backendRead: false, backendWrite: false)
-    private var lastActivity = 0
-    private(set) var bytesIn = 0, bytesOut = 0
+    @exclusivity(unchecked) private var clientRead: LoopEvent?, clientWrite: LoopEvent?
+    @exclusivity(unchecked) private var backendRead: LoopEvent?, backendWrite: LoopEvent?
+    @exclusivity(unchecked) private var connectEvent: LoopEvent?
+    @exclusivity(unchecked) private var timer: LoopEvent?
+    @exclusivity(unchecked) private var on = (clientRead: false, clientWrite: false, backendRead: false, backendWrite: false)
+    @exclusivity(unchecked) private var lastActivity = 0
+    @exclusivity(unchecked) private(set) var bytesIn = 0, bytesOut = 0
 
-    var next: HTTPConnection?
+    @exclusivity(unchecked) var next: HTTPConnection?
     unowned(unsafe) var prev: HTTPConnection?
 
     static let maxAttempts = 3
@@ -218,6 +224,9 @@ final class HTTPConnection: EventHandler {
                 return false
             }
             startRequest(requestParser.head)
+            // Body bytes that came with the head join it in `toBackend` before
+            // the next flush, so head and body leave in one send.
+            if requestState == .body { _ = stepRequest() }
             return true
         case .body:
             if requestBody.isDone { requestState = .waiting; return true }
@@ -408,6 +417,8 @@ final class HTTPConnection: EventHandler {
                 return false
             }
             startResponse(responseParser.head)
+            // Likewise the response body behind its head: one send to the client.
+            if responseState == .body { _ = stepResponse() }
             return true
         case .body:
             if responseBody.isDone { responseEnded(); return true }
@@ -473,7 +484,7 @@ final class HTTPConnection: EventHandler {
         responseState = .body
     }
 
-    private var backendWillClose = false
+    @exclusivity(unchecked) private var backendWillClose = false
 
     /// The response is complete: the pick is released, and the next request
     /// (maybe already buffered: pipelining) may start.
