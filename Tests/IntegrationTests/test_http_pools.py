@@ -721,7 +721,7 @@ def test_http_cookie_name_from_the_config_file_is_written_and_read(daemon, port_
 
 @pytest.mark.parametrize("setting, message", [
     ({"http_cookie_name": "SRV ID"},
-     "http_cookie_name: \"SRV ID\" is not a cookie name: ' ' is not allowed"),
+     "http_cookie_name: \"SRV ID\" is not a cookie name: a space is not allowed"),
     ({"http_cookie_name": "SRV;ID"},
      "http_cookie_name: \"SRV;ID\" is not a cookie name: ';' is not allowed; an RFC 6265 token"),
     ({"http_cookie_name": ""},

@@ -123,7 +123,9 @@ extension ConfigValidator {
             return [.init(.invalidArgument, path, "\(RuleText.quoted(name)) is not a cookie name: it must have 1..\(maxCookieNameLength) characters (RFC 6265 token)")]
         }
         if let bad = bytes.first(where: { !HTTPBytes.isToken($0) }) {
-            let shown = bad >= 0x21 && bad <= 0x7E ? "'\(Character(Unicode.Scalar(bad)))'" : "byte 0x" + (bad < 16 ? "0" : "") + String(bad, radix: 16, uppercase: true)
+            let shown = bad == 0x20 ? "a space" : bad == 0x09 ? "a tab"
+                : bad >= 0x21 && bad <= 0x7E ? "'\(Character(Unicode.Scalar(bad)))'"
+                : "byte 0x" + (bad < 16 ? "0" : "") + String(bad, radix: 16, uppercase: true)
             return [.init(.invalidArgument, path,
                           "\(RuleText.quoted(name)) is not a cookie name: \(shown) is not allowed; an RFC 6265 token is "
                           + "visible ASCII other than ()<>@,;:\\\"/[]?={} (no space, tab or control character)")]

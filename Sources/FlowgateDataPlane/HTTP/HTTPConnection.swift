@@ -102,7 +102,6 @@ final class HTTPConnection: EventHandler {
 
     func start() {
         clientRead = LoopEvent(base, fd: clientFD, interest: .read, persist: true, handler: self)
-        clientWrite = LoopEvent(base, fd: clientFD, interest: .write, persist: true, handler: self)
         timer = LoopEvent(timerOn: base, handler: self)
         lastActivity = service.now
         timer?.add(seconds: plan.listener.idleTimeout)
@@ -375,7 +374,6 @@ final class HTTPConnection: EventHandler {
         connectedTo = t
         backendEnded = false; backendWriteShut = false
         backendRead = LoopEvent(base, fd: backendFD, interest: .read, persist: true, handler: self)
-        backendWrite = LoopEvent(base, fd: backendFD, interest: .write, persist: true, handler: self)
         requestSent()
     }
 
@@ -548,6 +546,13 @@ final class HTTPConnection: EventHandler {
         let wantBackendRead = live && !backendEnded && fromBackend.count < HTTPConnection.bufferLimit
         let wantBackendWrite = live && !toBackend.isEmpty
         if wantClientRead != on.clientRead { if wantClientRead { clientRead?.add() } else { clientRead?.remove() }; on.clientRead = wantClientRead }
+        // Write events exist only once a send came up short (most connections never need one).
+        if wantClientWrite && clientWrite == nil {
+            clientWrite = LoopEvent(base, fd: clientFD, interest: .write, persist: true, handler: self)
+        }
+        if wantBackendWrite && backendWrite == nil {
+            backendWrite = LoopEvent(base, fd: backendFD, interest: .write, persist: true, handler: self)
+        }
         if wantClientWrite != on.clientWrite { if wantClientWrite { clientWrite?.add() } else { clientWrite?.remove() }; on.clientWrite = wantClientWrite }
         if wantBackendRead != on.backendRead { if wantBackendRead { backendRead?.add() } else { backendRead?.remove() }; on.backendRead = wantBackendRead }
         if wantBackendWrite != on.backendWrite { if wantBackendWrite { backendWrite?.add() } else { backendWrite?.remove() }; on.backendWrite = wantBackendWrite }
