@@ -774,3 +774,108 @@ def test_switching_persistence_through_flowgatectl_while_wrk_runs_cuts_nothing(d
             wrk.kill()
     assert int(out.split(" requests in")[0].split()[-1]) > 100, out
     assert "Socket errors" not in out and "Non-2xx" not in out, out
+
+
+# MARK: member connections kept across client connections
+
+
+class CountingBackend:
+    """A raw HTTP/1.1 member that counts the connections it accepts and
+    answers each request with `ok`; with `drop_second`, it reads the second
+    request of each connection and closes without answering (a member that
+    closes an idle connection just as a request goes out on it)."""
+
+    def __init__(self, drop_second: bool = False):
+        self.accepted = 0
+        self.requests: list[bytes] = []
+        self.drop_second = drop_second
+        self.lock = threading.Lock()
+        self.srv = socket.socket()
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(64)
+        self.port = self.srv.getsockname()[1]
+        self.name = "counting"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.accepted += 1
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        data, served = b"", 0
+        with c:
+            while True:
+                while b"\r\n\r\n" in data:
+                    head, data = data.split(b"\r\n\r\n", 1)
+                    with self.lock:
+                        self.requests.append(head)
+                    served += 1
+                    if self.drop_second and served == 2:
+                        return
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok")
+                    if b"\r\nconnection: close" in head.lower():
+                        return
+                try:
+                    piece = c.recv(65536)
+                except OSError:
+                    return
+                if not piece:
+                    return
+                data += piece
+
+    def close(self):
+        self.srv.close()
+
+
+def test_member_connections_are_kept_for_the_next_client_connection(daemon, port_range):
+    """20 client connections one after another, each one GET with
+    `Connection: close`: the member sees its connections reused (at most one
+    per worker, not 20), never sees the client's `Connection: close`, and
+    every client still gets its answer with `Connection: close` and its
+    connection closed."""
+    member = CountingBackend()
+    try:
+        ports = port_range(1, proto=("tcp",))
+        daemon(http_config(ports, [member]))
+        for i in range(20):
+            out = raw_exchange(ports[0], f"GET /{i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            head = out.split(b"\r\n\r\n", 1)[0].lower()
+            assert out.startswith(b"HTTP/1.1 200 ") and out.endswith(b"ok"), out
+            assert b"\r\nconnection: close" in head and b"keep-alive" not in head, out
+        assert len(member.requests) == 20
+        assert member.accepted <= 2, member.accepted   # workers: 2
+        assert not any(b"connection: close" in r.lower() for r in member.requests)
+    finally:
+        member.close()
+
+
+def test_a_reused_member_connection_closed_unanswered_is_retried_on_a_new_one(daemon, port_range):
+    """The member closes a kept connection as the next request arrives on it
+    (it reads the request and closes): a GET is sent again on a new
+    connection and answered, never a 502; a POST never takes a kept
+    connection, so it is never sent twice."""
+    member = CountingBackend(drop_second=True)
+    try:
+        ports = port_range(1, proto=("tcp",))
+        cfg = http_config(ports, [member])
+        cfg["workers"] = 1    # one worker: every client connection finds the kept member connection
+        daemon(cfg)
+        for i in range(6):
+            out = raw_exchange(ports[0], f"GET /{i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            assert out.startswith(b"HTTP/1.1 200 "), (i, out)
+        # Each kept connection served one request, then dropped the next, which went again on a new one.
+        gets = [r for r in member.requests if r.startswith(b"GET")]
+        assert len(gets) > 6 and member.accepted >= 6
+        before = len(member.requests)
+        out = raw_exchange(ports[0], b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi")
+        assert out.startswith(b"HTTP/1.1 200 "), out
+        assert [r.split(b" ")[0] for r in member.requests[before:]] == [b"POST"]
+    finally:
+        member.close()

@@ -48,6 +48,12 @@ final class HTTPConnection: EventHandler {
     @exclusivity(unchecked) var fromBackend: ByteQueue, toClient: ByteQueue
     /// The client's address and the listener port as X-Forwarded-* text, made once.
     private let forwarded: HTTPHeadRewrite.Forwarded
+    /// `backendFD` carried an earlier request (this client's, or another's: HTTPUpstreamPool).
+    @exclusivity(unchecked) private var backendReused = false
+    /// The head sent on a reused member connection, kept until the response
+    /// starts: a bodyless GET/HEAD/OPTIONS whose reused connection ends
+    /// before any byte of its response is sent again on a new connection.
+    @exclusivity(unchecked) private var replay: ByteQueue
     @exclusivity(unchecked) private var requestParser = HTTPHeadParser(kind: .request)
     @exclusivity(unchecked) private var responseParser = HTTPHeadParser(kind: .response)
     @exclusivity(unchecked) private var requestBody = HTTPBodyFramer(.none, kind: .request)
@@ -95,6 +101,7 @@ final class HTTPConnection: EventHandler {
         let pool = service.httpBuffers
         fromClient = ByteQueue(pool: pool); toBackend = ByteQueue(pool: pool)
         fromBackend = ByteQueue(pool: pool); toClient = ByteQueue(pool: pool)
+        replay = ByteQueue(pool: pool)
         forwarded = HTTPHeadRewrite.Forwarded(client: "\(flow.client)", port: flow.localPort)
     }
 
@@ -325,10 +332,28 @@ final class HTTPConnection: EventHandler {
         // HTTP_COOKIE: a fresh cookie unless the request's already names this member.
         insertCookie = plan.pool.cookieCodec != nil && cookieMember != t.memberID
         if let c = connectedTo, c.memberID == t.memberID, backendFD >= 0, !backendEnded {
+            backendReused = true
             requestSent()
             return
         }
         closeBackend()
+        if replayable, let fd = service.httpUpstreams.take(t, now: service.now) {
+            backendFD = fd
+            backendReused = true
+            established()
+            return
+        }
+        connect(t)
+    }
+
+    /// A request that may be sent twice: no body, and a method RFC 9110 §9.2.2 calls idempotent.
+    private var replayable: Bool {
+        requestBody.isDone && (requestMethod == .get || requestMethod == .head || requestMethod == .options)
+    }
+
+    /// A new connection to `t` for the current request.
+    private func connect(_ t: BackendTarget) {
+        backendReused = false
         let address = SocketAddress(t.address, port: Int(t.port))
         do {
             backendFD = try System.streamSocket(family: address.family)
@@ -380,14 +405,37 @@ final class HTTPConnection: EventHandler {
     /// The member connection is ready: the request head goes out (rewritten
     /// into `toBackend`, sent with the body bytes behind it by one send), its body follows.
     private func requestSent() {
-        let head = requestParser.head
-        HTTPHeadRewrite.request(head, fromClient.bytes, forwarded: plan.pool.pool.addsForwardedHeaders ? forwarded : nil,
-                                into: &toBackend)
-        fromClient.consume(head.length)
+        if !replay.isEmpty {
+            // Sent again after a reused connection ended unanswered (`retryUnanswered`).
+            toBackend.append(replay.bytes)
+            replay.free()
+        } else {
+            let head = requestParser.head
+            let from = toBackend.count
+            HTTPHeadRewrite.request(head, fromClient.bytes, forwarded: plan.pool.pool.addsForwardedHeaders ? forwarded : nil,
+                                    keepMemberConnection: true, into: &toBackend)
+            fromClient.consume(head.length)
+            if backendReused && replayable { replay.append(UnsafeRawBufferPointer(rebasing: toBackend.bytes[from...])) }
+            service.worker.metrics.httpRequest(poolID: plan.pool.id, memberID: target?.memberID ?? "-")
+        }
         requestState = .body
         responseState = .head
         responseBytesSent = 0
-        service.worker.metrics.httpRequest(poolID: plan.pool.id, memberID: target?.memberID ?? "-")
+    }
+
+    /// The reused member connection ended before any byte of the response:
+    /// the member closed it as the request went out. A replayable request
+    /// goes again to the same member on a new connection (true); anything
+    /// else is the member's failure (false).
+    private func retryUnanswered() -> Bool {
+        guard !replay.isEmpty, responseBytesSent == 0, toClient.isEmpty, fromBackend.isEmpty, let t = target else {
+            return false
+        }
+        Log.debug("http_reused_connection_closed", ["listener": plan.listener.listenerArn, "member": t.memberID])
+        closeBackend()
+        requestState = .connecting
+        connect(t)
+        return true
     }
 
     private func stepResponse() -> Bool {
@@ -401,9 +449,13 @@ final class HTTPConnection: EventHandler {
             return false
         case .head:
             if fromBackend.isEmpty {
-                if backendEnded { badResponse("the member closed the connection before a response"); return true }
+                if backendEnded {
+                    if !retryUnanswered() { badResponse("the member closed the connection before a response") }
+                    return true
+                }
                 return false
             }
+            replay.free()
             responseParser.respondingTo = requestMethod
             let complete: Bool
             do { complete = try responseParser.parse(fromBackend.bytes) } catch {
@@ -464,10 +516,12 @@ final class HTTPConnection: EventHandler {
             }
             service.worker.metrics.httpStatus(poolID: pool.id, status: head.status)
         }
+        // The client asked to close: say so, whatever the member (kept open for the next client) said.
+        let addClose = !head.isInterim && head.framing != .switchingProtocols && !requestKeepAlive && !head.connectionClose
         if let cookie {
-            cookie.withUnsafeBytes { HTTPHeadRewrite.response(head, buffer, setCookie: $0, into: &toClient) }
+            cookie.withUnsafeBytes { HTTPHeadRewrite.response(head, buffer, setCookie: $0, close: addClose, into: &toClient) }
         } else {
-            HTTPHeadRewrite.response(head, buffer, setCookie: nil, into: &toClient)
+            HTTPHeadRewrite.response(head, buffer, setCookie: nil, close: addClose, into: &toClient)
         }
         fromBackend.consume(head.length)
         if head.isInterim { return }   // the final response follows
@@ -520,6 +574,7 @@ final class HTTPConnection: EventHandler {
         Log.debug("http_error", ["listener": plan.listener.listenerArn, "status": status, "message": message])
         if let t = target { plan.release(flow, target: t, connected: true); target = nil }
         closeBackend()
+        replay.free()
         toClient.append(HTTPHeadRewrite.answer(status, message))
         requestState = .closing
         responseState = .idle
@@ -532,7 +587,7 @@ final class HTTPConnection: EventHandler {
     private func finishClient() {
         if !clientWriteShut { clientWriteShut = true; System.shutdownWrite(clientFD) }
         if !lingering { lingering = true; timer?.add(seconds: HTTPConnection.lingerSeconds) }
-        closeBackend()
+        releaseBackend()
         if clientEnded { close(reason: "done"); return }
         fromClient.consume(fromClient.count)
         if !on.clientRead { clientRead?.add(); on.clientRead = true }
@@ -568,6 +623,21 @@ final class HTTPConnection: EventHandler {
 
     // MARK: closing
 
+    /// The client connection is done: an idle, clean member connection of the
+    /// latest snapshot is parked for the next client (HTTPUpstreamPool), any other closed.
+    private func releaseBackend() {
+        if backendFD >= 0, let t = connectedTo, target == nil, responseState == .idle, !backendEnded, !backendWillClose,
+           requestState != .tunnel, requestState != .connecting, toBackend.isEmpty, fromBackend.isEmpty,
+           !service.draining, service.currentPlan(key) === plan {
+            let fd = backendFD
+            backendFD = -1
+            closeBackend()
+            service.httpUpstreams.park(fd, target: t, now: service.now)
+            return
+        }
+        closeBackend()
+    }
+
     private func closeBackend() {
         connectEvent?.free(); connectEvent = nil
         backendRead?.free(); backendRead = nil
@@ -583,13 +653,13 @@ final class HTTPConnection: EventHandler {
     func close(reason: String, error: SystemError? = nil) {
         guard !closed else { return }
         closed = true
-        closeBackend()
+        if reason == "done" { releaseBackend() } else { closeBackend() }
         clientRead?.free(); clientRead = nil
         clientWrite?.free(); clientWrite = nil
         timer?.free(); timer = nil
         System.close(clientFD)
         if let t = target { plan.release(flow, target: t, connected: true); target = nil }
-        fromClient.free(); toBackend.free(); fromBackend.free(); toClient.free()
+        fromClient.free(); toBackend.free(); fromBackend.free(); toClient.free(); replay.free()
         service.worker.metrics.tcpClosed(listener: plan.listener.listenerArn, poolID: plan.pool.id, target: nil,
                                          established: false, bytesIn: bytesIn, bytesOut: bytesOut)
         if plan.listener.connectionLog || (error != nil && Log.enabled(.debug)) {

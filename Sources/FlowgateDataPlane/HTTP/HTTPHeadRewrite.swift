@@ -16,9 +16,17 @@ enum HTTPHeadRewrite {
         init(client: String, port: UInt16) { self.client = Array(client.utf8); self.port = Array(String(port).utf8) }
     }
 
-    static func request(_ head: HTTPHead, _ buffer: UnsafeRawBufferPointer, forwarded: Forwarded?, into out: inout ByteQueue) {
+    ///
+    /// `keepMemberConnection`: an HTTP/1.1 request's `Connection: close` is
+    /// the client's wish for its own connection (Connection is hop-by-hop,
+    /// RFC 9110 §7.6.1); it is dropped so the member connection stays open
+    /// for the next client (HTTPUpstreamPool). Only a field whose whole value
+    /// is `close` is dropped.
+    static func request(_ head: HTTPHead, _ buffer: UnsafeRawBufferPointer, forwarded: Forwarded?,
+                        keepMemberConnection: Bool = false, into out: inout ByteQueue) {
         let bodyEnd = head.length - 2
-        guard let forwarded else {
+        let dropClose = keepMemberConnection && head.connectionClose && head.minorVersion == 1
+        guard forwarded != nil || dropClose else {
             out.append(UnsafeRawBufferPointer(rebasing: buffer[head.start..<head.length]))
             return
         }
@@ -28,13 +36,19 @@ enum HTTPHeadRewrite {
         let fields = head.fields
         for k in fields.indices {
             let f = fields[k]
-            let kind = forwardedKind(f, buffer)
+            var kind = forwarded == nil ? 0 : forwardedKind(f, buffer)
+            if kind == 0 && dropClose && f.name.count == 10 && f.value.count == 5
+                && HTTPBytes.equalsLowercase(UnsafeRawBufferPointer(rebasing: buffer[f.name]), "connection")
+                && HTTPBytes.equalsLowercase(UnsafeRawBufferPointer(rebasing: buffer[f.value]), "close") {
+                kind = 3
+            }
             guard kind != 0 else { continue }
             if kind == 1 { hasForwardedFor = true }
             out.append(UnsafeRawBufferPointer(rebasing: buffer[run..<f.name.lowerBound]))
             run = k + 1 < fields.count ? fields[k + 1].name.lowerBound : bodyEnd
         }
         out.append(UnsafeRawBufferPointer(rebasing: buffer[run..<bodyEnd]))
+        guard let forwarded else { out.append("\r\n"); return }
         out.append("X-Forwarded-For: ")
         if hasForwardedFor {
             for f in fields where forwardedKind(f, buffer) == 1 {
@@ -62,14 +76,33 @@ enum HTTPHeadRewrite {
     }
 
     /// The response head, with `setCookie` (a whole `Set-Cookie: ...\r\n` line) added when given.
+    /// `close`: the client's connection closes after this response while the
+    /// member's head does not say so: its `Connection` and `Keep-Alive`
+    /// fields are replaced by `Connection: close` (RFC 9112 §9.6).
     static func response(_ head: HTTPHead, _ buffer: UnsafeRawBufferPointer, setCookie: UnsafeRawBufferPointer?,
-                         into out: inout ByteQueue) {
-        guard let setCookie else {
+                         close: Bool = false, into out: inout ByteQueue) {
+        guard setCookie != nil || close else {
             out.append(UnsafeRawBufferPointer(rebasing: buffer[head.start..<head.length]))
             return
         }
-        out.append(UnsafeRawBufferPointer(rebasing: buffer[head.start..<(head.length - 2)]))
-        out.append(setCookie)
+        let bodyEnd = head.length - 2
+        if close {
+            var run = head.start
+            let fields = head.fields
+            for k in fields.indices {
+                let f = fields[k]
+                let name = UnsafeRawBufferPointer(rebasing: buffer[f.name])
+                guard (f.name.count == 10 && HTTPBytes.equalsLowercase(name, "connection"))
+                    || (f.name.count == 10 && HTTPBytes.equalsLowercase(name, "keep-alive")) else { continue }
+                out.append(UnsafeRawBufferPointer(rebasing: buffer[run..<f.name.lowerBound]))
+                run = k + 1 < fields.count ? fields[k + 1].name.lowerBound : bodyEnd
+            }
+            out.append(UnsafeRawBufferPointer(rebasing: buffer[run..<bodyEnd]))
+            out.append("Connection: close\r\n")
+        } else {
+            out.append(UnsafeRawBufferPointer(rebasing: buffer[head.start..<bodyEnd]))
+        }
+        if let setCookie { out.append(setCookie) }
         out.append("\r\n")
     }
 
