@@ -18,6 +18,7 @@ struct ConfigDecoder {
         if let tuning = top.mapping("tuning", allowed: ConfigSchema.tuning) { c.tuning = self.tuning(tuning) }
         c.projectID = top.string("project_id", default: defaults.projectID)
         if let cluster = top.mapping("cluster", allowed: ConfigSchema.cluster) { c.cluster = self.cluster(cluster) }
+        c.httpCookieName = top.optionalString("http_cookie_name")
         // Objects whose type/protocol could not be read hold a placeholder;
         // rules that compare them across references would only add noise.
         var uncertainMonitors = Set<String>(), uncertainPools = Set<String>()
@@ -179,6 +180,7 @@ struct ConfigDecoder {
         }
         p.adminStateUp = m.bool("admin_state_up", default: true)
         p.healthmonitorID = m.optionalString("healthmonitor_id")
+        if m.has("x_forwarded_headers") { p.xForwardedHeaders = m.bool("x_forwarded_headers", default: true) }
         var usedEndpoints = Set<String>()
         p.members = m.list("members").enumerated().compactMap { i, item in
             guard let mm = reader.mapping(item.node, path: item.path, allowed: ConfigSchema.member) else { return nil }

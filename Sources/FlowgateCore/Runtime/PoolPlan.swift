@@ -35,7 +35,7 @@ public final class PoolPlan: Sendable {
 
     public init(pool: Pool, members: [MemberPlan], state: SelectionState = SelectionState(),
                 time: any TimeSource = SystemTime(), options: LoadBalancerOptions = LoadBalancerOptions(),
-                stickyCapacity: Int = Tuning().maxStickyEntries) {
+                stickyCapacity: Int = Tuning().maxStickyEntries, cookieName: String = HTTPCookieCodec.defaultCookieName) {
         guard let factory = LoadBalancerRegistry.factory(named: pool.lbAlgorithm) else {
             preconditionFailure("unvalidated lb_algorithm \(pool.lbAlgorithm)")
         }
@@ -49,7 +49,9 @@ public final class PoolPlan: Sendable {
         persistence = sp?.type == .sourceIP ? state.persistenceTable(poolID: pool.id, capacity: stickyCapacity) : nil
         persistenceTimeout = sp.map { Double($0.persistenceTimeout) * 60 } ?? 0
         sharesPersistence = persistence != nil && SharedPersistenceOutbox.shares(algorithm: pool.lbAlgorithm)
-        cookieCodec = sp?.type == .httpCookie ? HTTPCookieCodec(poolID: pool.id, memberIDs: members.map(\.id)) : nil
+        cookieCodec = sp?.type == .httpCookie
+            ? HTTPCookieCodec(poolID: pool.id, memberIDs: members.map(\.id), name: cookieName, maxAge: sp!.persistenceTimeout * 60)
+            : nil
         if let sp, sp.type == .appCookie, let name = sp.cookieName {
             appCookieName = name
             appCookies = state.appCookieTable(poolID: pool.id, capacity: stickyCapacity)
