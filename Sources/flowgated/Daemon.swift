@@ -2,6 +2,7 @@ import FlowgateCore
 import FlowgateSystem
 import FlowgateControl
 import FlowgateDataPlane
+import FlowgateCluster
 
 /// The running daemon (docs/architecture.md §11): one `ServiceGroup` (state lock, data
 /// plane, health checker, control service, control server) started in that
@@ -22,6 +23,11 @@ final class Daemon {
         let limit = System.raiseDescriptorLimit()
         let plane = DataPlane(workerCount: fileConfig.workers, tuning: fileConfig.tuning)
         let control = makeControlService(dataPlane: plane, fileConfig: fileConfig)
+        let clusterStore: ClusterStore?
+        do throws(SystemError) { clusterStore = try ClusterService.make(fileConfig.cluster, control: control, plane: plane) } catch {
+            Log.error("start_failed", ["error": "cluster client: \(error)"])
+            return 1
+        }
         let takeoverPath = fileConfig.control.unixSocket.map { TakeoverWire.socketPath(controlSocket: $0) }
         let lock = StateLockService(stateFile: fileConfig.stateFile, deferred: takeover)
         let dataPlaneService = DataPlaneService(plane, projectID: fileConfig.projectID)
@@ -69,7 +75,7 @@ final class Daemon {
             dataPlaneService,
             HealthCheckerService(plane.health),
             ControlStateService(control, fileConfig: fileConfig),
-        ] + takeoverGo + [
+        ] + (clusterStore.map { [ClusterService($0, control: control)] } ?? []) + takeoverGo + [
             ControlServerService(control, control: fileConfig.control),
             takeoverServer,
         ])
@@ -191,6 +197,9 @@ final class Daemon {
         let old = plane.current
         if new.workers != old.workers || new.tuning != old.tuning {
             Log.warn("restart_required", ["reason": "workers and tuning apply at start only"])
+        }
+        if new.cluster != old.cluster {
+            Log.warn("restart_required", ["reason": "the cluster section applies at start only (docs/cluster.md)"])
         }
         reloadThroughControl(control, fileConfig: new)
     }

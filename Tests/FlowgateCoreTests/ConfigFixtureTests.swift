@@ -112,9 +112,9 @@ let configFixtures: [ConfigFixture] = [
             "flowgate.yaml:17:9: pools[0].members[1]: same address and protocol_port as members[0] ([::1]:9001)"),
     // Types and keys.
     ConfigFixture("unknown pool key", "    name: web", "    nmae: web",
-            "flowgate.yaml:12:5: pools[0]: unknown key \"nmae\"; allowed: id, name, description, protocol, lb_algorithm, session_persistence, slow_start, connection_drain, admin_state_up, healthmonitor_id, members"),
+            "flowgate.yaml:12:5: pools[0]: unknown key \"nmae\"; allowed: id, name, description, protocol, lb_algorithm, session_persistence, slow_start, connection_drain, admin_state_up, healthmonitor_id, members, x_forwarded_headers"),
     ConfigFixture("unknown top-level key", "project_id:", "foo: 1\nproject_id:",
-            "flowgate.yaml:1:1: unknown key \"foo\"; allowed: workers, state_file, control, tuning, accelerators, project_id, pools, healthmonitors"),
+            "flowgate.yaml:1:1: unknown key \"foo\"; allowed: workers, state_file, control, tuning, http_cookie_name, accelerators, project_id, pools, healthmonitors, cluster"),
     ConfigFixture("weight not an integer", "weight: 3}", "weight: heavy}",
             "flowgate.yaml:16:59: pools[0].members[0].weight: expected an integer, got \"heavy\""),
     ConfigFixture("quoted port", "protocol_port: 9001", "protocol_port: \"9001\"",

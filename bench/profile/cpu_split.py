@@ -6,11 +6,13 @@ per unit of work. `perf` is not available on this machine; this is the
 profile the issue-7 closing note quotes for the targets that were missed.
 
     python3 bench/profile/cpu_split.py [--flowgated .build/release/flowgated]
-        [--tests tcp4,udp,cps,rps] [--seconds 5] [--runs 2] [--strace]
+        [--tests tcp4,udp,cps,rps,hka,hcps] [--seconds 5] [--runs 2] [--strace]
 
 Loads: tcp4 = iperf3 -P 4; udp = iperf3 -u -l 64 -b 0 -w 4M; cps = wrk -t2
 -c50 with `Connection: close` against a loopback nginx; rps = the same with
-keep-alive. Every process is started here and stopped by PID.
+keep-alive; hka and hcps = rps and cps through an HTTP pool (`protocol: HTTP`,
+HTTP_COOKIE persistence) instead of a TCP pool. Every process is started here
+and stopped by PID.
 """
 from __future__ import annotations
 
@@ -163,8 +165,10 @@ def make_load(name, workdir, backend_port, seconds):
                      lambda r: r["bytes"] / 64 / r["seconds"])
     if name == "cps":
         return Wrk(workdir, backend_port, seconds, close=True)
-    if name == "rps":
+    if name in ("rps", "hka"):
         return Wrk(workdir, backend_port, seconds, close=False)
+    if name == "hcps":
+        return Wrk(workdir, backend_port, seconds, close=True)
     raise SystemExit(f"unknown test {name}")
 
 
@@ -201,6 +205,19 @@ def run_once(load: Load, port: int, proxy: subprocess.Popen | None, use_strace: 
         load.stop_backend()
 
 
+def add_http_pool(config: dict, http_port: int, backend_port: int) -> None:
+    """A TCP listener on `http_port` whose pool speaks HTTP with HTTP_COOKIE
+    persistence (the `hka`/`hcps` shape of bench/run.sh) to the same backend."""
+    pool = dict(config["pools"][-1], id="361835ef-0207-4300-ab5a-cf9c48f9f5ad", name="http", protocol="HTTP",
+                session_persistence={"type": "HTTP_COOKIE", "persistence_timeout": 60})
+    pool["members"] = [dict(pool["members"][0], id="461835ef-0207-4300-ab5a-cf9c48f9f5ad")]
+    listener = dict(config["accelerators"][0]["listeners"][-1], ListenerArn=config["accelerators"][0]["listeners"][-1]
+                    ["ListenerArn"][:-8] + "0a1b2c3f", PortRanges=[{"FromPort": http_port, "ToPort": http_port}],
+                    pool_id=pool["id"])
+    config["pools"].append(pool)
+    config["accelerators"][0]["listeners"].append(listener)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--flowgated", default=str(REPO / ".build" / "release" / "flowgated"))
@@ -211,18 +228,20 @@ def main() -> int:
     args = ap.parse_args()
     if args.strace and not shutil.which("strace"):
         raise SystemExit("strace is not installed (apt-get install -y strace)")
-    ports = free_port_range(2)
-    port, backend_port = ports[0], ports[0] + 1
+    ports = free_port_range(3)
+    port, backend_port, http_port = ports[0], ports[0] + 1, ports[0] + 2
     workdir = Path(tempfile.mkdtemp(prefix="flowgate-cpu-split."))
-    proxy = start_flowgated(Path(args.flowgated), full_config(port, backend_port, also_tcp=True, workers=2,
-                                                              workdir=workdir), workdir, port)
+    config = full_config(port, backend_port, also_tcp=True, workers=2, workdir=workdir)
+    add_http_pool(config, http_port, backend_port)
+    proxy = start_flowgated(Path(args.flowgated), config, workdir, port)
     try:
         for name in args.tests.split(","):
             load = make_load(name, workdir, backend_port, args.seconds)
             rows = {"direct": [], "flowgated": []}
+            proxy_port = http_port if name in ("hka", "hcps") else port
             for _ in range(args.runs):
                 rows["direct"].append(run_once(load, backend_port, None, False, workdir))
-                rows["flowgated"].append(run_once(load, port, proxy, False, workdir))
+                rows["flowgated"].append(run_once(load, proxy_port, proxy, False, workdir))
             print(f"\n## {name} ({load.unit}; {args.runs} runs each, medians; CPU in % of one core, user+sys)")
             direct_rate = statistics.median(r["rate"] for r in rows["direct"])
             for label, runs in rows.items():
@@ -240,7 +259,7 @@ def main() -> int:
                 parts.append(f"all {total:.0f}%")
                 print("- " + "; ".join(parts))
             if args.strace:
-                traced = run_once(load, port, proxy, True, workdir)
+                traced = run_once(load, proxy_port, proxy, True, workdir)
                 done = traced["rate"] * args.seconds
                 if load.unit == "Gbit/s":
                     per_unit = {k: v / (done * 1e9 / 8 / 2**20) for k, v in traced["calls"].items()}

@@ -17,6 +17,8 @@ struct ConfigDecoder {
         if let control = top.mapping("control", allowed: ConfigSchema.control) { c.control = self.control(control) }
         if let tuning = top.mapping("tuning", allowed: ConfigSchema.tuning) { c.tuning = self.tuning(tuning) }
         c.projectID = top.string("project_id", default: defaults.projectID)
+        if let cluster = top.mapping("cluster", allowed: ConfigSchema.cluster) { c.cluster = self.cluster(cluster) }
+        c.httpCookieName = top.optionalString("http_cookie_name")
         // Objects whose type/protocol could not be read hold a placeholder;
         // rules that compare them across references would only add noise.
         var uncertainMonitors = Set<String>(), uncertainPools = Set<String>()
@@ -80,6 +82,27 @@ struct ConfigDecoder {
                 return HuaweiCredential(ak: ak, sk: sk)
             }
         }
+        return c
+    }
+
+    /// `cluster:` (docs/cluster.md). Missing keys are reported here; values are
+    /// ConfigValidator.validateCluster's job.
+    private func cluster(_ m: MapReader) -> ClusterConfig {
+        var c = ClusterConfig(name: m.requiredString("name") ?? "", instance: m.requiredString("instance") ?? "", endpoints: [])
+        guard let etcd = m.mapping("etcd", allowed: ConfigSchema.clusterEtcd) else {
+            if !m.has("etcd") { m.missing("etcd", expected: "a mapping with endpoints") }
+            return c
+        }
+        if !etcd.has("endpoints") { etcd.missing("endpoints", expected: "a list of http://host:port URLs") }
+        c.endpoints = etcd.list("endpoints").compactMap { item in
+            if let s = YAMLReader.string(item.node), case .scalar = item.node { return s }
+            reader.fail(.invalidArgument, item.path, "expected a text value, got \(YAMLReader.describe(item.node))", at: item.node.mark)
+            return nil
+        }
+        c.username = etcd.optionalString("username")
+        c.password = etcd.optionalString("password")
+        c.dialTimeout = etcd.int("dial_timeout", default: c.dialTimeout)
+        c.requestTimeout = etcd.int("request_timeout", default: c.requestTimeout)
         return c
     }
 
@@ -157,6 +180,7 @@ struct ConfigDecoder {
         }
         p.adminStateUp = m.bool("admin_state_up", default: true)
         p.healthmonitorID = m.optionalString("healthmonitor_id")
+        if m.has("x_forwarded_headers") { p.xForwardedHeaders = m.bool("x_forwarded_headers", default: true) }
         var usedEndpoints = Set<String>()
         p.members = m.list("members").enumerated().compactMap { i, item in
             guard let mm = reader.mapping(item.node, path: item.path, allowed: ConfigSchema.member) else { return nil }

@@ -123,6 +123,13 @@ public struct Pool: Sendable, Hashable, Codable {
     public var adminStateUp: Bool
     public var healthmonitorID: String?
     public var members: [Member]
+    /// Flowgate's own, HTTP pools only (no ELB v3 pool field fits; ELB v3 puts
+    /// inserted headers on listeners, which here are Global Accelerator's):
+    /// false turns off the X-Forwarded-For/-Proto/-Port a request gets. nil
+    /// (absent from the file and from older state files) means on.
+    public var xForwardedHeaders: Bool?
+    /// Whether requests get X-Forwarded-For/-Proto/-Port.
+    public var addsForwardedHeaders: Bool { xForwardedHeaders ?? true }
 
     public init(id: String, name: String = "", description: String = "", protocol: PoolProtocol,
                 lbAlgorithm: String = "ROUND_ROBIN", sessionPersistence: SessionPersistence? = nil,
@@ -137,7 +144,7 @@ public struct Pool: Sendable, Hashable, Codable {
         case id, name, description, `protocol`, lbAlgorithm = "lb_algorithm"
         case sessionPersistence = "session_persistence", slowStart = "slow_start"
         case connectionDrain = "connection_drain", adminStateUp = "admin_state_up"
-        case healthmonitorID = "healthmonitor_id", members
+        case healthmonitorID = "healthmonitor_id", members, xForwardedHeaders = "x_forwarded_headers"
     }
 }
 
@@ -247,18 +254,25 @@ public struct FlowgateConfig: Sendable, Hashable, Codable {
     public var accelerators: [Accelerator]
     public var pools: [Pool]
     public var healthmonitors: [HealthMonitor]
+    /// nil: standalone (the state file is the store); set: a fleet member (docs/cluster.md).
+    public var cluster: ClusterConfig?
+    /// The name of the cookie HTTP_COOKIE pools insert, one for every pool
+    /// (config file only; nil: `HTTPCookieCodec.defaultCookieName`).
+    public var httpCookieName: String?
+    /// The cookie name in effect.
+    public var effectiveHTTPCookieName: String { httpCookieName ?? HTTPCookieCodec.defaultCookieName }
 
     public init(workers: Int? = nil, stateFile: String = "/var/lib/flowgate/state.json",
                 control: ControlConfig = ControlConfig(), tuning: Tuning = Tuning(),
                 projectID: String, accelerators: [Accelerator] = [], pools: [Pool] = [],
-                healthmonitors: [HealthMonitor] = []) {
+                healthmonitors: [HealthMonitor] = [], cluster: ClusterConfig? = nil) {
         self.workers = workers; self.stateFile = stateFile; self.control = control; self.tuning = tuning
         self.projectID = projectID; self.accelerators = accelerators; self.pools = pools
-        self.healthmonitors = healthmonitors
+        self.healthmonitors = healthmonitors; self.cluster = cluster
     }
     enum CodingKeys: String, CodingKey {
         case workers, stateFile = "state_file", control, tuning, projectID = "project_id"
-        case accelerators, pools, healthmonitors
+        case accelerators, pools, healthmonitors, cluster, httpCookieName = "http_cookie_name"
     }
 
     /// Every listener of every accelerator, in file order.

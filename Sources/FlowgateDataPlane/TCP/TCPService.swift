@@ -16,6 +16,10 @@ final class TCPService: TransportService {
     var head: TCPConnection?
     /// Head of the live HTTP-pool connections (HTTP/HTTPConnection.swift).
     var httpHead: HTTPConnection?
+    /// Buffer blocks HTTP connections borrow per request (HTTP/ByteQueue.swift).
+    let httpBuffers = HTTPBufferPool()
+    /// Idle member connections HTTP connections leave for the next (HTTP/HTTPUpstreamPool.swift).
+    lazy var httpUpstreams = HTTPUpstreamPool(base: base)
     private var resumeTimer: LoopTimer?
     private var paused = false
 
@@ -77,6 +81,7 @@ final class TCPService: TransportService {
             h = conn.next
         }
         for c in idle { c.close(reason: "draining") }
+        httpUpstreams.closeAll()
     }
 
     /// Listeners closed for shutdown: HTTP connections close after their current response.
@@ -97,6 +102,7 @@ final class TCPService: TransportService {
     func closeAllFlows() {
         while let c = head { c.close(reason: "shutdown") }
         while let c = httpHead { c.close(reason: "shutdown") }
+        httpUpstreams.closeAll()
     }
 
     /// One open flow of either list, as closeFlows and sample see it.
