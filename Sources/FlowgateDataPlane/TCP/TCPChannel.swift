@@ -12,6 +12,10 @@ enum TCPSide: String {
 enum TCPChannelStep {
     /// The source is drained (or the destination took everything pending).
     case idle
+    /// The source still has bytes: the read stopped after its fair share of
+    /// rounds. The socket's edge-triggered watch will not fire again for
+    /// them, so the connection schedules another read itself.
+    case more
     /// The destination is full: `held` bytes wait in the channel, whose
     /// source must not be read until they are out.
     case blocked(held: Int)
@@ -22,9 +26,10 @@ enum TCPChannelStep {
 }
 
 /// One direction of a proxied connection, as HAProxy keeps one channel per
-/// direction: bytes read from `source` and written to `destination`, the
-/// events that wait on them, and what the destination has not taken yet (a
-/// buffer of exactly the unsent remainder, or the splice pipe holding it).
+/// direction: bytes read from `source` and written to `destination`, and
+/// what the destination has not taken yet (a buffer of exactly the unsent
+/// remainder, or the splice pipe holding it). The sockets' events belong to
+/// the connection (one edge-triggered watch per socket serves both channels).
 ///
 /// Two ways to move bytes, chosen per channel (`TCPRelayMode`): copy
 /// (`recv` into the worker's scratch buffer, `send` at once) and splice
@@ -38,11 +43,6 @@ struct TCPChannel {
     var destination: Int32
     let sourceSide: TCPSide
     let destinationSide: TCPSide
-    /// EV_READ | EV_PERSIST on `source`; removed while bytes are pending.
-    var read: LoopEvent?
-    /// EV_WRITE | EV_PERSIST on `destination`, created at the first block and
-    /// armed only while bytes are pending.
-    var write: LoopEvent?
     /// Copy mode's unsent remainder: bytes [start, end) of `pending`.
     private(set) var pending: UnsafeMutableRawPointer?
     private(set) var start = 0
@@ -113,7 +113,8 @@ struct TCPChannel {
             // stops at a TCP urgent mark; the relay never carried urgent
             // data (the byte stays out of band), so nothing new is lost.
             if n < cap && peerClosed { return .ended }
-            if n < cap || rounds == 4 { return .idle }
+            if n < cap { return .idle }
+            if rounds == 4 { return .more }
             if bulk { return spliceRelay(service, moved: &moved) }
         }
     }
@@ -150,7 +151,7 @@ struct TCPChannel {
             if n < cap || rounds == 4 {
                 service.returnPipe(p, empty: true)
                 if service.relayMode == .adaptive { noteSplice(small: n < TCPRelayMode.smallSplice) }
-                return .idle
+                return n < cap ? .idle : .more
             }
         }
     }
@@ -193,11 +194,9 @@ struct TCPChannel {
 
     // MARK: end
 
-    /// Frees the channel's events, buffer and pipe (the connection closes
-    /// the sockets); returns the bytes that were still pending.
+    /// Frees the channel's buffer and pipe (the connection frees the events
+    /// and closes the sockets); returns the bytes that were still pending.
     mutating func release() -> Int {
-        read?.free(); read = nil
-        write?.free(); write = nil
         let held = pendingCount
         pending?.deallocate(); pending = nil; start = 0; end = 0
         if let p = pipe { System.close(p.read); System.close(p.write) }
