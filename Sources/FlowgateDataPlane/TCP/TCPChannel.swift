@@ -52,6 +52,10 @@ struct TCPChannel {
     private(set) var inPipe = 0
     /// The source sent EOF.
     var ended = false
+    /// A wakeup reported the source's FIN (EPOLLRDHUP), possibly while the
+    /// channel was blocked and did not read: kept, because the edge that
+    /// announced it does not come again (TCPChannel.relay's short read).
+    var sourceClosed = false
     /// Bytes the destination accepted so far.
     private(set) var bytes = 0
     /// Adaptive mode: this channel proved bulk and splices.
@@ -72,8 +76,8 @@ struct TCPChannel {
     /// The source is readable: move what it has to the destination, at most
     /// four full reads (then yield so other connections on the loop get
     /// their turn). `moved` grows by the bytes the destination accepted.
-    /// `peerClosed`: the wakeup reported the source's FIN (EPOLLRDHUP).
-    mutating func relay(_ service: TCPService, peerClosed: Bool, moved: inout Int) -> TCPChannelStep {
+    /// `sourceClosed` says whether a wakeup has reported the source's FIN.
+    mutating func relay(_ service: TCPService, moved: inout Int) -> TCPChannelStep {
         switch service.relayMode {
         case .splice: return spliceRelay(service, moved: &moved)
         case .adaptive: if bulk { return spliceRelay(service, moved: &moved) }
@@ -102,8 +106,8 @@ struct TCPChannel {
             }
             rounds += 1
             // A short read means the socket is drained. If the FIN had
-            // arrived before this wakeup, every byte before it was queued
-            // and is now read: what is left is the EOF, so the recv that
+            // arrived before this wakeup (or an earlier one), every byte
+            // before it was queued and is now read: what is left is the EOF, so the recv that
             // would only return 0 is skipped (one call per direction that
             // ends together with its last data, e.g. a response with
             // Connection: close). A reset is not mistaken for a FIN: it
@@ -112,7 +116,7 @@ struct TCPChannel {
             // reset is passed on. The one short read that is not a drain
             // stops at a TCP urgent mark; the relay never carried urgent
             // data (the byte stays out of band), so nothing new is lost.
-            if n < cap && peerClosed { return .ended }
+            if n < cap && sourceClosed { return .ended }
             if n < cap { return .idle }
             if rounds == 4 { return .more }
             if bulk { return spliceRelay(service, moved: &moved) }
@@ -128,14 +132,23 @@ struct TCPChannel {
         let p: (read: Int32, write: Int32)
         do { p = try service.takePipe() } catch { return .failed(error, .pipe) }
         let cap = service.readSize
-        var rounds = 0
+        let adaptive = service.relayMode == .adaptive
+        var rounds = 0, total = 0
+        // Read until EAGAIN: unlike recv, a short splice does not mean the
+        // socket is drained (one non-blocking tcp_splice_read stops when the
+        // pipe runs out of slots), and the edge-triggered watch announces
+        // only new data. One splice more per wakeup, on bulk transfers only.
         while true {
             let n: Int?
             do { n = try System.splice(from: source, to: p.write, cap) } catch {
                 service.returnPipe(p, empty: true)
                 return .failed(error, sourceSide)
             }
-            guard let n else { service.returnPipe(p, empty: true); return .idle }
+            guard let n else {
+                service.returnPipe(p, empty: true)
+                if adaptive && rounds > 0 { noteSplice(small: total < TCPRelayMode.smallSplice) }
+                return .idle
+            }
             if n == 0 { service.returnPipe(p, empty: true); return .ended }
             let out: Int
             do { out = try System.splice(from: p.read, to: destination, n) ?? 0 } catch {
@@ -147,16 +160,16 @@ struct TCPChannel {
                 pipe = p; inPipe = n - out
                 return .blocked(held: n - out)
             }
-            rounds += 1
-            if n < cap || rounds == 4 {
+            rounds += 1; total += n
+            if rounds == 4 {
                 service.returnPipe(p, empty: true)
-                if service.relayMode == .adaptive { noteSplice(small: n < TCPRelayMode.smallSplice) }
-                return n < cap ? .idle : .more
+                if adaptive { noteSplice(small: false) }
+                return .more
             }
         }
     }
 
-    /// Once per splice callback: drained under `smallSplice` bytes
+    /// Once per splice callback: under `smallSplice` bytes in all
     /// `smallSplicesBeforeCopy` times in a row means small again (e.g. a bulk
     /// download followed by keep-alive requests): back to recv/send.
     private mutating func noteSplice(small: Bool) {

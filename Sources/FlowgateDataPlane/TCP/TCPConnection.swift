@@ -103,7 +103,7 @@ final class TCPConnection: EventHandler {
             backendFD = try System.streamSocket(family: address.family)
             System.setNoDelay(backendFD)
             if try System.connect(backendFD, address) {
-                established()
+                established([])
                 return
             }
         } catch {
@@ -131,7 +131,7 @@ final class TCPConnection: EventHandler {
             let code = System.pendingError(backendFD)
             if code != 0 { attemptFailed(SystemError("connect", code)); return }
         }
-        established()
+        established(what)
     }
 
     /// Refused, unreachable or timed out: count it against the member, then
@@ -161,13 +161,22 @@ final class TCPConnection: EventHandler {
         close(reason: "rejected")
     }
 
-    private func established() {
+    /// `what`: the readiness of the wakeup that finished the connect (empty
+    /// when connect returned at once); its read edge, if any, is handled here.
+    private func established(_ what: IOReadiness) {
         phase = .relaying
         tried = []
         if let t = target { plan.connected(t) }   // passive health: the member answered
         upstream.destination = backendFD
         downstream.source = backendFD
-        backendEvent?.removeTimeout()   // the connect timeout; no system call
+        if let e = backendEvent {
+            e.removeTimeout()   // the connect timeout; no system call
+        } else {
+            // The connect finished at once: registered now, and the ADD
+            // reports whatever the member has already sent.
+            backendEvent = LoopEvent(base, fd: backendFD, interest: TCPConnection.watch, persist: true, handler: self)
+            backendEvent?.add()
+        }
         clientEvent = LoopEvent(base, fd: clientFD, interest: TCPConnection.watch, persist: true, handler: self)
         timer = LoopEvent(timerOn: base, handler: self)
         lastActivity = service.now
@@ -185,7 +194,12 @@ final class TCPConnection: EventHandler {
         // what is ready at that moment, so registering first would report
         // the request just read and cost a recv that finds nothing.
         relay(.upstream, peerClosed: false)
-        if phase == .relaying { clientEvent?.add() }
+        guard phase == .relaying else { return }
+        clientEvent?.add()
+        // A member that speaks first may have sent its first bytes before
+        // the wakeup that finished the connect; that read edge is used up,
+        // so they are relayed now (no other edge would announce them).
+        if what.contains(.read) { relay(.downstream, peerClosed: what.contains(.closed)) }
     }
 
     /// What each socket is watched for: `.closed` (EPOLLRDHUP) lets a FIN
@@ -195,18 +209,21 @@ final class TCPConnection: EventHandler {
 
     // MARK: relaying
 
-    /// A channel's source is readable. Not read while the channel holds
+    /// A channel's source is readable (`peerClosed`: the wakeup reported its
+    /// FIN, remembered by the channel). Not read while the channel holds
     /// bytes its destination has not taken (flush reads it again once they
     /// are out), nor after its EOF.
     private func relay(_ way: Way, peerClosed: Bool) {
         var moved = 0
         let step: TCPChannelStep
         if way == .upstream {
+            if peerClosed { upstream.sourceClosed = true }
             guard !upstream.ended, upstream.pendingCount == 0 else { return }
-            step = upstream.relay(service, peerClosed: peerClosed, moved: &moved)
+            step = upstream.relay(service, moved: &moved)
         } else {
+            if peerClosed { downstream.sourceClosed = true }
             guard !downstream.ended, downstream.pendingCount == 0 else { return }
-            step = downstream.relay(service, peerClosed: peerClosed, moved: &moved)
+            step = downstream.relay(service, moved: &moved)
         }
         if moved > 0 { account(way, moved) }
         switch step {
