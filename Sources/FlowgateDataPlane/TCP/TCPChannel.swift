@@ -73,6 +73,23 @@ struct TCPChannel {
 
     // MARK: relay
 
+    /// `relay` unless the channel holds bytes its destination has not taken
+    /// (flush reads again once they are out) or its source ended; nil then.
+    /// `peerClosed`: this wakeup reported the source's FIN. One access to
+    /// the channel for the check and the relay (each access of a class's
+    /// stored struct is an exclusivity check).
+    mutating func relayIfReadable(_ service: TCPService, peerClosed: Bool, moved: inout Int) -> TCPChannelStep? {
+        if peerClosed { sourceClosed = true }
+        guard !ended, pendingCount == 0 else { return nil }
+        return relay(service, moved: &moved)
+    }
+
+    /// `flush` when something is pending; nil otherwise.
+    mutating func flushIfPending(_ service: TCPService, moved: inout Int, released: inout Int) -> TCPChannelStep? {
+        guard pendingCount > 0 else { return nil }
+        return flush(service, moved: &moved, released: &released)
+    }
+
     /// The source is readable: move what it has to the destination, at most
     /// four full reads (then yield so other connections on the loop get
     /// their turn). `moved` grows by the bytes the destination accepted.

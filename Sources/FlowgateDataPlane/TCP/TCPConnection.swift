@@ -116,7 +116,7 @@ final class TCPConnection: EventHandler {
         // The same registration serves the relay afterwards (established()
         // only drops the timeout), so the member's socket costs one
         // EPOLL_CTL_ADD and one DEL per connection.
-        backendEvent = LoopEvent(base, fd: backendFD, interest: TCPConnection.watch, persist: true, handler: self)
+        backendEvent = LoopEvent(base, fd: backendFD, interest: service.watch, persist: true, handler: self)
         backendEvent?.add(seconds: service.connectTimeout)
     }
 
@@ -174,10 +174,10 @@ final class TCPConnection: EventHandler {
         } else {
             // The connect finished at once: registered now, and the ADD
             // reports whatever the member has already sent.
-            backendEvent = LoopEvent(base, fd: backendFD, interest: TCPConnection.watch, persist: true, handler: self)
+            backendEvent = LoopEvent(base, fd: backendFD, interest: service.watch, persist: true, handler: self)
             backendEvent?.add()
         }
-        clientEvent = LoopEvent(base, fd: clientFD, interest: TCPConnection.watch, persist: true, handler: self)
+        clientEvent = LoopEvent(base, fd: clientFD, interest: service.watch, persist: true, handler: self)
         timer = LoopEvent(timerOn: base, handler: self)
         lastActivity = service.now
         timer?.add(seconds: plan.listener.idleTimeout)
@@ -202,10 +202,6 @@ final class TCPConnection: EventHandler {
         if what.contains(.read) { relay(.downstream, peerClosed: what.contains(.closed)) }
     }
 
-    /// What each socket is watched for: `.closed` (EPOLLRDHUP) lets a FIN
-    /// seen with the last data save the recv that would only read the EOF
-    /// (TCPChannel.relay).
-    static let watch: IOInterest = [.read, .write, .closed, .edgeTriggered]
 
     // MARK: relaying
 
@@ -215,16 +211,10 @@ final class TCPConnection: EventHandler {
     /// are out), nor after its EOF.
     private func relay(_ way: Way, peerClosed: Bool) {
         var moved = 0
-        let step: TCPChannelStep
-        if way == .upstream {
-            if peerClosed { upstream.sourceClosed = true }
-            guard !upstream.ended, upstream.pendingCount == 0 else { return }
-            step = upstream.relay(service, moved: &moved)
-        } else {
-            if peerClosed { downstream.sourceClosed = true }
-            guard !downstream.ended, downstream.pendingCount == 0 else { return }
-            step = downstream.relay(service, moved: &moved)
-        }
+        let step = way == .upstream
+            ? upstream.relayIfReadable(service, peerClosed: peerClosed, moved: &moved)
+            : downstream.relayIfReadable(service, peerClosed: peerClosed, moved: &moved)
+        guard let step else { return }
         if moved > 0 { account(way, moved) }
         switch step {
         case .idle: return
@@ -238,14 +228,10 @@ final class TCPConnection: EventHandler {
     /// A channel's destination is writable: send what it holds, if anything.
     private func flush(_ way: Way) {
         var moved = 0, released = 0
-        let step: TCPChannelStep
-        if way == .upstream {
-            guard upstream.pendingCount > 0 else { return }
-            step = upstream.flush(service, moved: &moved, released: &released)
-        } else {
-            guard downstream.pendingCount > 0 else { return }
-            step = downstream.flush(service, moved: &moved, released: &released)
-        }
+        let step = way == .upstream
+            ? upstream.flushIfPending(service, moved: &moved, released: &released)
+            : downstream.flushIfPending(service, moved: &moved, released: &released)
+        guard let step else { return }
         if moved > 0 { account(way, moved) }
         if released > 0 { counters.pendingBytes.subtract(released, ordering: .relaxed) }
         switch step {

@@ -25,6 +25,11 @@ final class TCPService: TransportService {
     let maxPending: Int
     /// Seconds a member may take to accept a connect.
     let connectTimeout: Int
+    /// What each relayed socket is watched for, once for its life
+    /// (TCPConnection): `.closed` (EPOLLRDHUP) lets a FIN seen with the last
+    /// data save the recv that would only read the EOF (TCPChannel.relay).
+    /// Stored here so a connection does not build it from four statics.
+    let watch: IOInterest = [.read, .write, .closed, .edgeTriggered]
     /// `FLOWGATE_TCP_RELAY=copy|splice|adaptive` (default adaptive); see
     /// `TCPRelayMode`.
     let relayMode = TCPRelayMode(environment: System.environment("FLOWGATE_TCP_RELAY"))
