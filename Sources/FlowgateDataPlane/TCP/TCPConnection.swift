@@ -36,10 +36,13 @@ final class TCPConnection: EventHandler {
     /// registered once at the connect (its first write edge is the connect's
     /// result, with the connect timeout) and kept until the close.
     private var backendEvent: LoopEvent?
-    /// The client's socket, the same, registered once the member answered.
-    /// One registration per socket for the connection's whole life: no
+    /// The client's socket, for read and FIN, registered once the member
+    /// answered. One registration per socket for the connection's life: no
     /// epoll_ctl when a destination fills or drains (docs/architecture.md §5).
     private var clientEvent: LoopEvent?
+    /// Write on the client's socket, edge-triggered, added (one
+    /// EPOLL_CTL_MOD) the first time the client's side fills and kept.
+    private var clientWrite: LoopEvent?
     private var timer: LoopEvent?
     private var lastActivity = 0
     /// Monotonic µs when the flow reached its member; set only on listeners
@@ -177,7 +180,7 @@ final class TCPConnection: EventHandler {
             backendEvent = LoopEvent(base, fd: backendFD, interest: service.watch, persist: true, handler: self)
             backendEvent?.add()
         }
-        clientEvent = LoopEvent(base, fd: clientFD, interest: service.watch, persist: true, handler: self)
+        clientEvent = LoopEvent(base, fd: clientFD, interest: service.watchClient, persist: true, handler: self)
         timer = LoopEvent(timerOn: base, handler: self)
         lastActivity = service.now
         timer?.add(seconds: plan.listener.idleTimeout)
@@ -260,6 +263,13 @@ final class TCPConnection: EventHandler {
             if exchanged { break }
             peak = now
         }
+        // The member's socket is watched for write already; the client's
+        // only from its first block on (the ADD reports what is ready, so
+        // a write edge that came meanwhile is not lost).
+        if way == .downstream && clientWrite == nil {
+            clientWrite = LoopEvent(base, fd: clientFD, interest: service.watchWrite, persist: true, handler: self)
+            clientWrite?.add()
+        }
     }
 
     /// EOF from a channel's source: nothing of it is pending (a source is
@@ -301,6 +311,7 @@ final class TCPConnection: EventHandler {
         guard phase != .closed else { return }
         let wasRelaying = phase == .relaying   // metrics: reached its member
         phase = .closed
+        clientWrite?.free(); clientWrite = nil
         clientEvent?.free(); clientEvent = nil
         backendEvent?.free(); backendEvent = nil
         timer?.free(); timer = nil
