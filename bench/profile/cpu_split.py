@@ -231,6 +231,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--strace", action="store_true", help="also count the proxy's system calls (a separate, slower run)")
     ap.add_argument("--proxy", choices=["flowgated", "haproxy"], default="flowgated")
+    ap.add_argument("--listener", default="{}", metavar="JSON",
+                    help='extra fields for flowgated\'s TCP listener, e.g. \'{"tcp_defer_accept": 1}\'')
     args = ap.parse_args()
     global PROXY
     PROXY = args.proxy
@@ -242,8 +244,11 @@ def main() -> int:
     if PROXY == "haproxy":
         proxy = start_haproxy(workdir, port, backend_port)
     else:
-        proxy = start_flowgated(Path(args.flowgated), full_config(port, backend_port, also_tcp=True, workers=2,
-                                                                  workdir=workdir), workdir, port)
+        cfg = full_config(port, backend_port, also_tcp=True, workers=2, workdir=workdir)
+        for l in cfg["accelerators"][0]["listeners"]:
+            if l["Protocol"] == "TCP":
+                l.update(json.loads(args.listener))
+        proxy = start_flowgated(Path(args.flowgated), cfg, workdir, port)
     try:
         for name in args.tests.split(","):
             load = make_load(name, workdir, backend_port, args.seconds)
