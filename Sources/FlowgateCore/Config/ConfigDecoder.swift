@@ -157,7 +157,8 @@ struct ConfigDecoder {
         }
         return Listener(listenerArn: arn, portRanges: ranges, protocol: proto, clientAffinity: affinity, poolID: poolID,
                         bind: m.string("bind", default: "0.0.0.0"), idleTimeout: m.optionalInt("idle_timeout"),
-                        connectionLog: m.bool("connection_log", default: false))
+                        connectionLog: m.bool("connection_log", default: false),
+                        tcpDeferAccept: m.optionalInt("tcp_defer_accept"), tcpFastOpen: m.optionalInt("tcp_fastopen"))
     }
 
     private func pool(_ m: MapReader, key: String, projectID: String) -> Pool {

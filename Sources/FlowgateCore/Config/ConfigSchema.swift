@@ -13,7 +13,8 @@ enum ConfigSchema {
     static let huaweiCredential = ["ak", "sk"]
     static let tuning = ConfigValidator.tuningBounds.map(\.key)
     static let accelerator = ["AcceleratorArn", "Name", "listeners"]
-    static let listener = ["ListenerArn", "PortRanges", "Protocol", "ClientAffinity", "pool_id", "bind", "idle_timeout", "connection_log"]
+    static let listener = ["ListenerArn", "PortRanges", "Protocol", "ClientAffinity", "pool_id", "bind", "idle_timeout", "connection_log",
+                           "tcp_defer_accept", "tcp_fastopen"]
     static let portRange = ["FromPort", "ToPort"]
     static let pool = ["id", "name", "description", "protocol", "lb_algorithm", "session_persistence", "slow_start",
                        "connection_drain", "admin_state_up", "healthmonitor_id", "members", "x_forwarded_headers"]

@@ -13,7 +13,8 @@ public struct PortRange: Sendable, Hashable, Codable {
 }
 
 /// A Global Accelerator listener plus Flowgate's own fields (`pool_id`,
-/// `bind`, `idle_timeout`, `connection_log`), which AWS responses never echo.
+/// `bind`, `idle_timeout`, `connection_log`, `tcp_defer_accept`,
+/// `tcp_fastopen`), which AWS responses never echo.
 public struct Listener: Sendable, Hashable, Codable {
     public var listenerArn: String
     public var portRanges: [PortRange]
@@ -26,12 +27,20 @@ public struct Listener: Sendable, Hashable, Codable {
     public var idleTimeout: Int
     /// Log one line per flow opened/closed on this listener.
     public var connectionLog: Bool
+    /// TCP_DEFER_ACCEPT on the listening sockets, in seconds: a connection is
+    /// accepted only once the client has sent data (nil: off). Config file
+    /// only; wrong for protocols where the server speaks first.
+    public var tcpDeferAccept: Int?
+    /// TCP_FASTOPEN on the listening sockets: the queue of pending Fast Open
+    /// connections (nil: off). Config file only; needs the server bit (2) of
+    /// the net.ipv4.tcp_fastopen sysctl.
+    public var tcpFastOpen: Int?
 
     public static func defaultIdleTimeout(for p: TransportProtocol) -> Int { p == .tcp ? 340 : 30 }
 
     public init(listenerArn: String, portRanges: [PortRange], protocol: TransportProtocol,
                 clientAffinity: ClientAffinity = .none, poolID: String, bind: String = "0.0.0.0",
-                idleTimeout: Int? = nil, connectionLog: Bool = false) {
+                idleTimeout: Int? = nil, connectionLog: Bool = false, tcpDeferAccept: Int? = nil, tcpFastOpen: Int? = nil) {
         self.listenerArn = listenerArn
         self.portRanges = portRanges
         self.protocol = `protocol`
@@ -40,12 +49,14 @@ public struct Listener: Sendable, Hashable, Codable {
         self.bind = bind
         self.idleTimeout = idleTimeout ?? Listener.defaultIdleTimeout(for: `protocol`)
         self.connectionLog = connectionLog
+        self.tcpDeferAccept = tcpDeferAccept
+        self.tcpFastOpen = tcpFastOpen
     }
 
     enum CodingKeys: String, CodingKey {
         case listenerArn = "ListenerArn", portRanges = "PortRanges", `protocol` = "Protocol"
         case clientAffinity = "ClientAffinity", poolID = "pool_id", bind, idleTimeout = "idle_timeout"
-        case connectionLog = "connection_log"
+        case connectionLog = "connection_log", tcpDeferAccept = "tcp_defer_accept", tcpFastOpen = "tcp_fastopen"
     }
 }
 

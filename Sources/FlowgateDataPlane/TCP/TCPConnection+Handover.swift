@@ -12,20 +12,18 @@ extension TCPConnection {
             && !upstream.ended && !downstream.ended && backendFD >= 0
     }
 
-    /// Stops reading both sockets. Nothing is pending, so no write event is
-    /// armed and nothing else reads them until resumed or closed. The idle
+    /// Stops watching both sockets (nothing is pending, so nothing needs a
+    /// write either) until resumed or closed. The idle
     /// timer stays: a connection that times out meanwhile closes here as it
     /// would have (the next process, holding the same sockets, times it out too).
     func pauseForHandover() {
-        upstream.read?.remove()
-        downstream.read?.remove()
+        unwatchSockets()
     }
 
     /// Reads both sockets again (roll back, or declined by the next process).
     func resumeAfterHandover() {
         guard phase == .relaying else { return }
-        upstream.read?.add()
-        downstream.read?.add()
+        watchSocketsAgain()
     }
 
     /// This connection as the wire carries it.
@@ -43,7 +41,7 @@ extension TCPConnection {
     func adoptConnected(backend: Int32, target t: BackendTarget, idleLeft: Int) {
         backendFD = backend
         target = t
-        established()
+        established([])
         if phase == .relaying {
             lastActivity = service.now - max(0, plan.listener.idleTimeout - idleLeft)
         }

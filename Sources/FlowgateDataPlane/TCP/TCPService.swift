@@ -29,6 +29,16 @@ final class TCPService: TransportService {
     let maxPending: Int
     /// Seconds a member may take to accept a connect.
     let connectTimeout: Int
+    /// What a member's socket is watched for, once for its life
+    /// (TCPConnection): `.closed` (EPOLLRDHUP) lets a FIN seen with the last
+    /// data save the recv that would only read the EOF (TCPChannel.relay).
+    /// Stored here so a connection does not build it from four statics.
+    let watch: IOInterest = [.read, .write, .closed, .edgeTriggered]
+    /// A client's socket: the same without write, which a fresh socket
+    /// always is, so EPOLL_CTL_ADD would report it and cost a wakeup per
+    /// connection; write is added the first time the client's side fills.
+    let watchClient: IOInterest = [.read, .closed, .edgeTriggered]
+    let watchWrite: IOInterest = [.write, .edgeTriggered]
     /// `FLOWGATE_TCP_RELAY=copy|splice|adaptive` (default adaptive); see
     /// `TCPRelayMode`.
     let relayMode = TCPRelayMode(environment: System.environment("FLOWGATE_TCP_RELAY"))
