@@ -447,7 +447,7 @@ def test_connection_adopted_with_bytes_queued_is_read_to_the_end(daemon, tcp_bac
     reads one wakeup does: 16 KiB reads here) and then keep watching the
     socket. The adoption's first read asked for another read before the
     socket was registered, and libevent then never registered it: the stream
-    stalled (docs/architecture.md §16.3)."""
+    stalled (docs/architecture.md §19)."""
     import signal
     digest = tcp_backend("digest", mode="digest")
     ports = port_range(1)
