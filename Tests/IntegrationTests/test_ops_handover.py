@@ -438,3 +438,48 @@ def test_http_keepalive_connections_drain_in_the_old_process(daemon, port_range)
     finally:
         for b in backends:
             b.close()
+
+
+@pytest.mark.timeout(90)
+def test_connection_adopted_with_bytes_queued_is_read_to_the_end(daemon, tcp_backend, port_range):
+    """Bytes sent while the connection is paused wait in the proxy's client
+    socket; the adopting process must read all of them (more than the four
+    reads one wakeup does: 16 KiB reads here) and then keep watching the
+    socket. The adoption's first read asked for another read before the
+    socket was registered, and libevent then never registered it: the stream
+    stalled (docs/architecture.md §19)."""
+    import signal
+    digest = tcp_backend("digest", mode="digest")
+    ports = port_range(1)
+    p = pool([member(digest.port)])
+    cfg = config([listener(ports, p["id"])], [p], workers=1,
+                 tuning={"tcp_scratch_buffer": 16384, "tcp_max_pending": 16384})
+    current = daemon(cfg)
+    c = tcp_connect(ports[0], timeout=10)
+    h = hashlib.sha256()
+    sent = 0
+    rng = random.Random(5)
+    for n in range(3):
+        new = daemon(cfg, wait_ready=False, args=["--takeover"], control_socket=current.control_socket,
+                     state_file=current.state_file, env={"FLOWGATE_TEST_TAKEOVER_HOOK": "stop-before-commit"})
+        assert wait_stopped(new.pid), new.stderr_text()[-3000:]
+        # Paused in the old process, not adopted yet: these queue in the kernel.
+        burst = rng.randbytes(600_000)
+        sender = threading.Thread(target=c.sendall, args=(burst,), daemon=True)
+        sender.start()
+        time.sleep(0.3)
+        os.kill(new.pid, signal.SIGCONT)
+        new.wait_ready()
+        sender.join(15)
+        assert not sender.is_alive(), f"takeover {n + 1}: the adopted connection stopped reading"
+        h.update(burst)
+        sent += len(burst)
+        assert current.wait_exit(timeout=20) == 0, current.stderr_text()[-3000:]
+        assert new.log_lines("takeover_connections_adopted"), new.stderr_text()[-3000:]
+        current = new
+    c.sendall(b"tail")
+    h.update(b"tail")
+    sent += 4
+    c.shutdown(socket.SHUT_WR)
+    assert recv_line(c).decode() == f"{sent} {h.hexdigest()}"
+    c.close()

@@ -197,8 +197,18 @@ final class TCPConnection: EventHandler {
         // The client's socket is registered after it: EPOLL_CTL_ADD reports
         // what is ready at that moment, so registering first would report
         // the request just read and cost a recv that finds nothing.
-        relay(.upstream, peerClosed: false)
+        let more = relay(.upstream, peerClosed: false)
         guard phase == .relaying else { return }
+        // `.more` activated the client's event, which is not added yet, and
+        // libevent's event_add does not register the descriptor of an event
+        // that is active (event_add_nolock_ skips evmap_io_add_ for
+        // EVLIST_ACTIVE): the socket would never be watched and the client's
+        // direction would stall once that read drained it. So the activation
+        // is dropped (event_del takes it off the active queue) and the ADD
+        // below reports the bytes still queued instead. Rare on a fresh
+        // connection; the rule after a hand-over, whose client socket holds
+        // everything sent while it was paused (adoptConnected).
+        if more { clientEvent?.remove() }
         clientEvent?.add()
         // A member that speaks first may have sent its first bytes before
         // the wakeup that finished the connect; that read edge is used up,
@@ -213,20 +223,25 @@ final class TCPConnection: EventHandler {
     /// FIN, remembered by the channel). Not read while the channel holds
     /// bytes its destination has not taken (flush reads it again once they
     /// are out), nor after its EOF.
-    private func relay(_ way: Way, peerClosed: Bool) {
+    /// Returns true when it scheduled another read (`.more`).
+    @discardableResult
+    private func relay(_ way: Way, peerClosed: Bool) -> Bool {
         var moved = 0
         let step = way == .upstream
             ? upstream.relayIfReadable(service, peerClosed: peerClosed, moved: &moved)
             : downstream.relayIfReadable(service, peerClosed: peerClosed, moved: &moved)
-        guard let step else { return }
+        guard let step else { return false }
         if moved > 0 { account(way, moved) }
         switch step {
-        case .idle: return
-        case .more: (way == .upstream ? clientEvent : backendEvent)?.activate(.read)
+        case .idle: return false
+        case .more:
+            (way == .upstream ? clientEvent : backendEvent)?.activate(.read)
+            return true
         case let .blocked(held): waitForDestination(way, holding: held)
         case .ended: sourceEnded(way)
         case let .failed(error, side): fail(error, side: side)
         }
+        return false
     }
 
     /// A channel's destination is writable: send what it holds, if anything.
