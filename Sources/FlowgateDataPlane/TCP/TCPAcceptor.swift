@@ -62,9 +62,17 @@ final class TCPAcceptor: EventHandler {
             }
             guard let (client, peer) = accepted else { return }
             var local = key.bind
-            if wildcard, let a = try? System.localAddress(client) { local = a.ip }
+            var localPort = key.port
+            if key.isLookup {
+                // A lookup socket serves a whole range: the port the client
+                // reached is the accepted socket's own (docs/architecture.md §17).
+                guard let a = try? System.localAddress(client), LookupSockets.serves(plan, port: a.port) else {
+                    System.setAbortiveClose(client); System.close(client); continue
+                }
+                local = a.ip; localPort = a.port
+            } else if wildcard, let a = try? System.localAddress(client) { local = a.ip }
             let flow = FlowContext(transport: .tcp, client: peer.ip, clientPort: UInt16(truncatingIfNeeded: peer.port),
-                                   local: local, localPort: UInt16(truncatingIfNeeded: key.port))
+                                   local: local, localPort: UInt16(truncatingIfNeeded: localPort))
             if http { service.openHTTP(client: client, flow: flow, plan: plan, key: key) } else { service.open(client: client, flow: flow, plan: plan) }
         }
     }
