@@ -156,3 +156,27 @@ def test_per_port_fallback_serves_the_same_range(daemon, flowgated_bin, netns):
     fds = len(os.listdir(f"/proc/{d.pid}/fd"))
     assert fds >= 2 * 2 * 200, "per_port binds a socket per port per worker"
     assert_answers(netns.run("probe", BIND, ports), ports)
+
+
+@pytest.mark.timeout(300)
+def test_takeover_hands_over_the_lookup_groups(daemon, flowgated_bin, netns):
+    """flowgated --takeover receives the lookup groups, attaches its own program before `go`, and the old process
+    detaches its own at `go`: clients probing all along get every answer, and after the old process exits the new
+    one still serves the whole range."""
+    import threading
+    ports = sample_ports(300)
+    netns.serve(MEMBER, ports)
+    binary = netns.flowgated(flowgated_bin)
+    cfg = range_config([(1, 65535)])
+    old = daemon(cfg, binary=binary)
+    assert_answers(netns.run("probe", BIND, ports), ports)
+    during: dict = {}
+    t = threading.Thread(target=lambda: during.update(netns.run("probe", BIND, ports)))
+    t.start()
+    new = daemon(cfg, binary=binary, args=["--takeover"], control_socket=old.control_socket, state_file=old.state_file)
+    t.join(240)
+    assert new.log_lines("takeover_complete"), new.stderr_text()[-3000:]
+    assert any("groups=2" in l for l in new.log_lines("listeners_adopted")), new.stderr_text()[-3000:]
+    assert_answers(during, ports)
+    assert old.wait_exit(30) == 0
+    assert_answers(netns.run("probe", BIND, ports), ports)
