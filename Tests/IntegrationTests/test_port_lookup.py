@@ -180,3 +180,14 @@ def test_takeover_hands_over_the_lookup_groups(daemon, flowgated_bin, netns):
     assert_answers(during, ports)
     assert old.wait_exit(30) == 0
     assert_answers(netns.run("probe", BIND, ports), ports)
+
+
+@pytest.mark.timeout(120)
+def test_a_port_another_program_serves_is_refused_not_captured(daemon, flowgated_bin, netns):
+    """A per-port bind would fail with EADDRINUSE; lookup binds nothing per port, so the daemon checks the
+    namespace's socket tables and refuses the start rather than take the port's traffic."""
+    netns.serve(BIND, [8080], text="theirs")
+    d = daemon(range_config([(1, 65535)]), wait_ready=False, binary=netns.flowgated(flowgated_bin))
+    assert d.wait_exit(20) == 1
+    assert "another socket is bound to 198.18.0.1:8080" in d.stderr_text(), d.stderr_text()[-3000:]
+    assert_answers(netns.run("probe", BIND, [8080]), [8080], text="theirs")

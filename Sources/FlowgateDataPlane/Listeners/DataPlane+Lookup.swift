@@ -45,6 +45,7 @@ extension DataPlane {
             let key = ListeningSocketKey.lookup(plan)
             if !bound.contains(key) { added.append((key, plan)) }
         }
+        try checkConflicts(snapshot, previous: previous, added: Set(added.map(\.key)), adopted: adoptedKeys())
         let (toBind, handed) = takeAdopted(added)
         var opened = ListenerBinder.Opened(byWorker: Array(repeating: [], count: workers.count), socketsPerPort: workers.count)
         for entry in toBind {
@@ -96,6 +97,26 @@ extension DataPlane {
         let p = PreparedUpdate(config: new, index: index, opened: opened, added: Set(added.map(\.key)), removed: removed)
         p.lookup = change
         return p
+    }
+
+    /// Refuses ports this change starts steering that another socket of the
+    /// namespace already serves (PortConflicts.swift): every port of a new
+    /// listener, the ports an existing one gains. Groups handed over by a
+    /// previous process are its ports already.
+    private func checkConflicts(_ snapshot: RuntimeSnapshot, previous: RuntimeSnapshot?, added: Set<ListeningSocketKey>,
+                                adopted: Set<ListeningSocketKey>) throws(ApplyError) {
+        var own: Set<UInt64>?
+        for plan in snapshot.listeners where drivers[plan.listener.protocol] != nil {
+            let key = ListeningSocketKey.lookup(plan)
+            if adopted.contains(key) { continue }
+            let before = added.contains(key) ? [] : previous?.listeners.first { $0.listener.listenerArn == plan.listener.listenerArn }?.listener.portRanges ?? []
+            let ranges = plan.listener.portRanges
+            let gained: (Int) -> Bool = { p in ranges.contains { $0.ports.contains(p) } && !before.contains { $0.ports.contains(p) } }
+            if own == nil { own = PortConflicts.ownSocketInodes() }
+            if let c = PortConflicts.find(plan.listener.protocol, bind: plan.bindAddress, ports: gained, own: own ?? []) {
+                throw ApplyError(.addressInUse, "listener \(plan.listener.listenerArn) port \(c.port): cannot serve \(plan.listener.protocol.rawValue) \(plan.bindAddress.withPort(c.port)) by lookup: another socket is bound to \(c.address.withPort(c.port)) (socket inode \(c.inode))")
+            }
+        }
     }
 
     /// Commit, before the workers swap: the port map becomes the change's.

@@ -113,6 +113,9 @@ extension DataPlane {
         return extra
     }
 
+    /// Keys with sockets received from the previous process and not yet used.
+    func adoptedKeys() -> Set<ListeningSocketKey> { adopted.withLock { Set($0.keys) } }
+
     /// Splits the keys an update adds into those to bind and those handed
     /// over (each socket with its index among its key's sockets).
     func takeAdopted(_ added: [(key: ListeningSocketKey, plan: ListenerPlan)])
