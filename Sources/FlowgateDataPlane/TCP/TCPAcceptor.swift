@@ -9,7 +9,10 @@ final class TCPAcceptor: EventHandler {
 
     let key: ListeningSocketKey
     let fd: Int32
-    var plan: ListenerPlan { didSet { http = plan.pool.pool.protocol == .http } }
+    var plan: ListenerPlan { didSet { http = plan.pool.pool.protocol == .http; single = TCPAcceptor.singlePort(plan) } }
+    /// A lookup listener of exactly one port needs no getsockname per accept.
+    private var single: Int?
+    static func singlePort(_ plan: ListenerPlan) -> Int? { plan.ports.count == 1 ? plan.ports[0] : nil }
     /// The pool speaks HTTP: accepted clients get an HTTPConnection. Decided
     /// when a snapshot's plan arrives, so the plain TCP path pays one
     /// predictable branch per accept and nothing per byte.
@@ -23,6 +26,7 @@ final class TCPAcceptor: EventHandler {
     init(socket: ListeningSocket, plan: ListenerPlan, service: TCPService) {
         key = socket.key; fd = socket.fd; self.plan = plan; self.service = service
         http = plan.pool.pool.protocol == .http
+        single = TCPAcceptor.singlePort(plan)
         wildcard = socket.key.bind.isUnspecified
         super.init()
         event = LoopEvent(service.worker.eventBase, fd: fd, interest: .read, persist: true, handler: self)
@@ -63,7 +67,9 @@ final class TCPAcceptor: EventHandler {
             guard let (client, peer) = accepted else { return }
             var local = key.bind
             var localPort = key.port
-            if key.isLookup {
+            if key.isLookup, single != nil, !wildcard {
+                localPort = single!   // one port: nothing to ask the kernel
+            } else if key.isLookup {
                 // A lookup socket serves a whole range: the port the client
                 // reached is the accepted socket's own (docs/architecture.md §17).
                 guard let a = try? System.localAddress(client), LookupSockets.serves(plan, port: a.port) else {
