@@ -189,5 +189,6 @@ def test_a_port_another_program_serves_is_refused_not_captured(daemon, flowgated
     netns.serve(BIND, [8080], text="theirs")
     d = daemon(range_config([(1, 65535)]), wait_ready=False, binary=netns.flowgated(flowgated_bin))
     assert d.wait_exit(20) == 1
+    assert "port 8080: cannot bind TCP 198.18.0.1:8080: Address already in use" in d.stderr_text()
     assert "another socket is bound to 198.18.0.1:8080" in d.stderr_text(), d.stderr_text()[-3000:]
     assert_answers(netns.run("probe", BIND, [8080]), [8080], text="theirs")

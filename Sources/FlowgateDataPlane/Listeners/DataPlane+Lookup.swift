@@ -114,7 +114,7 @@ extension DataPlane {
             let gained: (Int) -> Bool = { p in ranges.contains { $0.ports.contains(p) } && !before.contains { $0.ports.contains(p) } }
             if own == nil { own = PortConflicts.ownSocketInodes() }
             if let c = PortConflicts.find(plan.listener.protocol, bind: plan.bindAddress, ports: gained, own: own ?? []) {
-                throw ApplyError(.addressInUse, "listener \(plan.listener.listenerArn) port \(c.port): cannot serve \(plan.listener.protocol.rawValue) \(plan.bindAddress.withPort(c.port)) by lookup: another socket is bound to \(c.address.withPort(c.port)) (socket inode \(c.inode))")
+                throw ApplyError(.addressInUse, "listener \(plan.listener.listenerArn) port \(c.port): cannot bind \(plan.listener.protocol.rawValue) \(plan.bindAddress.withPort(c.port)): Address already in use (port_ranges lookup: another socket is bound to \(c.address.withPort(c.port)), socket inode \(c.inode))")
             }
         }
     }
