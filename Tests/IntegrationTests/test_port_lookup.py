@@ -63,10 +63,12 @@ class Netns:
                              check=True, capture_output=True, text=True, timeout=240)
         return json.loads(out.stdout)
 
-    def flowgated(self, binary: str) -> str:
-        """A wrapper that execs flowgated inside the namespace (same pid, so the harness sees the daemon)."""
-        w = self.tmp / "flowgated-in-netns"
-        w.write_text(f"#!/bin/sh\nexec ip netns exec {self.name} {binary} \"$@\"\n")
+    def flowgated(self, binary: str, drop_caps: bool = False) -> str:
+        """A wrapper that execs flowgated inside the namespace (same pid, so the harness sees the daemon);
+        drop_caps: without CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN (which the kernel takes for either), as under a unit that grants none of them."""
+        w = self.tmp / ("flowgated-in-netns-nocaps" if drop_caps else "flowgated-in-netns")
+        drop = "setpriv --bounding-set -bpf,-net_admin,-sys_admin -- " if drop_caps else ""
+        w.write_text(f"#!/bin/sh\nexec ip netns exec {self.name} {drop}{binary} \"$@\"\n")
         w.chmod(0o755)
         return str(w)
 
@@ -192,3 +194,18 @@ def test_a_port_another_program_serves_is_refused_not_captured(daemon, flowgated
     assert "port 8080: cannot bind TCP 198.18.0.1:8080: Address already in use" in d.stderr_text()
     assert "another socket is bound to 198.18.0.1:8080" in d.stderr_text(), d.stderr_text()[-3000:]
     assert_answers(netns.run("probe", BIND, [8080]), [8080], text="theirs")
+
+
+@pytest.mark.timeout(120)
+def test_auto_falls_back_to_per_port_without_the_capabilities(daemon, flowgated_bin, netns):
+    ports = list(range(20001, 20011))
+    netns.serve(MEMBER, ports)
+    d = daemon(range_config([(20001, 20010)], mode="auto"), binary=netns.flowgated(flowgated_bin, drop_caps=True))
+    (line,) = d.log_lines("port_ranges")
+    assert "mode=per_port" in line and "requested=auto" in line and "Operation not permitted" in line, line
+    assert_answers(netns.run("probe", BIND, ports), ports)
+    # Asked for explicitly, lookup without the capabilities fails the start and says why.
+    d2 = daemon(range_config([(20001, 20010)], mode="lookup"), wait_ready=False,
+                binary=netns.flowgated(flowgated_bin, drop_caps=True))
+    assert d2.wait_exit(20) == 1
+    assert "tuning.port_ranges: lookup is unavailable" in d2.stderr_text(), d2.stderr_text()[-2000:]

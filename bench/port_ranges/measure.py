@@ -5,6 +5,7 @@ creates and removes (198.18.0.1 on its loopback), under `prlimit --nofile=N` so 
 
   sudo python3 bench/port_ranges/measure.py --mode lookup --from 1 --to 65535
   sudo python3 bench/port_ranges/measure.py --mode per_port --from 1 --to 65535 --nofile 1048576
+  (--nofile 0: keep the current limit, for a sandbox that cannot raise its hard limit)
 
 Start time = from exec to READY=1 (sd_notify, read from a socket this script binds); descriptors and VmRSS/VmHWM are
 read from /proc at READY=1; kernel memory is the change in the namespace-independent Slab + percpu of /proc/meminfo
@@ -67,22 +68,27 @@ accelerators:
         notify_path = str(work / "notify.sock")
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         notify.bind(notify_path)
-        notify.settimeout(a.timeout)
+        notify.settimeout(0.2)
         kmem0 = meminfo_kib()
         env = dict(os.environ, NOTIFY_SOCKET=notify_path)
         t0 = time.monotonic()
-        proc = subprocess.Popen(["prlimit", f"--nofile={a.nofile}:{a.nofile}", "ip", "netns", "exec", ns, a.flowgated,
-                                 "--config", str(cfg)], stdout=subprocess.DEVNULL,
+        limit = ["prlimit", f"--nofile={a.nofile}:{a.nofile}"] if a.nofile > 0 else []
+        proc = subprocess.Popen([*limit, "ip", "netns", "exec", ns, a.flowgated, "--config", str(cfg)], stdout=subprocess.DEVNULL,
                                 stderr=open(work / "stderr.log", "wb"), env=env)
         ready = None
-        while True:
+        deadline = time.monotonic() + a.timeout
+        while time.monotonic() < deadline and proc.poll() is None:
             try:
                 msg = notify.recv(4096).decode()
             except socket.timeout:
-                break
+                continue
             if "READY=1" in msg.split("\n"):
                 ready = time.monotonic() - t0
                 break
+        if proc.poll() is not None:
+            print(json.dumps({"mode": a.mode, "ports": f"{a.lo}-{a.hi}", "exit": proc.returncode,
+                              "stderr_tail": (work / "stderr.log").read_text(errors="replace")[-1500:]}))
+            return 1
         status = {l.split(":")[0]: l.split(":", 1)[1].strip() for l in Path(f"/proc/{proc.pid}/status").read_text().splitlines()}
         fds = len(os.listdir(f"/proc/{proc.pid}/fd"))
         kmem = meminfo_kib() - kmem0
