@@ -111,6 +111,8 @@ extension DataPlane {
             if adopted.contains(key) { continue }
             let before = added.contains(key) ? [] : previous?.listeners.first { $0.listener.listenerArn == plan.listener.listenerArn }?.listener.portRanges ?? []
             let ranges = plan.listener.portRanges
+            // Most changes (members, pools) gain no port: the socket tables are not read for them.
+            if ranges.allSatisfy({ r in before.contains { $0.fromPort <= r.fromPort && r.toPort <= $0.toPort } }) { continue }
             let gained: (Int) -> Bool = { p in ranges.contains { $0.ports.contains(p) } && !before.contains { $0.ports.contains(p) } }
             if own == nil { own = PortConflicts.ownSocketInodes() }
             if let c = PortConflicts.find(plan.listener.protocol, bind: plan.bindAddress, ports: gained, own: own ?? []) {
