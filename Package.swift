@@ -55,6 +55,12 @@ let package = Package(
             name: "FlowgateDataPlane",
             dependencies: ["FlowgateCore", "FlowgateSystem"]
         ),
+        // A fleet on etcd (docs/cluster.md): the etcd v3 JSON-gateway client on
+        // libevent's HTTP client, the cluster store, membership, shared persistence.
+        .target(
+            name: "FlowgateCluster",
+            dependencies: ["FlowgateCore", "FlowgateSystem", "CLibevent"]
+        ),
         // Control server, the AWS and ELB endpoints, signatures, state.
         .target(
             name: "FlowgateControl",
@@ -63,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "flowgated",
             dependencies: [
-                "FlowgateCore", "FlowgateSystem", "FlowgateDataPlane", "FlowgateControl",
+                "FlowgateCore", "FlowgateSystem", "FlowgateDataPlane", "FlowgateControl", "FlowgateCluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -32,8 +32,12 @@ build_pkgs=(make pkg-config libevent-dev git ca-certificates)
 # iperf3: throughput smoke tests; systemd: systemd-analyze verify of the unit;
 # python3-venv: the test venv on Debian's python3; prometheus: promtool, which
 # checks the /metrics scrape format (installed without recommends); strace:
-# test_tcp_syscalls.py counts the proxy's system calls per connection.
-test_pkgs=(iperf3 python3-venv systemd prometheus strace)
+# test_tcp_syscalls.py counts the proxy's system calls per connection;
+# etcd-server (etcd 3.4) + etcd-client (etcdctl): the fleet tests start a real
+# 3-member etcd cluster on loopback (Tests/IntegrationTests/harness/etcd.py).
+# On a host running systemd the package also enables etcd.service on
+# 127.0.0.1:2379; the tests never use that one (their ports are free ones).
+test_pkgs=(iperf3 python3-venv systemd prometheus strace etcd-server etcd-client)
 bench_pkgs=(haproxy nginx libnginx-mod-stream wrk sockperf)
 
 pkgs=("${build_pkgs[@]}")

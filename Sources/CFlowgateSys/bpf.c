@@ -1,5 +1,5 @@
 // The bpf() system call for the sk_lookup port-range steering
-// (Sources/FlowgateSystem/BPF/, docs/architecture.md §17). Glibc has no
+// (Sources/FlowgateSystem/BPF/, docs/architecture.md §20). Glibc has no
 // wrapper; union bpf_attr comes from the kernel headers (linux/bpf.h).
 #include "CFlowgateSys.h"
 

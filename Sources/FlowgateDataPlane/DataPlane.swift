@@ -65,6 +65,8 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
     /// For each key offered to a next process, the workers whose sockets
     /// were sent, in order (a socket's index is its position here).
     let offered = Mutex<[ListeningSocketKey: [Int]]>([:])
+    /// Takeover state, paused connections and counters (Handover/).
+    public let handover = HandoverRegistry()
 
     /// `workerCount` nil: one per online CPU. `tuning` is fixed for the
     /// process's life (scratch buffers are sized from it).
@@ -138,7 +140,10 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
     public func prepare(_ new: FlowgateConfig) throws(ApplyError) -> PreparedUpdate {
         if steering != nil { return try prepareLookup(new) }
         let (previous, generation, bound) = state.withLock { ($0.index?.snapshot, $0.generation, $0.bound) }
-        let snapshot = SnapshotBuilder().build(new, generation: generation + 1, previous: previous)
+        // After a takeover the first snapshot continues the previous
+        // process's generation and takes its state (Handover/).
+        let snapshot = SnapshotBuilder().build(new, generation: max(generation, seededGeneration()) + 1, previous: previous)
+        applySeed(snapshot)
         let index = SnapshotIndex(snapshot, transports: Set(drivers.keys))
         let wanted = Set(index.plans.keys)
         let removed = bound.subtracting(wanted)

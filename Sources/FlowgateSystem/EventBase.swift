@@ -124,6 +124,17 @@ public struct LoopEvent {
     @inlinable @inline(__always)
     public func activate() { event_active(raw, 0, 0) }
 
+    /// Runs its handler once more with `readiness` on the next loop turn,
+    /// without a system call: how an edge-triggered watch resumes reading
+    /// a socket it left unread (no new edge would come).
+    @inlinable @inline(__always)
+    public func activate(_ readiness: IOReadiness) { event_active(raw, Int32(readiness.rawValue), 0) }
+
+    /// Drops the timeout it was added with and keeps its descriptor interest
+    /// (no system call; `add()` without a timeout would keep the old one).
+    @inlinable @inline(__always)
+    public func removeTimeout() { event_remove_timer(raw) }
+
     /// Frees it (also from inside its own callback).
     @inlinable @inline(__always)
     public func free() { event_free(raw) }

@@ -11,7 +11,8 @@ struct Flowgatectl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flowgatectl",
         abstract: "Inspect and change a running flowgated through its control API.",
-        subcommands: [ListenerCommand.self, PoolCommand.self, MemberCommand.self, StateCommand.self])
+        subcommands: [ListenerCommand.self, PoolCommand.self, MemberCommand.self, StateCommand.self, ClusterCommand.self,
+                      StatusCommand.self])
 }
 
 /// Where and how to talk; shared by every subcommand.

@@ -41,10 +41,12 @@ struct PoolCommand: ParsableCommand {
         @OptionGroup var connection: Connection
         @Argument(help: "Pool id") var id: String
         @Option(help: "ROUND_ROBIN, LEAST_CONNECTIONS or SOURCE_IP.") var lbAlgorithm: String?
-        @Option(help: "SOURCE_IP[:MINUTES], HTTP_COOKIE[:MINUTES], APP_COOKIE:NAME[:MINUTES], or none (HTTP pools: none; their cookie types are refused until Flowgate parses HTTP).") var persistence: String?
+        @Option(help: "SOURCE_IP[:MINUTES] (TCP/UDP pools), HTTP_COOKIE[:MINUTES] or APP_COOKIE:NAME[:MINUTES] (HTTP pools), or none.") var persistence: String?
         @Option(help: "Slow-start duration in seconds (30..1200), or off.") var slowStart: String?
         @Option(help: "Pool name.") var name: String?
         @Option(help: "Pool description.") var description: String?
+        @Option(help: "HTTP pools: on or off, whether requests get X-Forwarded-For/-Proto/-Port (Flowgate's own field).")
+        var xForwardedHeaders: String?
 
         func run() throws {
             var pool: [(String, JSONValue)] = []
@@ -58,6 +60,12 @@ struct PoolCommand: ParsableCommand {
             }
             if let name { pool.append(("name", .string(name))) }
             if let description { pool.append(("description", .string(description))) }
+            if let xForwardedHeaders {
+                guard xForwardedHeaders == "on" || xForwardedHeaders == "off" else {
+                    throw ValidationError("--x-forwarded-headers: \"\(xForwardedHeaders)\" is not on or off")
+                }
+                pool.append(("x_forwarded_headers", .bool(xForwardedHeaders == "on")))
+            }
             try FlowgateCtl.run {
                 let r = try connection.elb("PUT", "pools/\(id)", body: .object([("pool", .object(pool))])) ?? .null
                 connection.emit(r) { Tables.pools([r["pool"] ?? .null]) }

@@ -2,6 +2,7 @@ import FlowgateCore
 import FlowgateSystem
 import FlowgateControl
 import FlowgateDataPlane
+import FlowgateCluster
 
 /// The running daemon (docs/architecture.md §11): one `ServiceGroup` (state lock, data
 /// plane, health checker, control service, control server) started in that
@@ -22,11 +23,25 @@ final class Daemon {
         let limit = System.raiseDescriptorLimit()
         let plane = DataPlane(workerCount: fileConfig.workers, tuning: fileConfig.tuning)
         let control = makeControlService(dataPlane: plane, fileConfig: fileConfig)
+        let clusterStore: ClusterStore?
+        do throws(SystemError) { clusterStore = try ClusterService.make(fileConfig.cluster, control: control, plane: plane) } catch {
+            Log.error("start_failed", ["error": "cluster client: \(error)"])
+            return 1
+        }
         let takeoverPath = fileConfig.control.unixSocket.map { TakeoverWire.socketPath(controlSocket: $0) }
         let lock = StateLockService(stateFile: fileConfig.stateFile, deferred: takeover)
         let dataPlaneService = DataPlaneService(plane, projectID: fileConfig.projectID)
         let takeoverServer = TakeoverServerService(path: takeoverPath, loop: loop, plane: plane)
         var takeoverGo: [any Service] = []
+        // Started by systemd with a stored hand-over (FdStoreStart.swift).
+        if !takeover, let stored = FdStoreStart.receive() {
+            plane.adopt(stored.listeners)
+            if let state = stored.state { plane.seed(state) }
+            plane.holdUDPListeners()
+            Log.info("fdstore_received", ["ports": stored.listeners.count, "connections": stored.connections.count,
+                                          "udp_sessions": stored.sessions.count, "descriptors": stored.names.count])
+            takeoverGo = [FdStoreAdoptService(stored: stored, plane: plane)]
+        }
         if takeover {
             // Sockets first: the config was validated before this, and
             // nothing is bound yet, so a port handed over is never bound twice.
@@ -38,6 +53,9 @@ final class Daemon {
             do throws(TakeoverFailure) {
                 let handed = try client.receiveListeners()
                 plane.adopt(handed)
+                if let state = client.state { plane.seed(state) }
+                // The old process reads the UDP sockets until it let go of its sessions.
+                plane.holdUDPListeners()
                 Log.info("takeover_received", ["socket": path, "ports": handed.count,
                                                "sockets": handed.reduce(0) { $0 + $1.fds.count }])
             } catch {
@@ -57,14 +75,16 @@ final class Daemon {
             dataPlaneService,
             HealthCheckerService(plane.health),
             ControlStateService(control, fileConfig: fileConfig),
-        ] + takeoverGo + [
+        ] + (clusterStore.map { [ClusterService($0, control: control)] } ?? []) + takeoverGo + [
             ControlServerService(control, control: fileConfig.control),
             takeoverServer,
         ])
         takeoverServer.onGo = { [unowned self, unowned group] nextWorkers in
             dataPlaneService.handOverTo = nextWorkers
             lock.release()
-            self.shutdownRequested("takeover", group, plane)
+            // A SIGTERM between go and commit already started the drain: a
+            // second request would cut it (what stayed here drains on).
+            if case .running = group.state { self.shutdownRequested("takeover", group, plane) }
         }
         group.onTransition = { old, new in Log.debug("daemon_state", ["from": old.description, "to": new.description]) }
 
@@ -79,7 +99,15 @@ final class Daemon {
             return 1
         }
 
-        loop.onSignal(.terminate) { [unowned self] in self.shutdownRequested("SIGTERM", group, plane) }
+        loop.onSignal(.terminate) { [unowned self, unowned group] in
+            // Under systemd with a file-descriptor store: listeners, flows and
+            // state go to the store for the next start (FdStore.swift).
+            if FdStore.enabled, case .running = group.state, plane.lifecycle == .running,
+               FdStore.storeAll(plane) != nil {
+                dataPlaneService.handOverTo = plane.workers.count
+            }
+            self.shutdownRequested("SIGTERM", group, plane)
+        }
         loop.onSignal(.interrupt) { [unowned self] in self.shutdownRequested("SIGINT", group, plane) }
         loop.onSignal(.hangup) { [unowned self] in self.reload(group, plane, control) }
 
@@ -169,6 +197,9 @@ final class Daemon {
         let old = plane.current
         if new.workers != old.workers || new.tuning != old.tuning {
             Log.warn("restart_required", ["reason": "workers and tuning apply at start only"])
+        }
+        if new.cluster != old.cluster {
+            Log.warn("restart_required", ["reason": "the cluster section applies at start only (docs/cluster.md)"])
         }
         reloadThroughControl(control, fileConfig: new)
     }

@@ -30,9 +30,13 @@ import FlowgateCore
         Case(body: #"{"pool": {"admin_state_up": "yes"}}"#, message: "Invalid input for field/attribute admin_state_up. Value: yes. admin_state_up must be true or false."),
         // Fields Flowgate does not apply are refused, never ignored (a typo, or an ELB setting it does not implement).
         Case(body: #"{"pool": {"name": "x", "lb_algorithim": "SOURCE_IP"}}"#,
-             message: "Invalid input for field/attribute lb_algorithim. Value: SOURCE_IP. lb_algorithim is not a field UpdatePool applies in Flowgate; it takes name, description, admin_state_up, lb_algorithm, session_persistence, slow_start, connection_drain."),
+             message: "Invalid input for field/attribute lb_algorithim. Value: SOURCE_IP. lb_algorithim is not a field UpdatePool applies in Flowgate; it takes name, description, admin_state_up, lb_algorithm, session_persistence, slow_start, connection_drain, x_forwarded_headers."),
         Case(body: #"{"pool": {"member_deletion_protection_enable": true}}"#,
-             message: "Invalid input for field/attribute member_deletion_protection_enable. Value: true. member_deletion_protection_enable is not a field UpdatePool applies in Flowgate; it takes name, description, admin_state_up, lb_algorithm, session_persistence, slow_start, connection_drain."),
+             message: "Invalid input for field/attribute member_deletion_protection_enable. Value: true. member_deletion_protection_enable is not a field UpdatePool applies in Flowgate; it takes name, description, admin_state_up, lb_algorithm, session_persistence, slow_start, connection_drain, x_forwarded_headers."),
+        // Flowgate's own switch: a boolean, and false only on an HTTP pool (this one is TCP).
+        Case(body: #"{"pool": {"x_forwarded_headers": "no"}}"#,
+             message: "Invalid input for field/attribute x_forwarded_headers. Value: no. x_forwarded_headers must be true or false."),
+        Case(body: #"{"pool": {"x_forwarded_headers": false}}"#, message: "Invalid input for field/attribute x_forwarded_headers. Value: false. x_forwarded_headers is allowed only with protocol HTTP."),
         Case(body: #"{"pool": {"slow_start": {"enable": true, "duratoin": 60}}}"#,
              message: "Invalid input for field/attribute slow_start.duratoin. Value: 60. slow_start.duratoin is not a field UpdatePool applies in Flowgate; it takes enable, duration."),
         Case(body: #"{"pool": {"connection_drain": {"enable": true, "timeout": 5}}}"#,
@@ -172,7 +176,7 @@ import FlowgateCore
         #expect(p.description == "ünïcode")
         let keys = r.json?["pool"]?.objectMembers?.map(\.0)
         #expect(keys == ["id", "name", "description", "lb_algorithm", "protocol", "listeners", "loadbalancers", "members", "healthmonitor_id",
-                         "project_id", "ip_version", "session_persistence", "slow_start", "connection_drain", "admin_state_up"])
+                         "project_id", "ip_version", "session_persistence", "slow_start", "connection_drain", "admin_state_up", "x_forwarded_headers"])
         #expect(r.json?["pool"]?["session_persistence"] == .object([("type", "SOURCE_IP"), ("cookie_name", nil), ("persistence_timeout", 1)]))
         #expect(r.json?["pool"]?["listeners"] == .array([.object([("id", .string(Fixture.listenerA))])]))
         // connection_drain: applied, not ignored, and shown.

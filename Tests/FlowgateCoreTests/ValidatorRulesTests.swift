@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import FlowgateCore
 
@@ -49,6 +50,25 @@ private func listener(id: String = "0a1b2c3d", _ ranges: [(Int, Int)], _ p: Tran
     let parts = ArnFormat.parseListener(acc + "/listener/0a1b2c3d")
     #expect(parts == ArnFormat.ListenerParts(account: "123456789012", acceleratorID: "75702d00-f682-4895-b84d-eb47d3db0c81",
                                              listenerID: "0a1b2c3d", acceleratorArn: acc))
+}
+
+@Test func tcpListenerOptionsHaveRangesAndOnlyTCP() {
+    var l = listener([(80, 80)], .tcp, bind: "::1", pool: tcpPool)
+    l.tcpDeferAccept = 1; l.tcpFastOpen = 65535
+    #expect(ConfigValidator.validateListener(l, path: "", pools: [tcpPool]) == [])
+    l.tcpDeferAccept = 0; l.tcpFastOpen = 65536
+    #expect(ConfigValidator.validateListener(l, path: "L", pools: [tcpPool]) == [
+        .init(.invalidArgument, "L.tcp_defer_accept", "0 is not in 1..600 seconds"),
+        .init(.invalidArgument, "L.tcp_fastopen", "65536 is not in 1..65535 pending connections"),
+    ])
+    var u = listener([(80, 80)], .udp, bind: "::1", pool: udpPool)
+    u.tcpFastOpen = 16
+    #expect(ConfigValidator.validateListener(u, path: "", pools: [udpPool]) == [
+        .init(.invalidArgument, "tcp_fastopen", "applies only to a listener with Protocol TCP; leave it out for UDP"),
+    ])
+    // Absent from a state file written before the options existed: off.
+    let old = try! JSONDecoder().decode(Listener.self, from: Data(#"{"ListenerArn":"a","PortRanges":[],"Protocol":"TCP","ClientAffinity":"NONE","pool_id":"p","bind":"::","idle_timeout":340,"connection_log":false}"#.utf8))
+    #expect(old.tcpDeferAccept == nil && old.tcpFastOpen == nil)
 }
 
 @Test func listenerRulesWithEmptyBasePath() {

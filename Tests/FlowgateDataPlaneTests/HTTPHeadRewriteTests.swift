@@ -45,6 +45,50 @@ struct HTTPHeadRewriteTests {
         }
     }
 
+    static func rewrite(_ text: String, forwarded: Bool, keepMember: Bool) -> String {
+        var p = HTTPHeadParser(kind: .request)
+        let bytes = Array(text.utf8)
+        return bytes.withUnsafeBytes { b in
+            guard (try? p.parse(b)) == true else { return "unparsed" }
+            let pool = HTTPBufferPool()
+            var q = ByteQueue(pool: pool)
+            defer { q.free() }
+            HTTPHeadRewrite.request(p.head, b, forwarded: forwarded ? .init(client: "192.0.2.7", port: 80) : nil,
+                                    keepMemberConnection: keepMember, into: &q)
+            return String(decoding: q.bytes, as: UTF8.self)
+        }
+    }
+
+    @Test func forwardedHeadersOffPassesTheHeadUnchanged() {
+        let head = "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: https\r\n\r\n"
+        #expect(Self.rewrite(head, forwarded: false, keepMember: false) == head)
+    }
+
+    @Test func theClientsConnectionCloseIsNotPassedToTheMember() {
+        #expect(Self.rewrite("GET / HTTP/1.1\r\nConnection: close\r\nHost: h\r\n\r\n", forwarded: false, keepMember: true)
+                == "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        #expect(Self.rewrite("GET / HTTP/1.1\r\nHost: h\r\nconnection: CLOSE\r\n\r\n", forwarded: true, keepMember: true)
+                == "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: 80\r\n\r\n")
+        // Other tokens, and HTTP/1.0 (which closes by default), pass unchanged.
+        let listed = "GET / HTTP/1.1\r\nHost: h\r\nConnection: close, x-trace\r\n\r\n"
+        #expect(Self.rewrite(listed, forwarded: false, keepMember: true) == listed)
+        let old = "GET / HTTP/1.0\r\nConnection: close\r\n\r\n"
+        #expect(Self.rewrite(old, forwarded: false, keepMember: true) == old)
+    }
+
+    @Test func aClosingResponseSaysConnectionClose() {
+        var p = HTTPHeadParser(kind: .response)
+        let bytes = Array("HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\nok".utf8)
+        bytes.withUnsafeBytes { b in
+            #expect((try? p.parse(b)) == true)
+            let pool = HTTPBufferPool()
+            var q = ByteQueue(pool: pool)
+            defer { q.free() }
+            HTTPHeadRewrite.response(p.head, b, setCookie: nil, close: true, into: &q)
+            #expect(String(decoding: q.bytes, as: UTF8.self) == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n")
+        }
+    }
+
     @Test func errorAnswersAreShortAndClose() {
         let text = String(decoding: HTTPHeadRewrite.answer(504, "no member answered"), as: UTF8.self)
         #expect(text == "HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain\r\nContent-Length: 40\r\nConnection: close\r\n\r\n"

@@ -61,18 +61,33 @@ class HTTPBackend:
                 if self.command != "HEAD":
                     self.wfile.write(body)
 
-            def _read_body(self) -> bytes:
+            def _read_body(self) -> tuple[int, str]:
+                """The body's length and SHA-256, hashed as it arrives (bodies reach 256 MiB)."""
+                digest, total = hashlib.sha256(), 0
                 if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    out = bytearray()
                     while True:
                         size = int(self.rfile.readline().split(b";")[0], 16)
                         if size == 0:
                             while self.rfile.readline() not in (b"\r\n", b""):
                                 pass
-                            return bytes(out)
-                        out += self.rfile.read(size)
+                            return total, digest.hexdigest()
+                        while size > 0:
+                            piece = self.rfile.read(min(size, 1 << 20))
+                            if not piece:
+                                raise ConnectionError("body ended early")
+                            digest.update(piece)
+                            total += len(piece)
+                            size -= len(piece)
                         self.rfile.readline()
-                return self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                left = int(self.headers.get("Content-Length", "0"))
+                while left > 0:
+                    piece = self.rfile.read(min(left, 1 << 20))
+                    if not piece:
+                        raise ConnectionError("body ended early")
+                    digest.update(piece)
+                    total += len(piece)
+                    left -= len(piece)
+                return total, digest.hexdigest()
 
             def do_GET(self):
                 self._record()
@@ -81,6 +96,17 @@ class HTTPBackend:
                         backend.sessions += 1
                         sid = f"{backend.name}-{backend.sessions}"
                     self._reply(backend.name.encode(), extra={"Set-Cookie": f"JSESSIONID={sid}; Path=/"})
+                elif self.path.startswith("/download-chunked/"):
+                    n = int(self.path.rsplit("/", 1)[1])
+                    self.send_response(200)
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    sent = 0
+                    while sent < n:
+                        piece = CHUNK[:min(len(CHUNK), n - sent)]
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                        sent += len(piece)
+                    self.wfile.write(b"0\r\n\r\n")
                 elif self.path.startswith("/download/"):
                     n = int(self.path.rsplit("/", 1)[1])
                     self.send_response(200)
@@ -101,9 +127,9 @@ class HTTPBackend:
 
             def do_POST(self):
                 self._record()
-                data = self._read_body()
+                length, digest = self._read_body()
                 xff = self.headers.get("X-Forwarded-For", "-")
-                self._reply(f"{backend.name} {len(data)} {hashlib.sha256(data).hexdigest()} {xff}".encode())
+                self._reply(f"{backend.name} {length} {digest} {xff}".encode())
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -207,30 +233,62 @@ def test_pipelined_requests_are_answered_in_order(daemon, port_range, http_backe
     assert backends[0].paths() == ["/p1", "/p3"] and backends[1].paths() == ["/p2"]
 
 
-def test_curl_chunked_upload_and_large_download_keep_their_bytes(daemon, port_range, http_backends, tmp_path):
-    """A 64 MiB chunked upload (curl, Transfer-Encoding: chunked) and a 64 MiB
-    Content-Length download arrive with equal SHA-256."""
+BIG = 256 * 1024 * 1024
+
+
+def file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while piece := f.read(1 << 20):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def big_file(tmp_path_factory):
+    """BIG bytes of the pattern on disk, and their SHA-256 (made once for the module)."""
+    path = tmp_path_factory.mktemp("big") / "up.bin"
+    digest = hashlib.sha256()
+    with open(path, "wb") as f:
+        for _ in range(BIG // len(CHUNK)):
+            f.write(CHUNK)
+            digest.update(CHUNK)
+    return path, digest.hexdigest()
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_256_mib_upload_keeps_its_bytes(daemon, port_range, http_backends, big_file, framing):
+    """A 256 MiB upload with curl reaches the member with the same SHA-256:
+    chunked (Transfer-Encoding: chunked), or Content-Length (curl sends
+    `Expect: 100-continue` and waits for the member's 100)."""
     if not shutil.which("curl"):
         pytest.skip("curl not installed")
+    path, digest = big_file
     backends = http_backends("a")
     _, port = start(daemon, port_range, backends)
-    size = 64 * 1024 * 1024
-    up = tmp_path / "up.bin"
-    up.write_bytes(pattern(size))
-    r = subprocess.run(["curl", "-sS", "--fail", "-H", "Transfer-Encoding: chunked", "--data-binary", f"@{up}",
-                        f"http://127.0.0.1:{port}/upload"], capture_output=True, timeout=120)
+    header = "Transfer-Encoding: chunked" if framing == "chunked" else "Expect: 100-continue"
+    r = subprocess.run(["curl", "-sS", "--fail", "-H", header, "--data-binary", f"@{path}",
+                        f"http://127.0.0.1:{port}/upload"], capture_output=True, timeout=180)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.decode().split() == ["a", str(size), hashlib.sha256(pattern(size)).hexdigest(), "127.0.0.1"]
-    # Content-Length upload: curl sends `Expect: 100-continue` and waits for the member's 100.
-    r = subprocess.run(["curl", "-sS", "--fail", "-H", "Expect: 100-continue", "--data-binary", f"@{up}",
-                        f"http://127.0.0.1:{port}/upload"], capture_output=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.decode().split() == ["a", str(size), hashlib.sha256(pattern(size)).hexdigest(), "127.0.0.1"]
+    assert r.stdout.decode().split() == ["a", str(BIG), digest, "127.0.0.1"]
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_256_mib_download_keeps_its_bytes(daemon, port_range, http_backends, big_file, tmp_path, framing):
+    """A 256 MiB response, Content-Length or chunked, reaches curl with the same SHA-256."""
+    if not shutil.which("curl"):
+        pytest.skip("curl not installed")
+    _, digest = big_file
+    backends = http_backends("a")
+    _, port = start(daemon, port_range, backends)
     down = tmp_path / "down.bin"
-    r = subprocess.run(["curl", "-sS", "--fail", "-o", str(down), f"http://127.0.0.1:{port}/download/{size}"],
-                       capture_output=True, timeout=120)
+    route = "download-chunked" if framing == "chunked" else "download"
+    r = subprocess.run(["curl", "-sS", "--fail", "-o", str(down), f"http://127.0.0.1:{port}/{route}/{BIG}"],
+                       capture_output=True, timeout=180)
     assert r.returncode == 0, r.stderr
-    assert hashlib.sha256(down.read_bytes()).hexdigest() == hashlib.sha256(pattern(size)).hexdigest()
+    assert down.stat().st_size == BIG
+    assert file_sha256(down) == digest
+    down.unlink()
 
 
 def test_head_and_content_length_upload_through_requests(daemon, port_range, http_backends):
@@ -584,3 +642,240 @@ def test_switching_persistence_while_wrk_runs_cuts_nothing(daemon, port_range, h
     assert "requests in" in out, out
     assert int(out.split(" requests in")[0].split()[-1]) > 100, out
     assert "Socket errors" not in out and "Non-2xx" not in out, out
+
+
+# MARK: chunked framing checked before the head is forwarded
+
+CHUNK_ERRORS = {
+    # 16 hex digits: more than an Int can hold once shifted; refused at the 16th digit.
+    "chunk-size overflow": (b"10000000000000000\r\nxx\r\n0\r\n\r\n", b"more than 15 hex digits"),
+    "chunk size not hexadecimal": (b"zz\r\nxx\r\n0\r\n\r\n", b"not hexadecimal"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHUNK_ERRORS))
+def test_bad_chunk_line_in_the_first_read_gets_400_and_the_head_is_never_forwarded(daemon, port_range, http_backends, case):
+    """The chunked body's first bytes arrive in the same read as the head:
+    they are checked before the head goes to a member, so the client gets
+    400 and the member sees nothing (before, the head had already gone)."""
+    body, reason = CHUNK_ERRORS[case]
+    backends = http_backends("a")
+    d, port = start(daemon, port_range, backends)
+    out = raw_exchange(port, b"POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
+    assert out.startswith(b"HTTP/1.1 400 "), out
+    assert reason in out, out
+    # The member would have recorded the POST as soon as its head arrived.
+    import time
+    time.sleep(0.3)
+    assert backends[0].paths() == []
+    assert metric_sum(metrics(d), "flowgate_http_requests_total", pool=POOL_ID) == 0
+
+
+# MARK: x_forwarded_headers and http_cookie_name
+
+
+def test_x_forwarded_headers_off_passes_the_head_unchanged_and_flowgatectl_turns_them_on(
+        daemon, port_range, http_backends, flowgatectl_bin):
+    """`x_forwarded_headers: false` (config file): the member sees no
+    X-Forwarded-* from Flowgate, and the client's own X-Forwarded-For passes
+    as sent; `flowgatectl pool update --x-forwarded-headers on` brings them
+    back on the next request of the same keep-alive connection."""
+    backends = http_backends("a")
+    d, port = start(daemon, port_range, backends, x_forwarded_headers=False)
+    url = f"http://127.0.0.1:{port}/headers"
+    with requests.Session() as s:
+        h = s.get(url, headers={"X-Forwarded-For": "10.9.8.7"}, timeout=5).json()["headers"]
+        assert h["x-forwarded-for"] == "10.9.8.7"
+        assert "x-forwarded-proto" not in h and "x-forwarded-port" not in h
+        show = subprocess.run([str(flowgatectl_bin), "pool", "show", POOL_ID, "--socket", d.control_socket, "--json"],
+                              capture_output=True, text=True, timeout=30)
+        assert show.returncode == 0, show.stderr
+        assert json.loads(show.stdout)["pool"]["x_forwarded_headers"] is False
+        r = subprocess.run([str(flowgatectl_bin), "pool", "update", POOL_ID, "--x-forwarded-headers", "on",
+                            "--socket", d.control_socket], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        h = s.get(url, headers={"X-Forwarded-For": "10.9.8.7"}, timeout=5).json()["headers"]
+        assert h["x-forwarded-for"] == "10.9.8.7, 127.0.0.1"
+        assert h["x-forwarded-proto"] == "http" and h["x-forwarded-port"] == str(port)
+    bad = subprocess.run([str(flowgatectl_bin), "pool", "update", POOL_ID, "--x-forwarded-headers", "maybe",
+                          "--socket", d.control_socket], capture_output=True, text=True, timeout=30)
+    assert bad.returncode != 0 and '"maybe" is not on or off' in bad.stderr, bad.stderr
+
+
+def test_http_cookie_name_from_the_config_file_is_written_and_read(daemon, port_range, http_backends):
+    """`http_cookie_name: SRVID`: Flowgate's cookie carries that name, and a
+    request carrying it sticks to its member (FLOWGATE_SRV means nothing now)."""
+    backends = http_backends("a", "b", "c")
+    ports = port_range(1, proto=("tcp",))
+    cfg = http_config(ports, backends, session_persistence={"type": "HTTP_COOKIE", "persistence_timeout": 2})
+    cfg["http_cookie_name"] = "SRVID"
+    daemon(cfg)
+    url = f"http://127.0.0.1:{ports[0]}/"
+    with requests.Session() as s:
+        first = s.get(url, timeout=5)
+        assert first.headers["Set-Cookie"].startswith("SRVID=") and first.headers["Set-Cookie"].endswith("Max-Age=120")
+        assert [s.get(url, timeout=5).text for _ in range(10)] == [first.text] * 10
+        value = s.cookies["SRVID"]
+    assert {requests.get(url, cookies={COOKIE: value}, timeout=5).text for _ in range(3)} == {"a", "b", "c"}
+
+
+@pytest.mark.parametrize("setting, message", [
+    ({"http_cookie_name": "SRV ID"},
+     "http_cookie_name: \"SRV ID\" is not a cookie name: a space is not allowed"),
+    ({"http_cookie_name": "SRV;ID"},
+     "http_cookie_name: \"SRV;ID\" is not a cookie name: ';' is not allowed; an RFC 6265 token"),
+    ({"http_cookie_name": ""},
+     "http_cookie_name: \"\" is not a cookie name: it must have 1..1024 characters (RFC 6265 token)"),
+    ({"tcp_pool_x_forwarded_headers": False},
+     "pools[1].x_forwarded_headers: false is only allowed on an HTTP pool (a TCP pool adds no headers)"),
+])
+def test_bad_cookie_name_and_x_forwarded_switch_are_refused_by_check_config(tmp_path, port_range, flowgated_bin,
+                                                                            setting, message):
+    ports = port_range(2, proto=("tcp",))
+    dead = type("Dead", (), {"port": 9, "name": "dead"})()
+    cfg = http_config(ports[:1], [dead])
+    if "http_cookie_name" in setting:
+        cfg["http_cookie_name"] = setting["http_cookie_name"]
+    else:
+        tcp = pool(fixed_members([dead]), protocol="TCP", lb_algorithm="ROUND_ROBIN",
+                   pool_id="0b5c6f55-1c5e-4d5a-9d7e-2a7d8f0c1e21", name="tcp", x_forwarded_headers=False)
+        cfg["pools"].append(tcp)
+        cfg["accelerators"][0]["listeners"].append(
+            listener(ports[1:], tcp["id"], protocol="TCP", accelerator=ACCELERATOR, arn=f"{ACCELERATOR}/listener/5e1ec712"))
+    path = tmp_path / "flowgate.yaml"
+    cfg["state_file"] = str(tmp_path / "state.json")
+    path.write_text(json.dumps(cfg))
+    r = subprocess.run([str(flowgated_bin), "--config", str(path), "--check-config"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 1
+    assert message in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+@pytest.mark.skipif(not shutil.which("wrk"), reason="wrk not installed")
+def test_switching_persistence_through_flowgatectl_while_wrk_runs_cuts_nothing(daemon, port_range, http_backends,
+                                                                              flowgatectl_bin):
+    """The same switch as above through the control API (`flowgatectl pool
+    update --persistence`), twice round: wrk sees no socket error and no
+    non-2xx response."""
+    import time
+    backends = http_backends("a", "b", "c")
+    d, port = start(daemon, port_range, backends)
+    wrk = subprocess.Popen(["wrk", "-t2", "-c8", "-d6s", "--timeout", "3s", f"http://127.0.0.1:{port}/"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for persistence in ("HTTP_COOKIE:5", "APP_COOKIE:JSESSIONID:5", "none") * 2:
+            time.sleep(0.7)
+            r = subprocess.run([str(flowgatectl_bin), "pool", "update", POOL_ID, "--persistence", persistence,
+                                "--socket", d.control_socket], capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, r.stderr
+        out, _ = wrk.communicate(timeout=30)
+    finally:
+        if wrk.poll() is None:
+            wrk.kill()
+    assert int(out.split(" requests in")[0].split()[-1]) > 100, out
+    assert "Socket errors" not in out and "Non-2xx" not in out, out
+
+
+# MARK: member connections kept across client connections
+
+
+class CountingBackend:
+    """A raw HTTP/1.1 member that counts the connections it accepts and
+    answers each request with `ok`; with `drop_second`, it reads the second
+    request of each connection and closes without answering (a member that
+    closes an idle connection just as a request goes out on it)."""
+
+    def __init__(self, drop_second: bool = False):
+        self.accepted = 0
+        self.requests: list[bytes] = []
+        self.drop_second = drop_second
+        self.lock = threading.Lock()
+        self.srv = socket.socket()
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(64)
+        self.port = self.srv.getsockname()[1]
+        self.name = "counting"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.accepted += 1
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        data, served = b"", 0
+        with c:
+            while True:
+                while b"\r\n\r\n" in data:
+                    head, data = data.split(b"\r\n\r\n", 1)
+                    with self.lock:
+                        self.requests.append(head)
+                    served += 1
+                    if self.drop_second and served == 2:
+                        return
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok")
+                    if b"\r\nconnection: close" in head.lower():
+                        return
+                try:
+                    piece = c.recv(65536)
+                except OSError:
+                    return
+                if not piece:
+                    return
+                data += piece
+
+    def close(self):
+        self.srv.close()
+
+
+def test_member_connections_are_kept_for_the_next_client_connection(daemon, port_range):
+    """20 client connections one after another, each one GET with
+    `Connection: close`: the member sees its connections reused (at most one
+    per worker, not 20), never sees the client's `Connection: close`, and
+    every client still gets its answer with `Connection: close` and its
+    connection closed."""
+    member = CountingBackend()
+    try:
+        ports = port_range(1, proto=("tcp",))
+        daemon(http_config(ports, [member]))
+        for i in range(20):
+            out = raw_exchange(ports[0], f"GET /{i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            head = out.split(b"\r\n\r\n", 1)[0].lower()
+            assert out.startswith(b"HTTP/1.1 200 ") and out.endswith(b"ok"), out
+            assert b"\r\nconnection: close" in head and b"keep-alive" not in head, out
+        assert len(member.requests) == 20
+        assert member.accepted <= 2, member.accepted   # workers: 2
+        assert not any(b"connection: close" in r.lower() for r in member.requests)
+    finally:
+        member.close()
+
+
+def test_a_reused_member_connection_closed_unanswered_is_retried_on_a_new_one(daemon, port_range):
+    """The member closes a kept connection as the next request arrives on it
+    (it reads the request and closes): a GET is sent again on a new
+    connection and answered, never a 502; a POST never takes a kept
+    connection, so it is never sent twice."""
+    member = CountingBackend(drop_second=True)
+    try:
+        ports = port_range(1, proto=("tcp",))
+        cfg = http_config(ports, [member])
+        cfg["workers"] = 1    # one worker: every client connection finds the kept member connection
+        daemon(cfg)
+        for i in range(6):
+            out = raw_exchange(ports[0], f"GET /{i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            assert out.startswith(b"HTTP/1.1 200 "), (i, out)
+        # Each kept connection served one request, then dropped the next, which went again on a new one.
+        gets = [r for r in member.requests if r.startswith(b"GET")]
+        assert len(gets) > 6 and member.accepted >= 6
+        before = len(member.requests)
+        out = raw_exchange(ports[0], b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi")
+        assert out.startswith(b"HTTP/1.1 200 "), out
+        assert [r.split(b" ")[0] for r in member.requests[before:]] == [b"POST"]
+    finally:
+        member.close()

@@ -192,8 +192,10 @@ def test_udp_client_keeps_getting_answers_across_a_takeover(daemon, tcp_backend,
 
 @pytest.mark.timeout(60)
 def test_long_lived_connection_is_served_by_the_old_process_until_it_ends(daemon, tcp_backend, port_range):
+    """With connection hand-over turned off (a test hook), an established
+    connection stays with the old process, which relays it until it ends."""
     cfg, ports, _ = tcp_setup(tcp_backend, port_range)
-    old = daemon(cfg)
+    old = daemon(cfg, env={"FLOWGATE_TEST_TAKEOVER_KEEP_TCP": "1"})
     c = socket.create_connection(("127.0.0.1", ports[1]), timeout=5)
     c.sendall(b"before\n")
     assert c.recv(64) == b"before\n"
@@ -291,7 +293,7 @@ def test_takeover_to_a_different_worker_count_refuses_nothing(daemon, tcp_backen
     assert new.log_lines("takeover_complete")
     widened = new.log_lines("listeners_widened")
     if workers == 3:
-        # One socket per port, or with tuning.port_ranges lookup one per listener group (docs/architecture.md §17).
+        # One socket per port, or with tuning.port_ranges lookup one per listener group (docs/architecture.md §20).
         lookup = any("mode=lookup" in l for l in new.log_lines("port_ranges"))
         assert widened and f"sockets={1 if lookup else PORTS}" in widened[0], new.stderr_text()[-3000:]
     else:
@@ -305,7 +307,7 @@ def test_fewer_workers_udp_datagrams_reach_the_new_process_while_the_old_drains(
     closed by both, so no datagram is queued where nobody reads, even while
     the old process still drains a TCP connection."""
     cfg, ports, udp_ports = tcp_setup(tcp_backend, port_range, udp=True, udp_backend=udp_backend, workers=2)
-    old = daemon(cfg)
+    old = daemon(cfg, env={"FLOWGATE_TEST_TAKEOVER_KEEP_TCP": "1"})
     held = socket.create_connection(("127.0.0.1", ports[0]), timeout=5)
     held.sendall(b"x\n")
     assert held.recv(8) == b"x\n"

@@ -1,4 +1,4 @@
-"""`tuning.port_ranges: lookup` (issue 16, docs/architecture.md §17): one TCP and one UDP socket per worker serve a
+"""`tuning.port_ranges: lookup` (issue 16, docs/architecture.md §20): one TCP and one UDP socket per worker serve a
 listener's whole port range through a BPF sk_lookup program. Everything runs in a network namespace the test creates
 (the program attaches to the daemon's own namespace), with addresses from 198.18.0.0/15 on its loopback:
 

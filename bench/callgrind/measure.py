@@ -8,6 +8,11 @@ Phases, each ended by `callgrind_control --dump` (which also zeroes the counters
   tcp:  TCP_MIB MiB through one TCP connection to a sink backend
   conn: TCP_CONNECTIONS short connections, one after another, 16 bytes each
   udp:  UDP_DATAGRAMS 64-byte datagrams, paced so none is dropped, to a sink
+  hka:  HTTP_REQUESTS GET requests, one after another on one keep-alive
+        connection, through the HTTP pool (service `httppool`: parsed, balanced,
+        X-Forwarded-* added, a persistence cookie inserted) to a small HTTP backend
+  hcps: HTTP_CONNECTIONS requests through the same pool, each on its own
+        connection with `Connection: close`
 Each traffic phase is charged its Ir minus the idle rate times its wall time.
 Calls to ARC, allocation and lock functions are counted from the call graph,
 so per-packet retain/release/malloc shows as calls per datagram or per MiB.
@@ -104,6 +109,90 @@ class Sinks:
             thread.join(timeout=2)
         self.tcp.close()
         self.udp.close()
+
+
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n"
+
+
+class HTTPBackend:
+    """A keep-alive HTTP/1.1 backend answering every GET with a 3-byte body
+    (the shape of the nginx backend of bench/run.sh's hka/hcps), counting requests."""
+
+    def __init__(self, port):
+        self.requests = 0
+        self.stopping = False
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        conn.settimeout(60)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        data = b""
+        with conn:
+            while True:
+                while b"\r\n\r\n" in data:
+                    head, data = data.split(b"\r\n\r\n", 1)
+                    self.requests += 1
+                    conn.sendall(RESPONSE)
+                    if b"connection: close" in head.lower():
+                        return
+                try:
+                    piece = conn.recv(65536)
+                except OSError:
+                    return
+                if not piece:
+                    return
+                data += piece
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(timeout=2)
+        self.sock.close()
+
+
+def http_requests(port, count, keepalive):
+    """`count` GETs, one after another, each answered before the next is sent:
+    on one keep-alive connection, or each on its own connection."""
+    def read_response(f):
+        status = f.readline()
+        if not status.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"HTTP: unexpected status line {status!r}")
+        length = 0
+        while (line := f.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        f.read(length)
+
+    if keepalive:
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            f = sock.makefile("rb")
+            for _ in range(count):
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: callgrind\r\nAccept: */*\r\n\r\n")
+                read_response(f)
+        return count
+    for _ in range(count):
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+            f = sock.makefile("rb")
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: callgrind\r\nAccept: */*\r\n"
+                         b"Connection: close\r\n\r\n")
+            read_response(f)
+    return count
 
 
 def wait_until(predicate, seconds):
@@ -254,6 +343,9 @@ def main():
     datagrams = int(os.environ.get("UDP_DATAGRAMS", "20000"))
     idle_seconds = float(os.environ.get("IDLE_SECONDS", "3"))
     connections = int(os.environ.get("TCP_CONNECTIONS", "500"))
+    http_keepalive = int(os.environ.get("HTTP_REQUESTS", "2000"))
+    http_connections = int(os.environ.get("HTTP_CONNECTIONS", "500"))
+    phases_wanted = set(os.environ.get("PHASES", "tcp,conn,udp,hka,hcps").split(","))
     workdir = os.environ["CALLGRIND_WORKDIR"]
     registry = ProcessRegistry(os.environ["CALLGRIND_PID_FILE"], pin=False)
     ports = PortPlan(int(os.environ.get("PORT_BASE", "25000")))
@@ -269,6 +361,7 @@ def main():
     except OSError as error:
         raise SystemExit(f"callgrind: backend port {ports.backend('iperf')}: {error}; "
                          "another run may be using it: set PORT_BASE")
+    http_backend = HTTPBackend(ports.backend("http"))
     phases = {}
     try:
         proxy.start(os.path.join(workdir, target), cpu=None)
@@ -284,30 +377,41 @@ def main():
         phases["idle"] = (path, time.monotonic() - began, None)
         seen.add(path)
 
-        began = time.monotonic()
-        send_tcp(proxy.port("iperf"), sinks, mebibytes)
-        path = dump(registry, pid, "tcp", out_dir, seen)
-        phases["tcp"] = (path, time.monotonic() - began, mebibytes)
-        seen.add(path)
+        if "tcp" in phases_wanted:
+            began = time.monotonic()
+            send_tcp(proxy.port("iperf"), sinks, mebibytes)
+            path = dump(registry, pid, "tcp", out_dir, seen)
+            phases["tcp"] = (path, time.monotonic() - began, mebibytes)
+            seen.add(path)
 
-        if connections > 0:
+        if connections > 0 and "conn" in phases_wanted:
             began = time.monotonic()
             opened = open_close_tcp(proxy.port("iperf"), sinks, connections)
             path = dump(registry, pid, "conn", out_dir, seen)
             phases["conn"] = (path, time.monotonic() - began, opened)
             seen.add(path)
 
-        if proxy.supports_udp() and datagrams > 0:
+        if proxy.supports_udp() and datagrams > 0 and "udp" in phases_wanted:
             began = time.monotonic()
             forwarded = send_udp(proxy.port("iperf"), sinks, datagrams)
             path = dump(registry, pid, "udp", out_dir, seen)
             phases["udp"] = (path, time.monotonic() - began, forwarded)
+            seen.add(path)
+
+        for phase, count, keepalive in (("hka", http_keepalive, True), ("hcps", http_connections, False)):
+            if count > 0 and phase in phases_wanted and proxy.supports_http_mode():
+                began = time.monotonic()
+                done = http_requests(proxy.port("httppool"), count, keepalive)
+                path = dump(registry, pid, phase, out_dir, seen)
+                phases[phase] = (path, time.monotonic() - began, done)
+                seen.add(path)
     except (ProxyStartError, RuntimeError, OSError) as error:
         log(f"failed: {error}")
         raise SystemExit(1)
     finally:
         proxy.stop()
         sinks.close()
+        http_backend.close()
         registry.stop_all()
 
     idle_path, idle_time, _ = phases["idle"]
@@ -316,11 +420,13 @@ def main():
     commit = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     lines = [f"# callgrind instruction counts: {target}, {stamp}, commit {commit}",
-             f"# TCP_MIB={mebibytes} TCP_CONNECTIONS={connections} UDP_DATAGRAMS={datagrams} IDLE_SECONDS={idle_seconds:g}; "
+             f"# TCP_MIB={mebibytes} TCP_CONNECTIONS={connections} UDP_DATAGRAMS={datagrams} "
+             f"HTTP_REQUESTS={http_keepalive} HTTP_CONNECTIONS={http_connections} IDLE_SECONDS={idle_seconds:g}; "
              "Ir = instructions executed by the proxy process (all threads)",
              f"idle_ir_per_second {idle_rate:,.0f}"]
     details = []
-    for phase, unit in (("tcp", "MiB"), ("conn", "connection"), ("udp", "datagram")):
+    for phase, unit in (("tcp", "MiB"), ("conn", "connection"), ("udp", "datagram"), ("hka", "request"),
+                        ("hcps", "request")):
         if phase not in phases:
             lines.append(f"{phase}_ir_per_{unit} n/a")
             continue

@@ -17,6 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import chart  # noqa: E402
 import loads  # noqa: E402
 import procfs  # noqa: E402
 import report  # noqa: E402
@@ -230,9 +231,15 @@ def main():
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     with open(os.path.join(out_dir, f"{stamp}.md"), "w") as f:
         f.write(text)
+    title = header[0].lstrip("# ") + (f", commit {commit}" if (commit := _command_output(
+        ["git", "-C", REPO_DIR, "rev-parse", "--short", "HEAD"])) else "")
+    data = {"settings": vars(settings), "elapsed_seconds": elapsed, "title": title, **results.to_json()}
     with open(os.path.join(out_dir, f"{stamp}.json"), "w") as f:
-        json.dump({"settings": vars(settings), "elapsed_seconds": elapsed, **results.to_json()}, f, indent=1)
-    log(f"wrote bench/results/{stamp}.md and .json ({elapsed:.0f} s)")
+        json.dump(data, f, indent=1)
+    # The same table as a chart (bench/lib/chart.py; bench/chart.py redraws it from the JSON).
+    with open(os.path.join(out_dir, f"{stamp}.svg"), "w") as f:
+        f.write(chart.svg(results, settings.proxies, title))
+    log(f"wrote bench/results/{stamp}.md, .json and .svg ({elapsed:.0f} s)")
 
 
 if __name__ == "__main__":

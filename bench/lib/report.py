@@ -67,6 +67,22 @@ class Results:
     def fail(self, test, proxy, reason):
         self.failures.setdefault((test, proxy), reason)
 
+    @classmethod
+    def from_json(cls, data):
+        """The inverse of `to_json` (rounds come back as ints), for bench/chart.py."""
+        r = cls()
+        for k, per_round in data.get("values", {}).items():
+            row, proxy = k.split("|", 1)
+            r.values[(row, proxy)] = {int(i): v for i, v in per_round.items()}
+        for k, per_round in data.get("cpu_percent", {}).items():
+            test, proxy = k.split("|", 1)
+            r.cpu[(test, proxy)] = {int(i): v for i, v in per_round.items()}
+        for k, reason in data.get("failures", {}).items():
+            test, proxy = k.split("|", 1)
+            r.failures[(test, proxy)] = reason
+        r.not_applicable = {tuple(k.split("|", 1)) for k in data.get("not_applicable", [])}
+        return r
+
     def to_json(self):
         return {"values": {f"{k[0]}|{k[1]}": v for k, v in self.values.items()},
                 "cpu_percent": {f"{k[0]}|{k[1]}": v for k, v in self.cpu.items()},
@@ -76,6 +92,15 @@ class Results:
 
 def _fmt(value, digits):
     return f"{value:,.{digits}f}"
+
+
+def same_round_ratio(results, row, proxy):
+    """Median over rounds of value / direct's value in the same round (None
+    without a common round); the figure the table prints in bold."""
+    per_round = results.values.get((row.key, proxy), {})
+    direct = results.values.get((row.key, "direct"), {})
+    ratios = [per_round[r] / direct[r] for r in per_round if r in direct and direct[r] > 0]
+    return statistics.median(ratios) if ratios else None
 
 
 def _cell(results, row, proxy, notes):
@@ -102,8 +127,8 @@ def _cell(results, row, proxy, notes):
     if not same_round:
         return absolute
     if row.compare == "ratio":
-        ratio = statistics.median(v / d for v, d in same_round if d > 0)
-        return f"**{ratio:.2f}×** · {absolute}"
+        ratio = same_round_ratio(results, row, proxy)
+        return f"**{ratio:.2f}×** · {absolute}" if ratio is not None else absolute
     added = statistics.median(v - d for v, d in same_round)
     return f"**{added:+.1f} µs** · {absolute}"
 

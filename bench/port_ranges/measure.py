@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Start time, descriptors and RSS of flowgated for one listener pair (TCP + UDP) over a port range, with
-tuning.port_ranges lookup or per_port (issue 16, docs/architecture.md §17). Runs the daemon in a network namespace it
+tuning.port_ranges lookup or per_port (issue 16, docs/architecture.md §20). Runs the daemon in a network namespace it
 creates and removes (198.18.0.1 on its loopback), under `prlimit --nofile=N` so per_port can bind its sockets.
 
   sudo python3 bench/port_ranges/measure.py --mode lookup --from 1 --to 65535

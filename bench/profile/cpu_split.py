@@ -6,11 +6,17 @@ per unit of work. `perf` is not available on this machine; this is the
 profile the issue-7 closing note quotes for the targets that were missed.
 
     python3 bench/profile/cpu_split.py [--flowgated .build/release/flowgated]
-        [--tests tcp4,udp,cps,rps] [--seconds 5] [--runs 2] [--strace]
+        [--tests tcp4,udp,cps,rps,hka,hcps] [--seconds 5] [--runs 2] [--strace] [--proxy haproxy]
+
+--proxy haproxy measures HAProxy (plain TCP mode, `nbthread 2`, as
+bench/configs/haproxy.cfg.tmpl) the same way instead of flowgated, for the
+TCP loads (it has no UDP and no HTTP pool here).
 
 Loads: tcp4 = iperf3 -P 4; udp = iperf3 -u -l 64 -b 0 -w 4M; cps = wrk -t2
 -c50 with `Connection: close` against a loopback nginx; rps = the same with
-keep-alive. Every process is started here and stopped by PID.
+keep-alive; hka and hcps = rps and cps through an HTTP pool (`protocol: HTTP`,
+HTTP_COOKIE persistence) instead of a TCP pool. Every process is started here
+and stopped by PID.
 """
 from __future__ import annotations
 
@@ -33,6 +39,24 @@ import procfs  # noqa: E402
 from common import REPO, free_port_range, full_config, release_ports, start_flowgated, stop, tcp_listening_ports  # noqa: E402
 
 NGINX_TEMPLATE = REPO / "bench" / "configs" / "nginx-backend.conf.tmpl"
+PROXY = "flowgated"   # or "haproxy" (--proxy)
+
+
+def start_haproxy(workdir: Path, port: int, backend_port: int) -> subprocess.Popen:
+    """HAProxy in TCP mode with two threads, as bench/configs/haproxy.cfg.tmpl."""
+    cfg = workdir / "haproxy.cfg"
+    cfg.write_text("global\n    nbthread 2\n    maxconn 5000\n\ndefaults\n    mode tcp\n    timeout connect 5s\n"
+                   "    timeout client 120s\n    timeout server 120s\n\n"
+                   f"listen l\n    bind 127.0.0.1:{port}\n    server s 127.0.0.1:{backend_port}\n")
+    proc = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 10
+    while port not in tcp_listening_ports():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop(proc)
+            raise RuntimeError("haproxy did not listen")
+        time.sleep(0.05)
+    return proc
 
 
 def sample(pids: dict[str, int], seconds: float) -> dict[str, tuple[float, float]]:
@@ -163,8 +187,10 @@ def make_load(name, workdir, backend_port, seconds):
                      lambda r: r["bytes"] / 64 / r["seconds"])
     if name == "cps":
         return Wrk(workdir, backend_port, seconds, close=True)
-    if name == "rps":
+    if name in ("rps", "hka"):
         return Wrk(workdir, backend_port, seconds, close=False)
+    if name == "hcps":
+        return Wrk(workdir, backend_port, seconds, close=True)
     raise SystemExit(f"unknown test {name}")
 
 
@@ -184,7 +210,7 @@ def run_once(load: Load, port: int, proxy: subprocess.Popen | None, use_strace: 
                 time.sleep(min(1.5, load.seconds / 3))
                 pids = {"client": client.pid, "backend": load.backend.pid}
                 if proxy:
-                    pids["flowgated"] = proxy.pid
+                    pids[PROXY] = proxy.pid
                 cpu = sample(pids, max(1.0, load.seconds / 2))
             output, _ = client.communicate(timeout=load.seconds + 30)
         finally:
@@ -201,6 +227,19 @@ def run_once(load: Load, port: int, proxy: subprocess.Popen | None, use_strace: 
         load.stop_backend()
 
 
+def add_http_pool(config: dict, http_port: int, backend_port: int) -> None:
+    """A TCP listener on `http_port` whose pool speaks HTTP with HTTP_COOKIE
+    persistence (the `hka`/`hcps` shape of bench/run.sh) to the same backend."""
+    pool = dict(config["pools"][-1], id="361835ef-0207-4300-ab5a-cf9c48f9f5ad", name="http", protocol="HTTP",
+                session_persistence={"type": "HTTP_COOKIE", "persistence_timeout": 60})
+    pool["members"] = [dict(pool["members"][0], id="461835ef-0207-4300-ab5a-cf9c48f9f5ad")]
+    listener = dict(config["accelerators"][0]["listeners"][-1], ListenerArn=config["accelerators"][0]["listeners"][-1]
+                    ["ListenerArn"][:-8] + "0a1b2c3f", PortRanges=[{"FromPort": http_port, "ToPort": http_port}],
+                    pool_id=pool["id"])
+    config["pools"].append(pool)
+    config["accelerators"][0]["listeners"].append(listener)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--flowgated", default=str(REPO / ".build" / "release" / "flowgated"))
@@ -208,27 +247,40 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--strace", action="store_true", help="also count the proxy's system calls (a separate, slower run)")
+    ap.add_argument("--proxy", choices=["flowgated", "haproxy"], default="flowgated")
+    ap.add_argument("--listener", default="{}", metavar="JSON",
+                    help='extra fields for flowgated\'s TCP listener, e.g. \'{"tcp_defer_accept": 1}\'')
     args = ap.parse_args()
+    global PROXY
+    PROXY = args.proxy
     if args.strace and not shutil.which("strace"):
         raise SystemExit("strace is not installed (apt-get install -y strace)")
-    ports = free_port_range(2)
-    port, backend_port = ports[0], ports[0] + 1
+    ports = free_port_range(3)
+    port, backend_port, http_port = ports[0], ports[0] + 1, ports[0] + 2
     workdir = Path(tempfile.mkdtemp(prefix="flowgate-cpu-split."))
-    proxy = start_flowgated(Path(args.flowgated), full_config(port, backend_port, also_tcp=True, workers=2,
-                                                              workdir=workdir), workdir, port)
+    if PROXY == "haproxy":
+        proxy = start_haproxy(workdir, port, backend_port)
+    else:
+        cfg = full_config(port, backend_port, also_tcp=True, workers=2, workdir=workdir)
+        for l in cfg["accelerators"][0]["listeners"]:
+            if l["Protocol"] == "TCP":
+                l.update(json.loads(args.listener))
+        add_http_pool(cfg, http_port, backend_port)
+        proxy = start_flowgated(Path(args.flowgated), cfg, workdir, port)
     try:
         for name in args.tests.split(","):
             load = make_load(name, workdir, backend_port, args.seconds)
-            rows = {"direct": [], "flowgated": []}
+            rows = {"direct": [], PROXY: []}
+            proxy_port = http_port if name in ("hka", "hcps") else port
             for _ in range(args.runs):
                 rows["direct"].append(run_once(load, backend_port, None, False, workdir))
-                rows["flowgated"].append(run_once(load, port, proxy, False, workdir))
+                rows[PROXY].append(run_once(load, proxy_port, proxy, False, workdir))
             print(f"\n## {name} ({load.unit}; {args.runs} runs each, medians; CPU in % of one core, user+sys)")
             direct_rate = statistics.median(r["rate"] for r in rows["direct"])
             for label, runs in rows.items():
                 rate = statistics.median(r["rate"] for r in runs)
                 parts = [f"{label}: {rate:,.1f} {load.unit}" + (f" ({rate / direct_rate:.2f}x)" if label != "direct" else "")]
-                for proc in ("client", "flowgated", "backend"):
+                for proc in ("client", PROXY, "backend"):
                     if proc not in runs[0]["cpu"]:
                         continue
                     user = statistics.median(r["cpu"][proc][0] for r in runs)
@@ -240,7 +292,7 @@ def main() -> int:
                 parts.append(f"all {total:.0f}%")
                 print("- " + "; ".join(parts))
             if args.strace:
-                traced = run_once(load, port, proxy, True, workdir)
+                traced = run_once(load, proxy_port, proxy, True, workdir)
                 done = traced["rate"] * args.seconds
                 if load.unit == "Gbit/s":
                     per_unit = {k: v / (done * 1e9 / 8 / 2**20) for k, v in traced["calls"].items()}
@@ -250,7 +302,7 @@ def main() -> int:
                     what = "per " + load.unit.split("/")[0].rstrip("s")
                 listing = ", ".join(f"{k} {v:.2f}" for k, v in sorted(per_unit.items(), key=lambda kv: -kv[1])
                                     if v >= 0.005)
-                print(f"- flowgated system calls {what} (strace -c, slowed run at {traced['rate']:,.0f} {load.unit}): "
+                print(f"- {PROXY} system calls {what} (strace -c, slowed run at {traced['rate']:,.0f} {load.unit}): "
                       f"{listing}; total {sum(per_unit.values()):.2f}")
     finally:
         stop(proxy)

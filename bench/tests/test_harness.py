@@ -11,6 +11,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "callgrind"))
 
+import chart  # noqa: E402
 import measure  # noqa: E402
 import report  # noqa: E402
 from proxies import Flowgated, HAProxy, Nginx  # noqa: E402
@@ -44,6 +45,24 @@ class ReportTests(unittest.TestCase):
         text = report.markdown(r, ["direct", "flowgated"], ["# t"])
         self.assertIn("| TCP 1 stream (Gbit/s) | 20.00 (20.00–20.00) | failed [1] |", text)
         self.assertIn("- [1] flowgated did not start: boom", text)
+
+
+class ChartTests(unittest.TestCase):
+    def test_one_bar_per_proxy_per_ratio_metric_at_the_table_ratio(self):
+        r = ReportTests.results(None)
+        r.add(0, "nginx", {"tcp1": 30})   # one round only: 30 / 20 = 1.5
+        text = chart.svg(r, ["direct", "flowgated", "nginx"], "t & co")
+        import xml.dom.minidom
+        doc = xml.dom.minidom.parseString(text)   # well-formed, title escaped
+        bars = [t.firstChild.data for t in doc.getElementsByTagName("title")]
+        # Only ratio rows (tcp1; lat_p99 is added µs), no bar for direct.
+        self.assertEqual(bars, ["flowgated TCP 1 stream: 0.50×", "nginx TCP 1 stream: 1.50×"])
+        self.assertIn("t &amp; co", text)
+
+    def test_redraws_from_the_json_the_run_writes(self):
+        r = ReportTests.results(None)
+        data = {"settings": {"proxies": ["direct", "flowgated"]}, "title": "run", **r.to_json()}
+        self.assertEqual(chart.from_json(data), chart.svg(r, ["direct", "flowgated"], "run"))
 
 
 class PortPlanTests(unittest.TestCase):

@@ -88,8 +88,9 @@ int fg_enable_origdstaddr(int fd, int family);
 /// IPV6_ORIGDSTADDR, written into out; returns 1 if found.
 int fg_batch_orig_dst(fg_mmsg_batch *b, unsigned int i, struct sockaddr_storage *out);
 
-/// Descriptor passing over a Unix socket (fdpass.c): at most FG_MAX_FDS per message.
-#define FG_MAX_FDS 64
+/// Descriptor passing over a Unix socket (fdpass.c): at most FG_MAX_FDS per message
+/// (the kernel's SCM_MAX_FD is 253; 252 carries 126 connection pairs).
+#define FG_MAX_FDS 252
 /// sendmsg of `len` bytes with `nfds` descriptors as SCM_RIGHTS (MSG_NOSIGNAL); -1 with errno.
 long fg_send_with_fds(int sock, const void *buf, unsigned long len, const int *fds, int nfds);
 /// recvmsg into `buf` with MSG_CMSG_CLOEXEC; the descriptors received go to `fds` (at most `maxfds`,
@@ -100,4 +101,11 @@ long fg_recv_with_fds(int sock, void *buf, unsigned long len, int *fds, int maxf
 #ifdef __cplusplus
 }
 #endif
+
+/// A memfd holding `len` bytes of `buf`, sealed against every change
+/// (F_SEAL_WRITE|F_SEAL_GROW|F_SEAL_SHRINK|F_SEAL_SEAL), offset 0; -1 with errno (memfd.c).
+int fg_sealed_memfd(const char *name, const void *buf, unsigned long len);
+/// 1 when `fd` carries all four seals above, 0 when not, -1 with errno.
+int fg_is_fully_sealed(int fd);
+
 #endif

@@ -78,6 +78,11 @@ public final class GlobalAcceleratorAPI: @unchecked Sendable {
                                 config.accelerators[a].listeners[l].idleTimeout = Listener.defaultIdleTimeout(for: proto)
                             }
                             config.accelerators[a].listeners[l].protocol = proto
+                            // The TCP socket options (config file only) have no meaning on UDP.
+                            if proto != .tcp {
+                                config.accelerators[a].listeners[l].tcpDeferAccept = nil
+                                config.accelerators[a].listeners[l].tcpFastOpen = nil
+                            }
                         }
                         if let affinity { config.accelerators[a].listeners[l].clientAffinity = affinity }
                         found = config.accelerators[a].listeners[l]

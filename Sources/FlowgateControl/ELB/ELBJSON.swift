@@ -29,6 +29,8 @@ enum ELBJSON {
             ("slow_start", .object([("enable", .bool(p.slowStart.enable)), ("duration", .int(p.slowStart.duration))])),
             ("connection_drain", .object([("enable", .bool(p.connectionDrain.enable)), ("timeout", .int(p.connectionDrain.timeout))])),
             ("admin_state_up", .bool(p.adminStateUp)),
+            // Flowgate's own (docs/api.md): SDKs ignore keys they do not know.
+            ("x_forwarded_headers", .bool(p.addsForwardedHeaders)),
         ])
     }
 

@@ -85,8 +85,9 @@ enum ELBRules {
 
     /// The UpdatePool fields Flowgate applies. Any other field is refused, not
     /// ignored: a setting the API accepts must do what it says.
+    /// `x_forwarded_headers` is Flowgate's own (docs/api.md): no ELB v3 pool field fits.
     static let poolUpdateFields = ["name", "description", "admin_state_up", "lb_algorithm", "session_persistence",
-                                   "slow_start", "connection_drain"]
+                                   "slow_start", "connection_drain", "x_forwarded_headers"]
 
     /// Refuses the first field of `body` outside `known` (a typo, or an ELB setting Flowgate does not implement).
     static func refuseUnknown(_ body: ELBFields, known: [String], operation: String) throws(ELBError) {
@@ -102,6 +103,7 @@ enum ELBRules {
         if let name = try body.string("name") { pool.name = name }
         if let d = try body.string("description") { pool.description = d }
         if let up = try body.bool("admin_state_up") { pool.adminStateUp = up }
+        if let x = try body.bool("x_forwarded_headers") { pool.xForwardedHeaders = x }
         if let v = body.raw("lb_algorithm"), !v.isNull {
             guard let a = v.stringValue else {
                 throw .invalid("lb_algorithm", v, "lb_algorithm must be one of \(LoadBalancerRegistry.names.joined(separator: ", ")).")

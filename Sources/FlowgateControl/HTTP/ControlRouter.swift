@@ -42,6 +42,14 @@ public final class ControlRouter: @unchecked Sendable {
                                                   ("accelerators", .array(config.accelerators.map { .string($0.acceleratorArn) }))]))
         }
         if path == "/flowgate/state/reset" { return stateReset(request, requestID: requestID) }
+        if request.method == "GET" && path == "/flowgate/cluster/status" {
+            // `flowgatectl cluster status` (docs/cluster.md §5); signed on TCP like /flowgate/info.
+            if case let .refused(answer) = authorizeELB(request, requestID: requestID) { return answer }
+            guard let status = service.clusterStatus else {
+                return ELBAPI.errorResponse(ELBError(404, "ELB.8904", "this flowgated is standalone (no cluster section in its config file)"), requestID: requestID)
+            }
+            return ControlResponse(status: 200, headers: [("Content-Type", "application/json"), ("X-Request-Id", requestID)], json: status())
+        }
         if path.hasPrefix("/v3/") {
             switch authorizeELB(request, requestID: requestID) {
             case let .refused(answer): return answer

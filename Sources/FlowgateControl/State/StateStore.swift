@@ -6,6 +6,11 @@
 // FlowgateSystem's `System` wrappers (EINTR retried, errno typed).
 import FlowgateCore
 import FlowgateSystem
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 public struct StateFileError: Error, Sendable, Equatable, CustomStringConvertible {
     public var path: String
@@ -21,6 +26,28 @@ public final class StateStore: @unchecked Sendable {
     /// Persists `config`; returns only once the bytes and the rename are on disk.
     public func save(_ config: FlowgateConfig) throws(StateFileError) {
         try AtomicFile.write(Array(StateFile.encode(config)), to: path)
+    }
+
+    /// A cluster member's cache (docs/cluster.md §4): the last applied
+    /// cluster snapshot and its etcd revision, same format plus `cluster_revision`.
+    public func saveCluster(_ snapshot: ClusterSnapshot) throws(StateFileError) {
+        try AtomicFile.write(Array(StateFile.encode(snapshot.config, clusterRevision: snapshot.revision)), to: path)
+    }
+
+    /// The cached cluster snapshot; nil when there is no file or it is a
+    /// standalone file (no `cluster_revision`).
+    public func loadCluster() throws(StateFileError) -> ClusterSnapshot? {
+        switch AtomicFile.read(path) {
+        case .missing: return nil
+        case let .failed(message): throw StateFileError(path: path, message: message)
+        case let .contents(bytes):
+            do throws(StateFile.DecodeError) {
+                let (config, revision) = try StateFile.decodeWithRevision(Data(bytes))
+                return revision.map { ClusterSnapshot(config: config, revision: $0) }
+            } catch {
+                throw StateFileError(path: path, message: "\(error.description); fix it, or delete it to start from the cluster")
+            }
+        }
     }
 
     /// nil when there is no state file yet. A file that exists but does not

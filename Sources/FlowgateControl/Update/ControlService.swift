@@ -8,23 +8,25 @@ import Synchronization
 /// A type-erased `ConfigApplier` so the service does not carry its generic.
 public final class AnyApplier: @unchecked Sendable {
     private let currentFn: () -> FlowgateConfig
-    private let applyFn: (FlowgateConfig, () throws(StateFileError) -> Void) throws(UpdateFailure) -> Void
+    private let applyFn: (FlowgateConfig, () throws(UpdateFailure) -> Void) throws(UpdateFailure) -> Void
 
     public init<A: ConfigApplier>(_ applier: A) {
         currentFn = { applier.current }
-        applyFn = { (config: FlowgateConfig, persist: () throws(StateFileError) -> Void) throws(UpdateFailure) in
+        applyFn = { (config: FlowgateConfig, persist: () throws(UpdateFailure) -> Void) throws(UpdateFailure) in
             try AnyApplier.run(applier, config, persist)
         }
     }
 
-    private static func run<A: ConfigApplier>(_ applier: A, _ config: FlowgateConfig, _ persist: () throws(StateFileError) -> Void) throws(UpdateFailure) {
+    private static func run<A: ConfigApplier>(_ applier: A, _ config: FlowgateConfig, _ persist: () throws(UpdateFailure) -> Void) throws(UpdateFailure) {
         let t0 = System.monotonicMicroseconds()
         let prepared: A.Prepared
         do throws(ApplyError) { prepared = try applier.prepare(config) } catch { throw UpdateFailure.apply(error) }
         let t1 = System.monotonicMicroseconds()
-        do throws(StateFileError) { try persist() } catch {
+        // The state file (standalone) or the etcd transaction (cluster,
+        // docs/cluster.md §3): a failure here undoes the prepare, nothing changed.
+        do throws(UpdateFailure) { try persist() } catch {
             applier.abort(prepared)
-            throw UpdateFailure.persist(error)
+            throw error
         }
         let t2 = System.monotonicMicroseconds()
         applier.commit(prepared)
@@ -33,7 +35,7 @@ public final class AnyApplier: @unchecked Sendable {
         Log.info("config_applied", ["prepare_us": t1 - t0, "persist_us": t2 - t1, "commit_us": t3 - t2])
     }
     public var current: FlowgateConfig { currentFn() }
-    func apply(_ config: FlowgateConfig, persist: () throws(StateFileError) -> Void) throws(UpdateFailure) {
+    func apply(_ config: FlowgateConfig, persist: () throws(UpdateFailure) -> Void) throws(UpdateFailure) {
         try applyFn(config, persist)
     }
 }
@@ -80,8 +82,14 @@ public final class ControlService: @unchecked Sendable {
     /// nil while changes are accepted; otherwise why not (e.g. draining):
     /// a change then would rebind ports the shutdown just closed.
     public var refusingChanges: @Sendable () -> String? = { nil }
-    /// Serialises API updates (control thread) with SIGHUP reloads (main thread).
-    private let gate: Mutex<Gated>
+    /// Serialises API updates (control thread) with SIGHUP reloads (main thread)
+    /// and, in a cluster, snapshots from etcd (the cluster apply thread).
+    let gate: Mutex<Gated>
+    /// Set in a cluster (docs/cluster.md §3): updates commit through etcd
+    /// instead of the state file, which then caches the applied snapshot.
+    public var cluster: ClusterCommitting?
+    /// Cluster only: what `GET /flowgate/cluster/status` answers (runs on the control thread).
+    public var clusterStatus: (@Sendable () -> JSONValue)?
 
     public init(applier: AnyApplier, store: StateStore?, baseConfig: FlowgateConfig? = nil, metrics: MetricsRegistry = MetricsRegistry(),
                 validate: @escaping @Sendable (FlowgateConfig) -> [ValidationIssue] = ControlService.apiRules) {
@@ -107,6 +115,7 @@ public final class ControlService: @unchecked Sendable {
     @discardableResult
     public func update<Value, Refusal: Error>(_ change: (inout FlowgateConfig) throws(Refusal) -> Value)
         throws(ChangeFailure<Refusal>) -> (config: FlowgateConfig, value: Value) {
+        if let cluster { return try clusterUpdate(cluster, change) }
         let outcome: Result<(config: FlowgateConfig, value: Value), Refusal>
         do throws(UpdateFailure) {
             outcome = try serialized { (_: inout Gated) throws(UpdateFailure) -> Result<(config: FlowgateConfig, value: Value), Refusal> in
@@ -115,7 +124,7 @@ public final class ControlService: @unchecked Sendable {
                 do throws(Refusal) { value = try change(&next) } catch { return .failure(error) }
                 let issues = validate(next)
                 if !issues.isEmpty { throw UpdateFailure.invalid(issues) }
-                try applier.apply(next) { () throws(StateFileError) in try store?.save(next) }
+                try applier.apply(next) { () throws(UpdateFailure) in try save(next) }
                 return .success((next, value))
             }
         } catch {
@@ -136,7 +145,13 @@ public final class ControlService: @unchecked Sendable {
     public func reload(fileConfig: FlowgateConfig) throws(UpdateFailure) -> FlowgateConfig {
         try serialized { (gated: inout Gated) throws(UpdateFailure) -> FlowgateConfig in
             var next = fileConfig
-            if let store {
+            if cluster != nil {
+                // A cluster member serves the cluster's objects, never the
+                // file's (docs/cluster.md §4): the newest snapshot it holds,
+                // else the one its state file cached, else the file's until
+                // etcd answers (then seeded or replaced).
+                try clusterStart(&gated, fileConfig: fileConfig, into: &next)
+            } else if let store {
                 do throws(StateFileError) {
                     if let state = try store.load() { next = StateFile.overlay(config: fileConfig, state: state) }
                 } catch {
@@ -145,10 +160,18 @@ public final class ControlService: @unchecked Sendable {
             }
             let issues = validate(next)
             if !issues.isEmpty { throw UpdateFailure.invalid(issues) }
-            try applier.apply(next) { () throws(StateFileError) in }
+            try applier.apply(next) { () throws(UpdateFailure) in }
             gated.baseConfig = fileConfig
+            if let base = gated.clusterBase, base.config.accelerators == next.accelerators, base.config.pools == next.pools,
+               base.config.healthmonitors == next.healthmonitors {
+                gated.clusterApplied = max(gated.clusterApplied, base.revision)
+            }
             return next
         }
+    }
+
+    private func save(_ config: FlowgateConfig) throws(UpdateFailure) {
+        do throws(StateFileError) { try store?.save(config) } catch { throw .persist(error) }
     }
 
     /// What the gate guards besides the order of changes.
@@ -157,10 +180,15 @@ public final class ControlService: @unchecked Sendable {
         var applied = 0
         /// The config file as last (re)loaded, for `state reset`.
         var baseConfig: FlowgateConfig?
+        /// Cluster only: the newest snapshot seen from etcd (applied or not),
+        /// which the next write is based on and compared against.
+        var clusterBase: ClusterSnapshot?
+        /// Cluster only: the revision of the snapshot in force here (0: none yet).
+        var clusterApplied: Int64 = 0
     }
 
     /// Runs one change with the gate held.
-    private func serialized<T>(_ body: (inout Gated) throws(UpdateFailure) -> T) throws(UpdateFailure) -> T {
+    func serialized<T>(_ body: (inout Gated) throws(UpdateFailure) -> T) throws(UpdateFailure) -> T {
         try gate.withLock { (gated: inout Gated) throws(UpdateFailure) -> T in
             if let reason = refusingChanges() { throw UpdateFailure.unavailable(reason) }
             let result = try body(&gated)
@@ -172,13 +200,18 @@ public final class ControlService: @unchecked Sendable {
     /// `flowgatectl state reset`: delete the state file and go back to the
     /// config file, as read under the gate (a reload may be replacing it).
     public func reset() throws(UpdateFailure) -> FlowgateConfig {
-        try serialized { (gated: inout Gated) throws(UpdateFailure) -> FlowgateConfig in
+        if cluster != nil {
+            throw UpdateFailure.invalid([ValidationIssue(.invalidArgument, "", "state reset is for a standalone flowgated; a cluster member takes its objects from etcd (docs/cluster.md)")])
+        }
+        return try serialized { (gated: inout Gated) throws(UpdateFailure) -> FlowgateConfig in
             guard let base = gated.baseConfig else {
                 throw UpdateFailure.invalid([ValidationIssue(.invalidArgument, "", "no config file state to reset to")])
             }
             let issues = validate(base)
             if !issues.isEmpty { throw UpdateFailure.invalid(issues) }
-            try applier.apply(base) { () throws(StateFileError) in try store?.remove() }
+            try applier.apply(base) { () throws(UpdateFailure) in
+                do throws(StateFileError) { try store?.remove() } catch { throw .persist(error) }
+            }
             return base
         }
     }

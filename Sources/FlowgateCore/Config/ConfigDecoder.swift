@@ -17,6 +17,8 @@ struct ConfigDecoder {
         if let control = top.mapping("control", allowed: ConfigSchema.control) { c.control = self.control(control) }
         if let tuning = top.mapping("tuning", allowed: ConfigSchema.tuning) { c.tuning = self.tuning(tuning) }
         c.projectID = top.string("project_id", default: defaults.projectID)
+        if let cluster = top.mapping("cluster", allowed: ConfigSchema.cluster) { c.cluster = self.cluster(cluster) }
+        c.httpCookieName = top.optionalString("http_cookie_name")
         // Objects whose type/protocol could not be read hold a placeholder;
         // rules that compare them across references would only add noise.
         var uncertainMonitors = Set<String>(), uncertainPools = Set<String>()
@@ -83,6 +85,27 @@ struct ConfigDecoder {
         return c
     }
 
+    /// `cluster:` (docs/cluster.md). Missing keys are reported here; values are
+    /// ConfigValidator.validateCluster's job.
+    private func cluster(_ m: MapReader) -> ClusterConfig {
+        var c = ClusterConfig(name: m.requiredString("name") ?? "", instance: m.requiredString("instance") ?? "", endpoints: [])
+        guard let etcd = m.mapping("etcd", allowed: ConfigSchema.clusterEtcd) else {
+            if !m.has("etcd") { m.missing("etcd", expected: "a mapping with endpoints") }
+            return c
+        }
+        if !etcd.has("endpoints") { etcd.missing("endpoints", expected: "a list of http://host:port URLs") }
+        c.endpoints = etcd.list("endpoints").compactMap { item in
+            if let s = YAMLReader.string(item.node), case .scalar = item.node { return s }
+            reader.fail(.invalidArgument, item.path, "expected a text value, got \(YAMLReader.describe(item.node))", at: item.node.mark)
+            return nil
+        }
+        c.username = etcd.optionalString("username")
+        c.password = etcd.optionalString("password")
+        c.dialTimeout = etcd.int("dial_timeout", default: c.dialTimeout)
+        c.requestTimeout = etcd.int("request_timeout", default: c.requestTimeout)
+        return c
+    }
+
     private func tuning(_ m: MapReader) -> Tuning {
         var t = Tuning()
         t.drainTimeout = m.int("drain_timeout", default: t.drainTimeout)
@@ -135,7 +158,8 @@ struct ConfigDecoder {
         }
         return Listener(listenerArn: arn, portRanges: ranges, protocol: proto, clientAffinity: affinity, poolID: poolID,
                         bind: m.string("bind", default: "0.0.0.0"), idleTimeout: m.optionalInt("idle_timeout"),
-                        connectionLog: m.bool("connection_log", default: false))
+                        connectionLog: m.bool("connection_log", default: false),
+                        tcpDeferAccept: m.optionalInt("tcp_defer_accept"), tcpFastOpen: m.optionalInt("tcp_fastopen"))
     }
 
     private func pool(_ m: MapReader, key: String, projectID: String) -> Pool {
@@ -158,6 +182,7 @@ struct ConfigDecoder {
         }
         p.adminStateUp = m.bool("admin_state_up", default: true)
         p.healthmonitorID = m.optionalString("healthmonitor_id")
+        if m.has("x_forwarded_headers") { p.xForwardedHeaders = m.bool("x_forwarded_headers", default: true) }
         var usedEndpoints = Set<String>()
         p.members = m.list("members").enumerated().compactMap { i, item in
             guard let mm = reader.mapping(item.node, path: item.path, allowed: ConfigSchema.member) else { return nil }

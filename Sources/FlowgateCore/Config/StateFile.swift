@@ -21,8 +21,11 @@ public enum StateFile {
         var accelerators: [Accelerator]
         var pools: [Pool]
         var healthmonitors: [HealthMonitor]
+        /// Set only by a cluster member (docs/cluster.md §4): the file then caches the
+        /// last applied cluster snapshot, at this etcd revision. Absent in standalone files.
+        var clusterRevision: Int64?
         enum CodingKeys: String, CodingKey {
-            case format, projectID = "project_id", accelerators, pools, healthmonitors
+            case format, projectID = "project_id", accelerators, pools, healthmonitors, clusterRevision = "cluster_revision"
         }
     }
 
@@ -35,9 +38,9 @@ public enum StateFile {
 
     /// Pretty JSON with sorted keys, so a state file diffs well and the same
     /// state always produces the same bytes.
-    public static func encode(_ c: FlowgateConfig) -> Data {
+    public static func encode(_ c: FlowgateConfig, clusterRevision: Int64? = nil) -> Data {
         let doc = Document(format: formatVersion, projectID: c.projectID, accelerators: c.accelerators,
-                           pools: c.pools, healthmonitors: c.healthmonitors)
+                           pools: c.pools, healthmonitors: c.healthmonitors, clusterRevision: clusterRevision)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         do {
@@ -52,6 +55,11 @@ public enum StateFile {
     /// The objects of a state file, in a config whose daemon settings are the
     /// defaults (`overlay` replaces them with the config file's).
     public static func decode(_ bytes: Data) throws(DecodeError) -> FlowgateConfig {
+        try decodeWithRevision(bytes).config
+    }
+
+    /// The objects and, in a cluster member's file, the etcd revision they were applied at.
+    public static func decodeWithRevision(_ bytes: Data) throws(DecodeError) -> (config: FlowgateConfig, clusterRevision: Int64?) {
         let doc: Document
         do {
             doc = try JSONDecoder().decode(Document.self, from: bytes)
@@ -63,8 +71,8 @@ public enum StateFile {
         guard doc.format == formatVersion else {
             throw DecodeError(path: "format", message: "\(doc.format) is not a known state file format (expected \(formatVersion))")
         }
-        return FlowgateConfig(projectID: doc.projectID, accelerators: doc.accelerators, pools: doc.pools,
-                              healthmonitors: doc.healthmonitors)
+        return (FlowgateConfig(projectID: doc.projectID, accelerators: doc.accelerators, pools: doc.pools,
+                               healthmonitors: doc.healthmonitors), doc.clusterRevision)
     }
 
     public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> FlowgateConfig { try decode(Data(bytes)) }

@@ -13,7 +13,8 @@ public struct PortRange: Sendable, Hashable, Codable {
 }
 
 /// A Global Accelerator listener plus Flowgate's own fields (`pool_id`,
-/// `bind`, `idle_timeout`, `connection_log`), which AWS responses never echo.
+/// `bind`, `idle_timeout`, `connection_log`, `tcp_defer_accept`,
+/// `tcp_fastopen`), which AWS responses never echo.
 public struct Listener: Sendable, Hashable, Codable {
     public var listenerArn: String
     public var portRanges: [PortRange]
@@ -26,12 +27,20 @@ public struct Listener: Sendable, Hashable, Codable {
     public var idleTimeout: Int
     /// Log one line per flow opened/closed on this listener.
     public var connectionLog: Bool
+    /// TCP_DEFER_ACCEPT on the listening sockets, in seconds: a connection is
+    /// accepted only once the client has sent data (nil: off). Config file
+    /// only; wrong for protocols where the server speaks first.
+    public var tcpDeferAccept: Int?
+    /// TCP_FASTOPEN on the listening sockets: the queue of pending Fast Open
+    /// connections (nil: off). Config file only; needs the server bit (2) of
+    /// the net.ipv4.tcp_fastopen sysctl.
+    public var tcpFastOpen: Int?
 
     public static func defaultIdleTimeout(for p: TransportProtocol) -> Int { p == .tcp ? 340 : 30 }
 
     public init(listenerArn: String, portRanges: [PortRange], protocol: TransportProtocol,
                 clientAffinity: ClientAffinity = .none, poolID: String, bind: String = "0.0.0.0",
-                idleTimeout: Int? = nil, connectionLog: Bool = false) {
+                idleTimeout: Int? = nil, connectionLog: Bool = false, tcpDeferAccept: Int? = nil, tcpFastOpen: Int? = nil) {
         self.listenerArn = listenerArn
         self.portRanges = portRanges
         self.protocol = `protocol`
@@ -40,12 +49,14 @@ public struct Listener: Sendable, Hashable, Codable {
         self.bind = bind
         self.idleTimeout = idleTimeout ?? Listener.defaultIdleTimeout(for: `protocol`)
         self.connectionLog = connectionLog
+        self.tcpDeferAccept = tcpDeferAccept
+        self.tcpFastOpen = tcpFastOpen
     }
 
     enum CodingKeys: String, CodingKey {
         case listenerArn = "ListenerArn", portRanges = "PortRanges", `protocol` = "Protocol"
         case clientAffinity = "ClientAffinity", poolID = "pool_id", bind, idleTimeout = "idle_timeout"
-        case connectionLog = "connection_log"
+        case connectionLog = "connection_log", tcpDeferAccept = "tcp_defer_accept", tcpFastOpen = "tcp_fastopen"
     }
 }
 
@@ -123,6 +134,13 @@ public struct Pool: Sendable, Hashable, Codable {
     public var adminStateUp: Bool
     public var healthmonitorID: String?
     public var members: [Member]
+    /// Flowgate's own, HTTP pools only (no ELB v3 pool field fits; ELB v3 puts
+    /// inserted headers on listeners, which here are Global Accelerator's):
+    /// false turns off the X-Forwarded-For/-Proto/-Port a request gets. nil
+    /// (absent from the file and from older state files) means on.
+    public var xForwardedHeaders: Bool?
+    /// Whether requests get X-Forwarded-For/-Proto/-Port.
+    public var addsForwardedHeaders: Bool { xForwardedHeaders ?? true }
 
     public init(id: String, name: String = "", description: String = "", protocol: PoolProtocol,
                 lbAlgorithm: String = "ROUND_ROBIN", sessionPersistence: SessionPersistence? = nil,
@@ -137,7 +155,7 @@ public struct Pool: Sendable, Hashable, Codable {
         case id, name, description, `protocol`, lbAlgorithm = "lb_algorithm"
         case sessionPersistence = "session_persistence", slowStart = "slow_start"
         case connectionDrain = "connection_drain", adminStateUp = "admin_state_up"
-        case healthmonitorID = "healthmonitor_id", members
+        case healthmonitorID = "healthmonitor_id", members, xForwardedHeaders = "x_forwarded_headers"
     }
 }
 
@@ -227,7 +245,7 @@ public struct Tuning: Sendable, Hashable, Codable {
     public var tcpMaxPending: Int = 1024 * 1024
     /// Seconds to wait for a member's TCP connect before trying the next.
     public var connectTimeout: Int = 3
-    /// How a listener's port ranges are served (docs/architecture.md §17).
+    /// How a listener's port ranges are served (docs/architecture.md §20).
     public var portRanges: PortRangeMode = .auto
     public init() {}
     enum CodingKeys: String, CodingKey {
@@ -272,18 +290,25 @@ public struct FlowgateConfig: Sendable, Hashable, Codable {
     public var accelerators: [Accelerator]
     public var pools: [Pool]
     public var healthmonitors: [HealthMonitor]
+    /// nil: standalone (the state file is the store); set: a fleet member (docs/cluster.md).
+    public var cluster: ClusterConfig?
+    /// The name of the cookie HTTP_COOKIE pools insert, one for every pool
+    /// (config file only; nil: `HTTPCookieCodec.defaultCookieName`).
+    public var httpCookieName: String?
+    /// The cookie name in effect.
+    public var effectiveHTTPCookieName: String { httpCookieName ?? HTTPCookieCodec.defaultCookieName }
 
     public init(workers: Int? = nil, stateFile: String = "/var/lib/flowgate/state.json",
                 control: ControlConfig = ControlConfig(), tuning: Tuning = Tuning(),
                 projectID: String, accelerators: [Accelerator] = [], pools: [Pool] = [],
-                healthmonitors: [HealthMonitor] = []) {
+                healthmonitors: [HealthMonitor] = [], cluster: ClusterConfig? = nil) {
         self.workers = workers; self.stateFile = stateFile; self.control = control; self.tuning = tuning
         self.projectID = projectID; self.accelerators = accelerators; self.pools = pools
-        self.healthmonitors = healthmonitors
+        self.healthmonitors = healthmonitors; self.cluster = cluster
     }
     enum CodingKeys: String, CodingKey {
         case workers, stateFile = "state_file", control, tuning, projectID = "project_id"
-        case accelerators, pools, healthmonitors
+        case accelerators, pools, healthmonitors, cluster, httpCookieName = "http_cookie_name"
     }
 
     /// Every listener of every accelerator, in file order.

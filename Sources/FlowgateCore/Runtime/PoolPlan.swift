@@ -22,6 +22,8 @@ public final class PoolPlan: Sendable {
     public let persistence: StickyTable<IPAddress>?
     /// Seconds a persistence entry outlives its client's last flow.
     public let persistenceTimeout: Double
+    /// New persistence choices go to the fleet (docs/cluster.md §7).
+    let sharesPersistence: Bool
     /// Bound of each sticky table (`Tuning.maxStickyEntries`).
     public let stickyCapacity: Int
     /// HTTP_COOKIE: the values of the cookie Flowgate inserts, per member.
@@ -33,7 +35,7 @@ public final class PoolPlan: Sendable {
 
     public init(pool: Pool, members: [MemberPlan], state: SelectionState = SelectionState(),
                 time: any TimeSource = SystemTime(), options: LoadBalancerOptions = LoadBalancerOptions(),
-                stickyCapacity: Int = Tuning().maxStickyEntries) {
+                stickyCapacity: Int = Tuning().maxStickyEntries, cookieName: String = HTTPCookieCodec.defaultCookieName) {
         guard let factory = LoadBalancerRegistry.factory(named: pool.lbAlgorithm) else {
             preconditionFailure("unvalidated lb_algorithm \(pool.lbAlgorithm)")
         }
@@ -46,7 +48,10 @@ public final class PoolPlan: Sendable {
         let sp = pool.sessionPersistence
         persistence = sp?.type == .sourceIP ? state.persistenceTable(poolID: pool.id, capacity: stickyCapacity) : nil
         persistenceTimeout = sp.map { Double($0.persistenceTimeout) * 60 } ?? 0
-        cookieCodec = sp?.type == .httpCookie ? HTTPCookieCodec(poolID: pool.id, memberIDs: members.map(\.id)) : nil
+        sharesPersistence = persistence != nil && SharedPersistenceOutbox.shares(algorithm: pool.lbAlgorithm)
+        cookieCodec = sp?.type == .httpCookie
+            ? HTTPCookieCodec(poolID: pool.id, memberIDs: members.map(\.id), name: cookieName, maxAge: sp!.persistenceTimeout * 60)
+            : nil
         if let sp, sp.type == .appCookie, let name = sp.cookieName {
             appCookieName = name
             appCookies = state.appCookieTable(poolID: pool.id, capacity: stickyCapacity)
@@ -69,9 +74,11 @@ public final class PoolPlan: Sendable {
         if let preferred, let i = view.index(of: preferred), view.usable(i, excluding: excluding) {
             chosen = i
         }
+        var remembered = false
         if chosen == nil, let persistence, let id = persistence.lookup(flow.client, now: now),
            let i = view.index(of: id), view.usable(i, excluding: excluding) {
             chosen = i
+            remembered = true
         }
         let affinityKey = AffinityKey(client: flow.client, listenerAddress: flow.local)
         if chosen == nil, let affinity, let id = affinity.lookup(affinityKey, now: now),
@@ -84,6 +91,10 @@ public final class PoolPlan: Sendable {
         guard let i = chosen else { return nil }
         let m = members[i]
         persistence?.acquire(flow.client, memberID: m.id, now: now)
+        if !remembered && sharesPersistence && state.sharedPersistence.enabled.load(ordering: .relaxed) {
+            state.sharedPersistence.offer(SharedChoice(poolID: pool.id, client: flow.client, memberID: m.id,
+                                                       timeout: Int(persistenceTimeout)))
+        }
         affinity?.acquire(affinityKey, memberID: m.id, now: now)
         view.runtimes[i].active.add(1, ordering: .relaxed)
         view.runtimes[i].picks.add(1, ordering: .relaxed)

@@ -28,7 +28,7 @@ public struct SnapshotBuilder: Sendable {
                 }
             }
             pools[pool.id] = PoolPlan(pool: pool, members: members, state: state, time: time,
-                                      options: options, stickyCapacity: capacity)
+                                      options: options, stickyCapacity: capacity, cookieName: config.effectiveHTTPCookieName)
         }
         let listeners = config.allListeners.map { l -> ListenerPlan in
             guard let pool = pools[l.poolID] else { preconditionFailure("unvalidated pool_id \(l.poolID)") }

@@ -13,7 +13,7 @@ public final class RoundRobin: LoadBalancer {
     public static let apiName = "ROUND_ROBIN"
     public static let registration = LoadBalancerFactory(name: apiName) { members, _ in RoundRobin(members) }
 
-    private let current: Mutex<[Int]>
+    let current: Mutex<[Int]>
 
     public init(_ members: PoolMembers) {
         current = Mutex([Int](repeating: 0, count: members.count))

@@ -13,12 +13,24 @@ public final class SelectionState: Sendable {
 
     /// The clock used when a caller gives no `now`.
     public let time: any TimeSource
-    private let members = Mutex<[MemberKey: MemberRuntime]>([:])
-    private let persistence = Mutex<[String: StickyTable<IPAddress>]>([:])
-    private let affinity = Mutex<[String: StickyTable<AffinityKey>]>([:])
+    let members = Mutex<[MemberKey: MemberRuntime]>([:])
+    let persistence = Mutex<[String: StickyTable<IPAddress>]>([:])
+    let affinity = Mutex<[String: StickyTable<AffinityKey>]>([:])
     private let appCookies = Mutex<[String: StickyTable<String>]>([:])
 
+    /// Choices to share with the fleet (cluster only; docs/cluster.md §7).
+    public let sharedPersistence = SharedPersistenceOutbox()
+
     public init(time: any TimeSource = SystemTime()) { self.time = time }
+
+    /// Another instance's persistence choice, into pool `poolID`'s table when
+    /// the pool has one here. Returns whether it was taken.
+    @discardableResult
+    public func learnPersistence(poolID: String, client: IPAddress, memberID: String, timeout: Double, now: Double? = nil) -> Bool {
+        guard let table = persistence.withLock({ $0[poolID] }) else { return false }
+        table.learn(client, memberID: memberID, now: now ?? time.now(), timeout: timeout)
+        return true
+    }
 
     /// The health checker's entry point: marks a member up or down for every
     /// worker at once. A member coming back from down restarts slow start

@@ -69,7 +69,7 @@ public final class StickyTable<Key: Hashable & Sendable>: Sendable {
         }
     }
 
-    private let storage: Mutex<Storage>
+    let storage: Mutex<Storage>
 
     public init(capacity: Int) {
         precondition(capacity > 0, "sticky table capacity must be positive")
@@ -116,6 +116,26 @@ public final class StickyTable<Key: Hashable & Sendable>: Sendable {
                 s.touch(key, &e)
             }
             s.entries[key] = e
+        }
+    }
+
+    /// Another instance's choice for `key` (docs/cluster.md §7): the entry
+    /// names `memberID` from now on (live flows stay where they are and keep
+    /// it alive); a new entry without flows lives `timeout` seconds.
+    public func learn(_ key: Key, memberID: String, now: Double, timeout: Double) {
+        storage.withLock { s in
+            var e: Entry
+            if let old = s.entries[key], now < old.expiresAt {
+                e = old
+                e.memberID = memberID
+                if e.liveFlows == 0 { e.expiresAt = max(e.expiresAt, now + timeout) }
+            } else {
+                e = Entry(memberID: memberID, liveFlows: 0, expiresAt: now + timeout, seq: 0)
+            }
+            s.touch(key, &e)
+            s.entries[key] = e
+            s.trimFront(now: now, budget: 2)
+            s.evictOverCapacity(now: now)
         }
     }
 

@@ -1,5 +1,5 @@
 // The sk_lookup program that serves a listener's whole port range from one
-// socket per worker (docs/architecture.md §17). Linux runs it for every
+// socket per worker (docs/architecture.md §20). Linux runs it for every
 // TCP SYN and UDP datagram that is about to look up a local socket
 // (Documentation/bpf/prog_sk_lookup.rst); it steers only packets whose
 // (protocol, destination address, destination port) match an entry of the

@@ -16,6 +16,8 @@ public enum ConfigValidator {
         issues += validateControl(c.control, path: "control")
         issues += validateTuning(c.tuning, path: "tuning")
         issues += validateProjectID(c.projectID, path: "project_id")
+        if let cluster = c.cluster { issues += validateCluster(cluster, path: "cluster") }
+        if let name = c.httpCookieName { issues += validateHTTPCookieName(name, path: "http_cookie_name") }
 
         var seenAccelerators: [String: Int] = [:]
         var seenListeners: [String: String] = [:]

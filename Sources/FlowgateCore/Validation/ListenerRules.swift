@@ -13,6 +13,12 @@ extension ConfigValidator {
     /// Flowgate lets them be set within this range for either protocol (short
     /// UDP timeouts suit DNS-like traffic; tests use them to see expiry).
     public static let idleTimeoutRange = 1...4000
+    /// Seconds of TCP_DEFER_ACCEPT (the kernel turns them into SYN-ACK
+    /// retransmissions; past about 10 minutes a client has long given up).
+    public static let tcpDeferAcceptRange = 1...600
+    /// Pending TCP Fast Open connections per listening socket (the kernel
+    /// caps it at net.core.somaxconn).
+    public static let tcpFastOpenRange = 1...65535
     /// AWS limits accelerator names to 64 characters.
     public static let maxAcceleratorNameLength = 64
 
@@ -90,8 +96,26 @@ extension ConfigValidator {
             issues.append(.init(.invalidArgument, FieldPath.field(path, "idle_timeout"),
                                 RuleText.notIn(l.idleTimeout, idleTimeoutRange, unit: "seconds")))
         }
+        issues += validateTCPOptions(l, path: path)
         if let pools {
             issues += validatePoolReference(l, path: FieldPath.field(path, "pool_id"), pools: pools, checkProtocol: checkPoolProtocol)
+        }
+        return issues
+    }
+
+    /// `tcp_defer_accept` and `tcp_fastopen`: within their ranges, and only
+    /// on a TCP listener (a UDP socket has neither).
+    static func validateTCPOptions(_ l: Listener, path: String) -> [ValidationIssue] {
+        var issues: [ValidationIssue] = []
+        for (name, value, range, unit) in [("tcp_defer_accept", l.tcpDeferAccept, tcpDeferAcceptRange, "seconds"),
+                                           ("tcp_fastopen", l.tcpFastOpen, tcpFastOpenRange, "pending connections")] {
+            guard let value else { continue }
+            let p = FieldPath.field(path, name)
+            if l.protocol != .tcp {
+                issues.append(.init(.invalidArgument, p, "applies only to a listener with Protocol TCP; leave it out for UDP"))
+            } else if !range.contains(value) {
+                issues.append(.init(.invalidArgument, p, RuleText.notIn(value, range, unit: unit)))
+            }
         }
         return issues
     }

@@ -29,6 +29,11 @@ extension ConfigValidator {
             issues += validateSessionPersistence(sp, poolProtocol: p.protocol, path: FieldPath.field(path, "session_persistence"))
         }
         issues += validateSlowStart(p.slowStart, path: FieldPath.field(path, "slow_start"))
+        if p.xForwardedHeaders == false && p.protocol != .http {
+            issues.append(.init(.invalidArgument, FieldPath.field(path, "x_forwarded_headers"),
+                                "false is only allowed on an HTTP pool (a \(p.protocol.rawValue) pool adds no headers)",
+                                rule: .onlyAllowedWith("protocol HTTP")))
+        }
         issues += validateConnectionDrain(p.connectionDrain, path: FieldPath.field(path, "connection_drain"))
         if let hm = p.healthmonitorID, let healthmonitors {
             let hmPath = FieldPath.field(path, "healthmonitor_id")
@@ -108,6 +113,24 @@ extension ConfigValidator {
             break
         }
         return issues
+    }
+
+    /// `http_cookie_name`: an RFC 6265 §4.1.1 cookie-name, i.e. an RFC 2616
+    /// token: 1..1024 visible ASCII characters other than separators.
+    public static func validateHTTPCookieName(_ name: String, path: String) -> [ValidationIssue] {
+        let bytes = Array(name.utf8)
+        if bytes.isEmpty || bytes.count > maxCookieNameLength {
+            return [.init(.invalidArgument, path, "\(RuleText.quoted(name)) is not a cookie name: it must have 1..\(maxCookieNameLength) characters (RFC 6265 token)")]
+        }
+        if let bad = bytes.first(where: { !HTTPBytes.isToken($0) }) {
+            let shown = bad == 0x20 ? "a space" : bad == 0x09 ? "a tab"
+                : bad >= 0x21 && bad <= 0x7E ? "'\(Character(Unicode.Scalar(bad)))'"
+                : "byte 0x" + (bad < 16 ? "0" : "") + String(bad, radix: 16, uppercase: true)
+            return [.init(.invalidArgument, path,
+                          "\(RuleText.quoted(name)) is not a cookie name: \(shown) is not allowed; an RFC 6265 token is "
+                          + "visible ASCII other than ()<>@,;:\\\"/[]?={} (no space, tab or control character)")]
+        }
+        return []
     }
 
     /// [A-Za-z0-9._-]{1,1024} (the ELB v3 cookie_name rule).

@@ -16,6 +16,12 @@ import FlowgateSystem
 ///
 /// The plain TCP path (TCP/TCPConnection.swift) is untouched: the acceptor
 /// chooses this type once per accept from its listener plan's pool protocol.
+///
+/// Stored state is `@exclusivity(unchecked)`: it is touched only on the
+/// worker's thread, and no method holds a mutable access to one property
+/// while calling code that touches the same property; the dynamic checks
+/// cost a quarter of the instructions per keep-alive request (callgrind,
+/// docs/benchmark.md).
 final class HTTPConnection: EventHandler {
     enum RequestState { case head, connecting, body, waiting, tunnel, closing }
     enum ResponseState { case idle, head, body, tunnel }
@@ -25,55 +31,64 @@ final class HTTPConnection: EventHandler {
     /// (a keep-alive connection follows pool updates: members, algorithm,
     /// persistence); a pick is always released on the plan that made it,
     /// since the plan only changes while no pick is held.
-    private(set) var plan: ListenerPlan
+    @exclusivity(unchecked) private(set) var plan: ListenerPlan
     let key: ListeningSocketKey
     let flow: FlowContext
     let clientFD: Int32
-    private(set) var backendFD: Int32 = -1
+    @exclusivity(unchecked) private(set) var backendFD: Int32 = -1
     /// The member `backendFD` is connected to.
-    private(set) var connectedTo: BackendTarget?
+    @exclusivity(unchecked) private(set) var connectedTo: BackendTarget?
     /// The current request's pick (released when its response ends).
-    private(set) var target: BackendTarget?
-    private var tried: [String] = []
-    private var timedOut = 0
-    private(set) var closed = false
+    @exclusivity(unchecked) private(set) var target: BackendTarget?
+    @exclusivity(unchecked) private var tried: [String] = []
+    @exclusivity(unchecked) private var timedOut = 0
+    @exclusivity(unchecked) private(set) var closed = false
 
-    var fromClient = ByteQueue(), toBackend = ByteQueue()
-    var fromBackend = ByteQueue(), toClient = ByteQueue()
-    private var requestParser = HTTPHeadParser(kind: .request)
-    private var responseParser = HTTPHeadParser(kind: .response)
-    private var requestBody = HTTPBodyFramer(.none, kind: .request)
-    private var responseBody = HTTPBodyFramer(.none, kind: .response)
-    private(set) var requestState = RequestState.head
-    private(set) var responseState = ResponseState.idle
-    /// The rewritten head of the request waiting for its connect.
-    private var heldHead: [UInt8] = []
-    private var requestMethod = HTTPMethod.get
-    private var requestKeepAlive = true
-    private var requestUpgrade = false
+    @exclusivity(unchecked) var fromClient: ByteQueue, toBackend: ByteQueue
+    @exclusivity(unchecked) var fromBackend: ByteQueue, toClient: ByteQueue
+    /// The client's address and the listener port as X-Forwarded-* text, made once.
+    private let forwarded: HTTPHeadRewrite.Forwarded
+    /// `backendFD` carried an earlier request (this client's, or another's: HTTPUpstreamPool).
+    @exclusivity(unchecked) private var backendReused = false
+    /// The head sent on a reused member connection, kept until the response
+    /// starts: a bodyless GET/HEAD/OPTIONS whose reused connection ends
+    /// before any byte of its response is sent again on a new connection.
+    @exclusivity(unchecked) private var replay: ByteQueue
+    @exclusivity(unchecked) private var requestParser = HTTPHeadParser(kind: .request)
+    @exclusivity(unchecked) private var responseParser = HTTPHeadParser(kind: .response)
+    @exclusivity(unchecked) private var requestBody = HTTPBodyFramer(.none, kind: .request)
+    @exclusivity(unchecked) private var responseBody = HTTPBodyFramer(.none, kind: .response)
+    @exclusivity(unchecked) private(set) var requestState = RequestState.head
+    @exclusivity(unchecked) private(set) var responseState = ResponseState.idle
+    /// The request head stays unconsumed at the front of `fromClient` until
+    /// its member connection is ready (`requestSent`), then is rewritten
+    /// straight into `toBackend`: no copy of it is held meanwhile.
+    @exclusivity(unchecked) private var requestMethod = HTTPMethod.get
+    @exclusivity(unchecked) private var requestKeepAlive = true
+    @exclusivity(unchecked) private var requestUpgrade = false
     /// The Set-Cookie to add to the final response (HTTP_COOKIE without a valid cookie).
-    private var insertCookie = false
+    @exclusivity(unchecked) private var insertCookie = false
     /// The member the request's HTTP_COOKIE value names, if valid.
-    private var cookieMember: String?
+    @exclusivity(unchecked) private var cookieMember: String?
     /// Bytes of the current response sent to the client so far (a bad head after any is a close, not a 502).
-    private var responseBytesSent = 0
-    private var clientEnded = false, backendEnded = false
-    private var backendWriteShut = false, clientWriteShut = false
+    @exclusivity(unchecked) private var responseBytesSent = 0
+    @exclusivity(unchecked) private var clientEnded = false, backendEnded = false
+    @exclusivity(unchecked) private var backendWriteShut = false, clientWriteShut = false
     /// Close the client once `toClient` is out.
-    private var closeAfterFlush = false
+    @exclusivity(unchecked) private var closeAfterFlush = false
     /// The client got its FIN; its last bytes are being drained (`finishClient`).
-    private var lingering = false
+    @exclusivity(unchecked) private var lingering = false
     static let lingerSeconds = 2
 
-    private var clientRead: LoopEvent?, clientWrite: LoopEvent?
-    private var backendRead: LoopEvent?, backendWrite: LoopEvent?
-    private var connectEvent: LoopEvent?
-    private var timer: LoopEvent?
-    private var on = (clientRead: false, clientWrite: false, backendRead: false, backendWrite: false)
-    private var lastActivity = 0
-    private(set) var bytesIn = 0, bytesOut = 0
+    @exclusivity(unchecked) private var clientRead: LoopEvent?, clientWrite: LoopEvent?
+    @exclusivity(unchecked) private var backendRead: LoopEvent?, backendWrite: LoopEvent?
+    @exclusivity(unchecked) private var connectEvent: LoopEvent?
+    @exclusivity(unchecked) private var timer: LoopEvent?
+    @exclusivity(unchecked) private var on = (clientRead: false, clientWrite: false, backendRead: false, backendWrite: false)
+    @exclusivity(unchecked) private var lastActivity = 0
+    @exclusivity(unchecked) private(set) var bytesIn = 0, bytesOut = 0
 
-    var next: HTTPConnection?
+    @exclusivity(unchecked) var next: HTTPConnection?
     unowned(unsafe) var prev: HTTPConnection?
 
     static let maxAttempts = 3
@@ -83,13 +98,17 @@ final class HTTPConnection: EventHandler {
 
     init(service: TCPService, client: Int32, flow: FlowContext, plan: ListenerPlan, key: ListeningSocketKey) {
         self.service = service; self.clientFD = client; self.flow = flow; self.plan = plan; self.key = key
+        let pool = service.httpBuffers
+        fromClient = ByteQueue(pool: pool); toBackend = ByteQueue(pool: pool)
+        fromBackend = ByteQueue(pool: pool); toClient = ByteQueue(pool: pool)
+        replay = ByteQueue(pool: pool)
+        forwarded = HTTPHeadRewrite.Forwarded(client: "\(flow.client)", port: flow.localPort)
     }
 
     private var base: EventBase { service.base }
 
     func start() {
         clientRead = LoopEvent(base, fd: clientFD, interest: .read, persist: true, handler: self)
-        clientWrite = LoopEvent(base, fd: clientFD, interest: .write, persist: true, handler: self)
         timer = LoopEvent(timerOn: base, handler: self)
         lastActivity = service.now
         timer?.add(seconds: plan.listener.idleTimeout)
@@ -211,6 +230,9 @@ final class HTTPConnection: EventHandler {
                 return false
             }
             startRequest(requestParser.head)
+            // Body bytes that came with the head join it in `toBackend` before
+            // the next flush, so head and body leave in one send.
+            if requestState == .body { _ = stepRequest() }
             return true
         case .body:
             if requestBody.isDone { requestState = .waiting; return true }
@@ -259,15 +281,25 @@ final class HTTPConnection: EventHandler {
         requestMethod = head.method ?? .get
         requestKeepAlive = head.keepAlive
         requestUpgrade = head.requestsUpgrade
-        heldHead = HTTPHeadRewrite.request(head, buffer, client: "\(flow.client)", port: flow.localPort)
         requestBody = HTTPBodyFramer(head.framing, kind: .request)
+        if head.framing == .chunked && head.length < buffer.count {
+            // The chunked body bytes that came with the head are checked
+            // before the head goes anywhere: a refusal here (a chunk-size
+            // overflow, a bad chunk line) is answered 400 and nothing of the
+            // request reaches a member. Later bytes are checked as they pass.
+            var probe = requestBody
+            do { _ = try probe.consume(UnsafeRawBufferPointer(rebasing: buffer[head.length...])) } catch {
+                answer(error.status, error.message)
+                return
+            }
+        }
         // Cookie persistence: a valid cookie names the member to prefer.
         var preferred: String?
         cookieMember = nil
         let pool = plan.pool
         if let codec = pool.cookieCodec {
-            let value = HTTPCookies.requestCookie(HTTPCookieCodec.cookieName, head: head, in: buffer)
-            preferred = value.flatMap { codec.member(for: $0) }
+            let value = codec.nameBytes.withUnsafeBytes { HTTPCookies.requestCookieValue($0, head: head, in: buffer) }
+            preferred = value.flatMap { codec.member(forValue: UnsafeRawBufferPointer(rebasing: buffer[$0])) }
             cookieMember = preferred
             if preferred != nil && !pool.isUsable(preferred!) { preferred = nil }
             service.worker.metrics.httpCookie(poolID: pool.id, hit: preferred != nil, had: value != nil)
@@ -278,7 +310,6 @@ final class HTTPConnection: EventHandler {
                 service.worker.metrics.httpCookie(poolID: pool.id, hit: preferred != nil, had: true)
             }
         }
-        fromClient.consume(head.length)
         tried = []; timedOut = 0
         pick(preferred: preferred)
     }
@@ -301,10 +332,28 @@ final class HTTPConnection: EventHandler {
         // HTTP_COOKIE: a fresh cookie unless the request's already names this member.
         insertCookie = plan.pool.cookieCodec != nil && cookieMember != t.memberID
         if let c = connectedTo, c.memberID == t.memberID, backendFD >= 0, !backendEnded {
+            backendReused = true
             requestSent()
             return
         }
         closeBackend()
+        if replayable, let fd = service.httpUpstreams.take(t, now: service.now) {
+            backendFD = fd
+            backendReused = true
+            established()
+            return
+        }
+        connect(t)
+    }
+
+    /// A request that may be sent twice: no body, and a method RFC 9110 §9.2.2 calls idempotent.
+    private var replayable: Bool {
+        requestBody.isDone && (requestMethod == .get || requestMethod == .head || requestMethod == .options)
+    }
+
+    /// A new connection to `t` for the current request.
+    private func connect(_ t: BackendTarget) {
+        backendReused = false
         let address = SocketAddress(t.address, port: Int(t.port))
         do {
             backendFD = try System.streamSocket(family: address.family)
@@ -350,18 +399,43 @@ final class HTTPConnection: EventHandler {
         connectedTo = t
         backendEnded = false; backendWriteShut = false
         backendRead = LoopEvent(base, fd: backendFD, interest: .read, persist: true, handler: self)
-        backendWrite = LoopEvent(base, fd: backendFD, interest: .write, persist: true, handler: self)
         requestSent()
     }
 
-    /// The member connection is ready: the request head goes out, its body follows.
+    /// The member connection is ready: the request head goes out (rewritten
+    /// into `toBackend`, sent with the body bytes behind it by one send), its body follows.
     private func requestSent() {
-        toBackend.append(heldHead)
-        heldHead = []
+        if !replay.isEmpty {
+            // Sent again after a reused connection ended unanswered (`retryUnanswered`).
+            toBackend.append(replay.bytes)
+            replay.free()
+        } else {
+            let head = requestParser.head
+            let from = toBackend.count
+            HTTPHeadRewrite.request(head, fromClient.bytes, forwarded: plan.pool.pool.addsForwardedHeaders ? forwarded : nil,
+                                    keepMemberConnection: true, into: &toBackend)
+            fromClient.consume(head.length)
+            if backendReused && replayable { replay.append(UnsafeRawBufferPointer(rebasing: toBackend.bytes[from...])) }
+            service.worker.metrics.httpRequest(poolID: plan.pool.id, memberID: target?.memberID ?? "-")
+        }
         requestState = .body
         responseState = .head
         responseBytesSent = 0
-        service.worker.metrics.httpRequest(poolID: plan.pool.id, memberID: target?.memberID ?? "-")
+    }
+
+    /// The reused member connection ended before any byte of the response:
+    /// the member closed it as the request went out. A replayable request
+    /// goes again to the same member on a new connection (true); anything
+    /// else is the member's failure (false).
+    private func retryUnanswered() -> Bool {
+        guard !replay.isEmpty, responseBytesSent == 0, toClient.isEmpty, fromBackend.isEmpty, let t = target else {
+            return false
+        }
+        Log.debug("http_reused_connection_closed", ["listener": plan.listener.listenerArn, "member": t.memberID])
+        closeBackend()
+        requestState = .connecting
+        connect(t)
+        return true
     }
 
     private func stepResponse() -> Bool {
@@ -375,9 +449,13 @@ final class HTTPConnection: EventHandler {
             return false
         case .head:
             if fromBackend.isEmpty {
-                if backendEnded { badResponse("the member closed the connection before a response"); return true }
+                if backendEnded {
+                    if !retryUnanswered() { badResponse("the member closed the connection before a response") }
+                    return true
+                }
                 return false
             }
+            replay.free()
             responseParser.respondingTo = requestMethod
             let complete: Bool
             do { complete = try responseParser.parse(fromBackend.bytes) } catch {
@@ -389,6 +467,8 @@ final class HTTPConnection: EventHandler {
                 return false
             }
             startResponse(responseParser.head)
+            // Likewise the response body behind its head: one send to the client.
+            if responseState == .body { _ = stepResponse() }
             return true
         case .body:
             if responseBody.isDone { responseEnded(); return true }
@@ -427,19 +507,22 @@ final class HTTPConnection: EventHandler {
 
     private func startResponse(_ head: HTTPHead) {
         let buffer = fromBackend.bytes
-        var cookie: String?
+        var cookie: [UInt8]?
         let pool = plan.pool
         if !head.isInterim, let t = target {
-            if insertCookie, let codec = pool.cookieCodec {
-                let minutes = pool.pool.sessionPersistence?.persistenceTimeout ?? 60
-                cookie = "\(HTTPCookieCodec.cookieName)=\(codec.value(for: t.memberID)); Path=/; HttpOnly; Max-Age=\(minutes * 60)"
-            }
+            if insertCookie, let codec = pool.cookieCodec { cookie = codec.setCookieLine(for: t.memberID) }
             if let name = pool.appCookieName, let value = HTTPCookies.setCookie(name, head: head, in: buffer), !value.isEmpty {
                 pool.learnAppCookie(value, memberID: t.memberID)
             }
             service.worker.metrics.httpStatus(poolID: pool.id, status: head.status)
         }
-        toClient.append(HTTPHeadRewrite.response(head, buffer, setCookie: cookie))
+        // The client asked to close: say so, whatever the member (kept open for the next client) said.
+        let addClose = !head.isInterim && head.framing != .switchingProtocols && !requestKeepAlive && !head.connectionClose
+        if let cookie {
+            cookie.withUnsafeBytes { HTTPHeadRewrite.response(head, buffer, setCookie: $0, close: addClose, into: &toClient) }
+        } else {
+            HTTPHeadRewrite.response(head, buffer, setCookie: nil, close: addClose, into: &toClient)
+        }
         fromBackend.consume(head.length)
         if head.isInterim { return }   // the final response follows
         if head.framing == .switchingProtocols {
@@ -453,7 +536,7 @@ final class HTTPConnection: EventHandler {
         responseState = .body
     }
 
-    private var backendWillClose = false
+    @exclusivity(unchecked) private var backendWillClose = false
 
     /// The response is complete: the pick is released, and the next request
     /// (maybe already buffered: pipelining) may start.
@@ -491,6 +574,7 @@ final class HTTPConnection: EventHandler {
         Log.debug("http_error", ["listener": plan.listener.listenerArn, "status": status, "message": message])
         if let t = target { plan.release(flow, target: t, connected: true); target = nil }
         closeBackend()
+        replay.free()
         toClient.append(HTTPHeadRewrite.answer(status, message))
         requestState = .closing
         responseState = .idle
@@ -503,7 +587,7 @@ final class HTTPConnection: EventHandler {
     private func finishClient() {
         if !clientWriteShut { clientWriteShut = true; System.shutdownWrite(clientFD) }
         if !lingering { lingering = true; timer?.add(seconds: HTTPConnection.lingerSeconds) }
-        closeBackend()
+        releaseBackend()
         if clientEnded { close(reason: "done"); return }
         fromClient.consume(fromClient.count)
         if !on.clientRead { clientRead?.add(); on.clientRead = true }
@@ -517,6 +601,13 @@ final class HTTPConnection: EventHandler {
         let wantBackendRead = live && !backendEnded && fromBackend.count < HTTPConnection.bufferLimit
         let wantBackendWrite = live && !toBackend.isEmpty
         if wantClientRead != on.clientRead { if wantClientRead { clientRead?.add() } else { clientRead?.remove() }; on.clientRead = wantClientRead }
+        // Write events exist only once a send came up short (most connections never need one).
+        if wantClientWrite && clientWrite == nil {
+            clientWrite = LoopEvent(base, fd: clientFD, interest: .write, persist: true, handler: self)
+        }
+        if wantBackendWrite && backendWrite == nil {
+            backendWrite = LoopEvent(base, fd: backendFD, interest: .write, persist: true, handler: self)
+        }
         if wantClientWrite != on.clientWrite { if wantClientWrite { clientWrite?.add() } else { clientWrite?.remove() }; on.clientWrite = wantClientWrite }
         if wantBackendRead != on.backendRead { if wantBackendRead { backendRead?.add() } else { backendRead?.remove() }; on.backendRead = wantBackendRead }
         if wantBackendWrite != on.backendWrite { if wantBackendWrite { backendWrite?.add() } else { backendWrite?.remove() }; on.backendWrite = wantBackendWrite }
@@ -531,6 +622,21 @@ final class HTTPConnection: EventHandler {
     }
 
     // MARK: closing
+
+    /// The client connection is done: an idle, clean member connection of the
+    /// latest snapshot is parked for the next client (HTTPUpstreamPool), any other closed.
+    private func releaseBackend() {
+        if backendFD >= 0, let t = connectedTo, target == nil, responseState == .idle, !backendEnded, !backendWillClose,
+           requestState != .tunnel, requestState != .connecting, toBackend.isEmpty, fromBackend.isEmpty,
+           !service.draining, service.currentPlan(key) === plan {
+            let fd = backendFD
+            backendFD = -1
+            closeBackend()
+            service.httpUpstreams.park(fd, target: t, now: service.now)
+            return
+        }
+        closeBackend()
+    }
 
     private func closeBackend() {
         connectEvent?.free(); connectEvent = nil
@@ -547,13 +653,13 @@ final class HTTPConnection: EventHandler {
     func close(reason: String, error: SystemError? = nil) {
         guard !closed else { return }
         closed = true
-        closeBackend()
+        if reason == "done" { releaseBackend() } else { closeBackend() }
         clientRead?.free(); clientRead = nil
         clientWrite?.free(); clientWrite = nil
         timer?.free(); timer = nil
         System.close(clientFD)
         if let t = target { plan.release(flow, target: t, connected: true); target = nil }
-        fromClient.free(); toBackend.free(); fromBackend.free(); toClient.free()
+        fromClient.free(); toBackend.free(); fromBackend.free(); toClient.free(); replay.free()
         service.worker.metrics.tcpClosed(listener: plan.listener.listenerArn, poolID: plan.pool.id, target: nil,
                                          established: false, bytesIn: bytesIn, bytesOut: bytesOut)
         if plan.listener.connectionLog || (error != nil && Log.enabled(.debug)) {

@@ -1,4 +1,4 @@
-// `tuning.port_ranges: lookup` in the data plane (docs/architecture.md §17):
+// `tuning.port_ranges: lookup` in the data plane (docs/architecture.md §20):
 // per listener one socket group (LookupSockets.swift), its first socket in
 // a socket-map slot, and the listener's ranges in the port map
 // (PortLookupSteering.swift). A change that only moves ranges binds nothing:

@@ -1,4 +1,4 @@
-// The sockets of `tuning.port_ranges: lookup` (docs/architecture.md §17): per
+// The sockets of `tuning.port_ranges: lookup` (docs/architecture.md §20): per
 // listener one SO_REUSEPORT group with a socket per worker, bound to the
 // listener's address and one port the kernel picks. The sk_lookup program
 // hands the group every port of the listener's ranges; the kernel's

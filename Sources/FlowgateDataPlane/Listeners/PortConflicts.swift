@@ -5,7 +5,7 @@
 // namespace's socket tables (/proc/self/net/{tcp,tcp6,udp,udp6}, proc(5))
 // and refuses the change, as a per-port bind would, when a TCP listener or
 // an unconnected UDP socket that is not this process's own holds one of the
-// new ports on an overlapping address (docs/architecture.md §17).
+// new ports on an overlapping address (docs/architecture.md §20).
 import FlowgateCore
 import FlowgateSystem
 

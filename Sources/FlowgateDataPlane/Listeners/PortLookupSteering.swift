@@ -1,4 +1,4 @@
-// The kernel side of `tuning.port_ranges: lookup` (docs/architecture.md §17):
+// The kernel side of `tuning.port_ranges: lookup` (docs/architecture.md §20):
 // a socket map holding the first socket of each listener's SO_REUSEPORT
 // group, an LPM-trie port map (FlowgateCore/Steering/PortLookupKey.swift),
 // and the sk_lookup program (FlowgateCore/Steering/PortLookupProgram.swift)

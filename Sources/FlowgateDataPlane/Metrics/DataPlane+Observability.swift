@@ -69,5 +69,5 @@ extension DataPlane {
     }
 
     /// GET /metrics body (Prometheus text format 0.0.4).
-    public func renderMetrics() -> String { PrometheusText.render(metricsInput()) }
+    public func renderMetrics() -> String { PrometheusText.render(metricsInput()) + handover.render() }
 }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import FlowgateCore
 import FlowgateSystem
 
@@ -9,7 +12,7 @@ final class TCPAcceptor: EventHandler {
 
     let key: ListeningSocketKey
     let fd: Int32
-    var plan: ListenerPlan { didSet { http = plan.pool.pool.protocol == .http; single = TCPAcceptor.singlePort(plan) } }
+    var plan: ListenerPlan { didSet { http = plan.pool.pool.protocol == .http; single = TCPAcceptor.singlePort(plan); applyOptions() } }
     /// A lookup listener of exactly one port needs no getsockname per accept.
     private var single: Int?
     static func singlePort(_ plan: ListenerPlan) -> Int? { plan.ports.count == 1 ? plan.ports[0] : nil }
@@ -30,6 +33,33 @@ final class TCPAcceptor: EventHandler {
         wildcard = socket.key.bind.isUnspecified
         super.init()
         event = LoopEvent(service.worker.eventBase, fd: fd, interest: .read, persist: true, handler: self)
+        applyOptions()
+    }
+
+    /// TCP_DEFER_ACCEPT and TCP_FASTOPEN as the listener asks, set on this
+    /// worker's socket when the acceptor starts and whenever an update
+    /// changes them (0 switches one off again). A socket this process bound
+    /// has both off, so a listener without them costs no call per port.
+    private var applied = (deferAccept: 0, fastOpen: 0)
+
+    private func applyOptions() {
+        let deferAccept = plan.listener.tcpDeferAccept ?? 0, fastOpen = plan.listener.tcpFastOpen ?? 0
+        if deferAccept != applied.deferAccept {
+            set(TCPListenerOptions.deferAccept, Int32(deferAccept), "tcp_defer_accept")
+            applied.deferAccept = deferAccept
+        }
+        if fastOpen != applied.fastOpen {
+            set(TCPListenerOptions.fastOpen, Int32(fastOpen), "tcp_fastopen")
+            applied.fastOpen = fastOpen
+            if fastOpen > 0 { TCPListenerOptions.warnIfFastOpenServerIsOff() }
+        }
+    }
+
+    private func set(_ option: Int32, _ value: Int32, _ field: String) {
+        do { try System.setOption(fd, Int32(IPPROTO_TCP), option, value) } catch {
+            Log.warn("listener_option_failed", ["listener": plan.listener.listenerArn, "port": key.port,
+                                                "option": field, "value": value, "error": error])
+        }
     }
 
     override func handleEvent(fd: Int32, readiness: IOReadiness) { acceptReady() }
@@ -71,7 +101,7 @@ final class TCPAcceptor: EventHandler {
                 localPort = single!   // one port: nothing to ask the kernel
             } else if key.isLookup {
                 // A lookup socket serves a whole range: the port the client
-                // reached is the accepted socket's own (docs/architecture.md §17).
+                // reached is the accepted socket's own (docs/architecture.md §20).
                 guard let a = try? System.localAddress(client), LookupSockets.serves(plan, port: a.port) else {
                     System.setAbortiveClose(client); System.close(client); continue
                 }

@@ -12,6 +12,10 @@ enum TCPSide: String {
 enum TCPChannelStep {
     /// The source is drained (or the destination took everything pending).
     case idle
+    /// The source still has bytes: the read stopped after its fair share of
+    /// rounds. The socket's edge-triggered watch will not fire again for
+    /// them, so the connection schedules another read itself.
+    case more
     /// The destination is full: `held` bytes wait in the channel, whose
     /// source must not be read until they are out.
     case blocked(held: Int)
@@ -22,9 +26,10 @@ enum TCPChannelStep {
 }
 
 /// One direction of a proxied connection, as HAProxy keeps one channel per
-/// direction: bytes read from `source` and written to `destination`, the
-/// events that wait on them, and what the destination has not taken yet (a
-/// buffer of exactly the unsent remainder, or the splice pipe holding it).
+/// direction: bytes read from `source` and written to `destination`, and
+/// what the destination has not taken yet (a buffer of exactly the unsent
+/// remainder, or the splice pipe holding it). The sockets' events belong to
+/// the connection (one edge-triggered watch per socket serves both channels).
 ///
 /// Two ways to move bytes, chosen per channel (`TCPRelayMode`): copy
 /// (`recv` into the worker's scratch buffer, `send` at once) and splice
@@ -38,11 +43,6 @@ struct TCPChannel {
     var destination: Int32
     let sourceSide: TCPSide
     let destinationSide: TCPSide
-    /// EV_READ | EV_PERSIST on `source`; removed while bytes are pending.
-    var read: LoopEvent?
-    /// EV_WRITE | EV_PERSIST on `destination`, created at the first block and
-    /// armed only while bytes are pending.
-    var write: LoopEvent?
     /// Copy mode's unsent remainder: bytes [start, end) of `pending`.
     private(set) var pending: UnsafeMutableRawPointer?
     private(set) var start = 0
@@ -52,6 +52,10 @@ struct TCPChannel {
     private(set) var inPipe = 0
     /// The source sent EOF.
     var ended = false
+    /// A wakeup reported the source's FIN (EPOLLRDHUP), possibly while the
+    /// channel was blocked and did not read: kept, because the edge that
+    /// announced it does not come again (TCPChannel.relay's short read).
+    var sourceClosed = false
     /// Bytes the destination accepted so far.
     private(set) var bytes = 0
     /// Adaptive mode: this channel proved bulk and splices.
@@ -69,11 +73,28 @@ struct TCPChannel {
 
     // MARK: relay
 
+    /// `relay` unless the channel holds bytes its destination has not taken
+    /// (flush reads again once they are out) or its source ended; nil then.
+    /// `peerClosed`: this wakeup reported the source's FIN. One access to
+    /// the channel for the check and the relay (each access of a class's
+    /// stored struct is an exclusivity check).
+    mutating func relayIfReadable(_ service: TCPService, peerClosed: Bool, moved: inout Int) -> TCPChannelStep? {
+        if peerClosed { sourceClosed = true }
+        guard !ended, pendingCount == 0 else { return nil }
+        return relay(service, moved: &moved)
+    }
+
+    /// `flush` when something is pending; nil otherwise.
+    mutating func flushIfPending(_ service: TCPService, moved: inout Int, released: inout Int) -> TCPChannelStep? {
+        guard pendingCount > 0 else { return nil }
+        return flush(service, moved: &moved, released: &released)
+    }
+
     /// The source is readable: move what it has to the destination, at most
     /// four full reads (then yield so other connections on the loop get
     /// their turn). `moved` grows by the bytes the destination accepted.
-    /// `peerClosed`: the wakeup reported the source's FIN (EPOLLRDHUP).
-    mutating func relay(_ service: TCPService, peerClosed: Bool, moved: inout Int) -> TCPChannelStep {
+    /// `sourceClosed` says whether a wakeup has reported the source's FIN.
+    mutating func relay(_ service: TCPService, moved: inout Int) -> TCPChannelStep {
         switch service.relayMode {
         case .splice: return spliceRelay(service, moved: &moved)
         case .adaptive: if bulk { return spliceRelay(service, moved: &moved) }
@@ -102,8 +123,8 @@ struct TCPChannel {
             }
             rounds += 1
             // A short read means the socket is drained. If the FIN had
-            // arrived before this wakeup, every byte before it was queued
-            // and is now read: what is left is the EOF, so the recv that
+            // arrived before this wakeup (or an earlier one), every byte
+            // before it was queued and is now read: what is left is the EOF, so the recv that
             // would only return 0 is skipped (one call per direction that
             // ends together with its last data, e.g. a response with
             // Connection: close). A reset is not mistaken for a FIN: it
@@ -112,8 +133,9 @@ struct TCPChannel {
             // reset is passed on. The one short read that is not a drain
             // stops at a TCP urgent mark; the relay never carried urgent
             // data (the byte stays out of band), so nothing new is lost.
-            if n < cap && peerClosed { return .ended }
-            if n < cap || rounds == 4 { return .idle }
+            if n < cap && sourceClosed { return .ended }
+            if n < cap { return .idle }
+            if rounds == 4 { return .more }
             if bulk { return spliceRelay(service, moved: &moved) }
         }
     }
@@ -127,14 +149,23 @@ struct TCPChannel {
         let p: (read: Int32, write: Int32)
         do { p = try service.takePipe() } catch { return .failed(error, .pipe) }
         let cap = service.readSize
-        var rounds = 0
+        let adaptive = service.relayMode == .adaptive
+        var rounds = 0, total = 0
+        // Read until EAGAIN: unlike recv, a short splice does not mean the
+        // socket is drained (one non-blocking tcp_splice_read stops when the
+        // pipe runs out of slots), and the edge-triggered watch announces
+        // only new data. One splice more per wakeup, on bulk transfers only.
         while true {
             let n: Int?
             do { n = try System.splice(from: source, to: p.write, cap) } catch {
                 service.returnPipe(p, empty: true)
                 return .failed(error, sourceSide)
             }
-            guard let n else { service.returnPipe(p, empty: true); return .idle }
+            guard let n else {
+                service.returnPipe(p, empty: true)
+                if adaptive && rounds > 0 { noteSplice(small: total < TCPRelayMode.smallSplice) }
+                return .idle
+            }
             if n == 0 { service.returnPipe(p, empty: true); return .ended }
             let out: Int
             do { out = try System.splice(from: p.read, to: destination, n) ?? 0 } catch {
@@ -146,16 +177,16 @@ struct TCPChannel {
                 pipe = p; inPipe = n - out
                 return .blocked(held: n - out)
             }
-            rounds += 1
-            if n < cap || rounds == 4 {
+            rounds += 1; total += n
+            if rounds == 4 {
                 service.returnPipe(p, empty: true)
-                if service.relayMode == .adaptive { noteSplice(small: n < TCPRelayMode.smallSplice) }
-                return .idle
+                if adaptive { noteSplice(small: false) }
+                return .more
             }
         }
     }
 
-    /// Once per splice callback: drained under `smallSplice` bytes
+    /// Once per splice callback: under `smallSplice` bytes in all
     /// `smallSplicesBeforeCopy` times in a row means small again (e.g. a bulk
     /// download followed by keep-alive requests): back to recv/send.
     private mutating func noteSplice(small: Bool) {
@@ -193,11 +224,9 @@ struct TCPChannel {
 
     // MARK: end
 
-    /// Frees the channel's events, buffer and pipe (the connection closes
-    /// the sockets); returns the bytes that were still pending.
+    /// Frees the channel's buffer and pipe (the connection frees the events
+    /// and closes the sockets); returns the bytes that were still pending.
     mutating func release() -> Int {
-        read?.free(); read = nil
-        write?.free(); write = nil
         let held = pendingCount
         pending?.deallocate(); pending = nil; start = 0; end = 0
         if let p = pipe { System.close(p.read); System.close(p.write) }

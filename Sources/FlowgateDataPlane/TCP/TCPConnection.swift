@@ -27,15 +27,25 @@ final class TCPConnection: EventHandler {
     let plan: ListenerPlan
     let flow: FlowContext
     let clientFD: Int32
-    private(set) var backendFD: Int32 = -1
-    private(set) var target: BackendTarget?
+    /// Set here and by a hand-over (TCP/TCPConnection+Handover.swift).
+    var backendFD: Int32 = -1
+    var target: BackendTarget?
     private var tried: [String] = []
     private(set) var phase = Phase.connecting
 
-    /// EV_WRITE on the backend socket while a connect is in progress.
-    private var connectEvent: LoopEvent?
+    /// The member's socket: read, write and the peer's FIN, edge-triggered,
+    /// registered once at the connect (its first write edge is the connect's
+    /// result, with the connect timeout) and kept until the close.
+    private var backendEvent: LoopEvent?
+    /// The client's socket, for read and FIN, registered once the member
+    /// answered. One registration per socket for the connection's life: no
+    /// epoll_ctl when a destination fills or drains (docs/architecture.md §5).
+    private var clientEvent: LoopEvent?
+    /// Write on the client's socket, edge-triggered, added (one
+    /// EPOLL_CTL_MOD) the first time the client's side fills and kept.
+    private var clientWrite: LoopEvent?
     private var timer: LoopEvent?
-    private var lastActivity = 0
+    var lastActivity = 0
     /// Monotonic µs when the flow reached its member; set only on listeners
     /// with `connection_log` (no clock read per connection otherwise).
     private var openedAt: UInt64 = 0
@@ -63,14 +73,23 @@ final class TCPConnection: EventHandler {
     /// Every event of the connection lands here; which one fired follows from
     /// the phase, the descriptor and the readiness. A close from inside drops
     /// the last reference, so the connection keeps itself alive for the call.
+    /// Edge-triggered: a wakeup reports what the socket is ready for now
+    /// (writable nearly always); a channel acts only when it has something
+    /// to do (pending bytes to flush, a source not blocked and not ended).
     override func handleEvent(fd: Int32, readiness: IOReadiness) {
         withLife {
             if phase == .connecting { connectFinished(readiness); return }
             if fd < 0 { idleCheck(); return }
-            if readiness.contains(.read) {
-                relay(fd == clientFD ? .upstream : .downstream, peerClosed: readiness.contains(.closed))
-            } else {
-                flush(fd == backendFD ? .upstream : .downstream)
+            guard phase == .relaying else { return }
+            let client = fd == clientFD
+            // First what waited for this socket to take bytes, which may
+            // also read that channel's source again.
+            if readiness.contains(.write) {
+                flush(client ? .downstream : .upstream)
+                guard phase == .relaying else { return }
+            }
+            if readiness.contains(.read) || readiness.contains(.closed) {
+                relay(client ? .upstream : .downstream, peerClosed: readiness.contains(.closed))
             }
         }
     }
@@ -88,7 +107,7 @@ final class TCPConnection: EventHandler {
             backendFD = try System.streamSocket(family: address.family)
             System.setNoDelay(backendFD)
             if try System.connect(backendFD, address) {
-                established()
+                established([])
                 return
             }
         } catch {
@@ -98,12 +117,11 @@ final class TCPConnection: EventHandler {
         // Read and write: a failed connect raises EPOLLERR/EPOLLHUP, which
         // libevent reports as read|write, so a wakeup for write alone is a
         // connect that succeeded (connectFinished skips the SO_ERROR read).
-        // Persistent, so libevent does not drop the descriptor from epoll
-        // before the callback: established() adds the backend's read event
-        // first (read interest already registered: no call) and then frees
-        // this one, one EPOLL_CTL_MOD instead of a DEL and an ADD.
-        connectEvent = LoopEvent(base, fd: backendFD, interest: [.read, .write, .closed], persist: true, handler: self)
-        connectEvent?.add(seconds: service.connectTimeout)
+        // The same registration serves the relay afterwards (established()
+        // only drops the timeout), so the member's socket costs one
+        // EPOLL_CTL_ADD and one DEL per connection.
+        backendEvent = LoopEvent(base, fd: backendFD, interest: service.watch, persist: true, handler: self)
+        backendEvent?.add(seconds: service.connectTimeout)
     }
 
     private func connectFinished(_ what: IOReadiness) {
@@ -117,13 +135,13 @@ final class TCPConnection: EventHandler {
             let code = System.pendingError(backendFD)
             if code != 0 { attemptFailed(SystemError("connect", code)); return }
         }
-        established()
+        established(what)
     }
 
     /// Refused, unreachable or timed out: count it against the member, then
     /// try another one that has not been tried for this flow.
     private func attemptFailed(_ error: SystemError) {
-        if let e = connectEvent { e.free(); connectEvent = nil }
+        if let e = backendEvent { e.free(); backendEvent = nil }
         if backendFD >= 0 { System.close(backendFD); backendFD = -1 }
         counters.connectFailures.add(1, ordering: .relaxed)
         if let t = target {
@@ -147,24 +165,24 @@ final class TCPConnection: EventHandler {
         close(reason: "rejected")
     }
 
-    private func established() {
+    /// `what`: the readiness of the wakeup that finished the connect (empty
+    /// when connect returned at once); its read edge, if any, is handled here.
+    func established(_ what: IOReadiness) {
         phase = .relaying
         tried = []
         if let t = target { plan.connected(t) }   // passive health: the member answered
         upstream.destination = backendFD
         downstream.source = backendFD
-        // .closed: a FIN seen with the last data saves the recv that would
-        // only read the EOF (TCPChannel.relay).
-        upstream.read = LoopEvent(base, fd: clientFD, interest: [.read, .closed], persist: true, handler: self)
-        downstream.read = LoopEvent(base, fd: backendFD, interest: [.read, .closed], persist: true, handler: self)
+        if let e = backendEvent {
+            e.removeTimeout()   // the connect timeout; no system call
+        } else {
+            // The connect finished at once: registered now, and the ADD
+            // reports whatever the member has already sent.
+            backendEvent = LoopEvent(base, fd: backendFD, interest: service.watch, persist: true, handler: self)
+            backendEvent?.add()
+        }
+        clientEvent = LoopEvent(base, fd: clientFD, interest: service.watchClient, persist: true, handler: self)
         timer = LoopEvent(timerOn: base, handler: self)
-        upstream.read?.add()
-        downstream.read?.add()
-        // Freed only now, after the backend's read event took over its read
-        // interest: epoll sees one MOD (write dropped), not a DEL and an ADD.
-        // Not kept for a later EV_WRITE wait: an idle connection holds no
-        // write event (memory per idle connection, issue 7).
-        if let e = connectEvent { e.free(); connectEvent = nil }
         lastActivity = service.now
         timer?.add(seconds: plan.listener.idleTimeout)
         if plan.listener.connectionLog, let t = target {
@@ -176,39 +194,56 @@ final class TCPConnection: EventHandler {
         // the request is usually queued by the time the member answers the
         // SYN, so relaying it now saves a loop turn per connection (HAProxy
         // reads speculatively the same way); otherwise one recv gets EAGAIN.
+        // The client's socket is registered after it: EPOLL_CTL_ADD reports
+        // what is ready at that moment, so registering first would report
+        // the request just read and cost a recv that finds nothing.
         relay(.upstream, peerClosed: false)
+        guard phase == .relaying else { return }
+        clientEvent?.add()
+        // A member that speaks first may have sent its first bytes before
+        // the wakeup that finished the connect; that read edge is used up,
+        // so they are relayed now (no other edge would announce them).
+        if what.contains(.read) { relay(.downstream, peerClosed: what.contains(.closed)) }
     }
+
 
     // MARK: relaying
 
-    /// A channel's source is readable.
+    /// A channel's source is readable (`peerClosed`: the wakeup reported its
+    /// FIN, remembered by the channel). Not read while the channel holds
+    /// bytes its destination has not taken (flush reads it again once they
+    /// are out), nor after its EOF.
     private func relay(_ way: Way, peerClosed: Bool) {
         var moved = 0
         let step = way == .upstream
-            ? upstream.relay(service, peerClosed: peerClosed, moved: &moved)
-            : downstream.relay(service, peerClosed: peerClosed, moved: &moved)
+            ? upstream.relayIfReadable(service, peerClosed: peerClosed, moved: &moved)
+            : downstream.relayIfReadable(service, peerClosed: peerClosed, moved: &moved)
+        guard let step else { return }
         if moved > 0 { account(way, moved) }
         switch step {
         case .idle: return
+        case .more: (way == .upstream ? clientEvent : backendEvent)?.activate(.read)
         case let .blocked(held): waitForDestination(way, holding: held)
         case .ended: sourceEnded(way)
         case let .failed(error, side): fail(error, side: side)
         }
     }
 
-    /// A channel's destination is writable again.
+    /// A channel's destination is writable: send what it holds, if anything.
     private func flush(_ way: Way) {
         var moved = 0, released = 0
         let step = way == .upstream
-            ? upstream.flush(service, moved: &moved, released: &released)
-            : downstream.flush(service, moved: &moved, released: &released)
+            ? upstream.flushIfPending(service, moved: &moved, released: &released)
+            : downstream.flushIfPending(service, moved: &moved, released: &released)
+        guard let step else { return }
         if moved > 0 { account(way, moved) }
         if released > 0 { counters.pendingBytes.subtract(released, ordering: .relaxed) }
         switch step {
         case .idle:
-            // All out: stop waiting on the destination, read the source again.
-            if way == .upstream { upstream.write?.remove(); upstream.read?.add() } else { downstream.write?.remove(); downstream.read?.add() }
-        case .blocked, .ended: return
+            // All out: read the source now. Its readiness edge came (and was
+            // left unread) while the channel was blocked; none comes again.
+            relay(way, peerClosed: false)
+        case .blocked, .ended, .more: return
         case let .failed(error, side): fail(error, side: side)
         }
     }
@@ -219,8 +254,8 @@ final class TCPConnection: EventHandler {
         lastActivity = service.now
     }
 
-    /// The destination is full: stop reading the source, arm EV_WRITE on
-    /// the destination.
+    /// The destination is full: the source is not read (relay's guard)
+    /// until the destination's write edge lets flush send the rest.
     private func waitForDestination(_ way: Way, holding count: Int) {
         counters.pendingBytes.add(count, ordering: .relaxed)
         var peak = counters.peakPendingPerDirection.load(ordering: .relaxed)
@@ -229,15 +264,13 @@ final class TCPConnection: EventHandler {
             if exchanged { break }
             peak = now
         }
-        if way == .upstream { armWrite(&upstream) } else { armWrite(&downstream) }
-    }
-
-    private func armWrite(_ channel: inout TCPChannel) {
-        channel.read?.remove()
-        if channel.write == nil {
-            channel.write = LoopEvent(base, fd: channel.destination, interest: .write, persist: true, handler: self)
+        // The member's socket is watched for write already; the client's
+        // only from its first block on (the ADD reports what is ready, so
+        // a write edge that came meanwhile is not lost).
+        if way == .downstream && clientWrite == nil {
+            clientWrite = LoopEvent(base, fd: clientFD, interest: service.watchWrite, persist: true, handler: self)
+            clientWrite?.add()
         }
-        channel.write?.add()
     }
 
     /// EOF from a channel's source: nothing of it is pending (a source is
@@ -245,9 +278,9 @@ final class TCPConnection: EventHandler {
     private func sourceEnded(_ way: Way) {
         let destination: Int32
         if way == .upstream {
-            upstream.read?.remove(); upstream.ended = true; destination = upstream.destination
+            upstream.ended = true; destination = upstream.destination
         } else {
-            downstream.read?.remove(); downstream.ended = true; destination = downstream.destination
+            downstream.ended = true; destination = downstream.destination
         }
         // Both ended: close() sends the FIN itself (the peer's receive side
         // is drained, so no RST), one shutdown syscall less per connection.
@@ -271,6 +304,25 @@ final class TCPConnection: EventHandler {
         timer?.add(seconds: idle - elapsed)
     }
 
+    // MARK: pausing (takeover: TCPConnection+Handover.swift)
+
+    /// Stops watching both sockets (edge-triggered registrations are removed,
+    /// not left armed: a paused connection must not read). The idle timer stays.
+    func unwatchSockets() {
+        clientEvent?.remove()
+        backendEvent?.remove()
+        clientWrite?.remove()
+    }
+
+    /// Watches both sockets again. EPOLL_CTL_ADD reports what is ready at
+    /// that moment, so bytes that arrived while paused are not missed even
+    /// though their edge passed.
+    func watchSocketsAgain() {
+        clientEvent?.add()
+        backendEvent?.add()
+        clientWrite?.add()
+    }
+
     // MARK: closing
 
     /// Frees everything and leaves the live list (which drops the last strong
@@ -279,7 +331,9 @@ final class TCPConnection: EventHandler {
         guard phase != .closed else { return }
         let wasRelaying = phase == .relaying   // metrics: reached its member
         phase = .closed
-        connectEvent?.free(); connectEvent = nil
+        clientWrite?.free(); clientWrite = nil
+        clientEvent?.free(); clientEvent = nil
+        backendEvent?.free(); backendEvent = nil
         timer?.free(); timer = nil
         let held = upstream.release() + downstream.release()
         if held > 0 { counters.pendingBytes.subtract(held, ordering: .relaxed) }

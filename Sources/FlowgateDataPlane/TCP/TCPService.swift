@@ -16,6 +16,10 @@ final class TCPService: TransportService {
     var head: TCPConnection?
     /// Head of the live HTTP-pool connections (HTTP/HTTPConnection.swift).
     var httpHead: HTTPConnection?
+    /// Buffer blocks HTTP connections borrow per request (HTTP/ByteQueue.swift).
+    let httpBuffers = HTTPBufferPool()
+    /// Idle member connections HTTP connections leave for the next (HTTP/HTTPUpstreamPool.swift).
+    lazy var httpUpstreams = HTTPUpstreamPool(base: base)
     private var resumeTimer: LoopTimer?
     private var paused = false
 
@@ -25,6 +29,16 @@ final class TCPService: TransportService {
     let maxPending: Int
     /// Seconds a member may take to accept a connect.
     let connectTimeout: Int
+    /// What a member's socket is watched for, once for its life
+    /// (TCPConnection): `.closed` (EPOLLRDHUP) lets a FIN seen with the last
+    /// data save the recv that would only read the EOF (TCPChannel.relay).
+    /// Stored here so a connection does not build it from four statics.
+    let watch: IOInterest = [.read, .write, .closed, .edgeTriggered]
+    /// A client's socket: the same without write, which a fresh socket
+    /// always is, so EPOLL_CTL_ADD would report it and cost a wakeup per
+    /// connection; write is added the first time the client's side fills.
+    let watchClient: IOInterest = [.read, .closed, .edgeTriggered]
+    let watchWrite: IOInterest = [.write, .edgeTriggered]
     /// `FLOWGATE_TCP_RELAY=copy|splice|adaptive` (default adaptive); see
     /// `TCPRelayMode`.
     let relayMode = TCPRelayMode(environment: System.environment("FLOWGATE_TCP_RELAY"))
@@ -63,8 +77,12 @@ final class TCPService: TransportService {
     /// new connections at once); established connections go on.
     func stopAccepting() {
         for k in attachedKeys { detach(k) }
-        // HTTP keep-alive connections between requests hold no work: closed
-        // now (as HAProxy does on soft-stop), the others after their response.
+        drainHTTP()
+    }
+
+    /// HTTP keep-alive connections between requests hold no work: closed
+    /// now (as HAProxy does on soft-stop), the others after their response.
+    private func drainHTTP() {
         draining = true
         var idle: [HTTPConnection] = []
         var h = httpHead
@@ -73,6 +91,7 @@ final class TCPService: TransportService {
             h = conn.next
         }
         for c in idle { c.close(reason: "draining") }
+        httpUpstreams.closeAll()
     }
 
     /// Listeners closed for shutdown: HTTP connections close after their current response.
@@ -84,6 +103,8 @@ final class TCPService: TransportService {
     func handOver(closing: Set<ListeningSocketKey>) {
         for (k, a) in acceptors { if closing.contains(k) { a.close() } else { a.release() } }
         acceptors.removeAll()
+        // HTTP connections are not handed over (docs/architecture.md §16.3): they drain here.
+        drainHTTP()
     }
 
     func listeningDescriptor(_ key: ListeningSocketKey) -> Int32? { acceptors[key]?.fd }
@@ -91,6 +112,7 @@ final class TCPService: TransportService {
     func closeAllFlows() {
         while let c = head { c.close(reason: "shutdown") }
         while let c = httpHead { c.close(reason: "shutdown") }
+        httpUpstreams.closeAll()
     }
 
     /// One open flow of either list, as closeFlows and sample see it.

@@ -50,12 +50,12 @@ public final class UDPRelay: @unchecked Sendable {
     private let inBatches: DatagramBatch   // client → member
     private let outBatches: DatagramBatch  // member → client
     private(set) var listeners: [String: UDPListenerState] = [:]
-    private var portsByKey: [ListeningSocketKey: UDPPortSocket] = [:]
+    var portsByKey: [ListeningSocketKey: UDPPortSocket] = [:]
     /// Reply sockets of lookup-mode listeners, by the address and port clients reached.
-    private var replies = UDPReplySockets()
+    var replies = UDPReplySockets()
     /// Upstream fd → its session's slot in its listener's table (the event's
     /// argument names the listener). Grown only when a higher fd appears.
-    private var slotByFD: [Int32] = []
+    var slotByFD: [Int32] = []
     private var sweepTimer: LoopTimer?
     /// The run of `inBatch` being collected by `clientReadable`.
     private var run: (slot: FlowTable<FlowKey, UDPSession>.Slot, start: UInt32) = (-1, 0)
@@ -119,7 +119,9 @@ public final class UDPRelay: @unchecked Sendable {
         let p = UDPPortSocket(fd: fd, key: key, state: state)
         // The state holds the port socket; the event borrows it.
         p.event = LoopEvent(base, fd: fd, interest: .read, persist: true, handler: p)
-        p.event?.add()
+        // A process taking over reads its UDP sockets only once it adopted
+        // the previous one's sessions (UDP/UDPRelay+Handover.swift).
+        if !UDPRelay.holdingListeners { p.event?.add() }
         state.ports.append(p)
         portsByKey[key] = p
     }
@@ -296,7 +298,7 @@ public final class UDPRelay: @unchecked Sendable {
         var localPort = UInt16(truncatingIfNeeded: port.key.port)
         if state.lookup {
             // The port (and address) the client reached, which sk_lookup
-            // left in the packet (docs/architecture.md §17).
+            // left in the packet (docs/architecture.md §20).
             var ss = sockaddr_storage()
             guard inBatches.originalDestination(i, into: &ss) else { return -1 }
             let len = socklen_t(ss.ss_family == sa_family_t(AF_INET) ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size)
@@ -481,7 +483,7 @@ public final class UDPRelay: @unchecked Sendable {
         return true
     }
 
-    private func closeUpstream(_ s: inout UDPSession) {
+    func closeUpstream(_ s: inout UDPSession) {
         if let e = s.event { e.free(); s.event = nil }
         if s.upstreamFD >= 0 {
             slotByFD[Int(s.upstreamFD)] = -1
@@ -492,7 +494,7 @@ public final class UDPRelay: @unchecked Sendable {
 
     /// A session removed from the table: close its socket; end its flow if
     /// it was the last session.
-    private func closeSession(_ state: UDPListenerState, _ s: UDPSession, reason: String) {
+    func closeSession(_ state: UDPListenerState, _ s: UDPSession, reason: String) {
         var s = s
         closeUpstream(&s)
         if state.lookup { replies.release(s.listenerFD) }

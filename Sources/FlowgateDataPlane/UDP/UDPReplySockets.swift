@@ -5,7 +5,7 @@ import FlowgateCore
 import FlowgateSystem
 
 /// Reply sockets of `port_ranges: lookup` UDP listeners (docs/architecture.md
-/// §17). A lookup socket is bound to one port and receives every port of its
+/// §20). A lookup socket is bound to one port and receives every port of its
 /// ranges, but a reply must leave from the port the client reached, which
 /// IP_PKTINFO cannot set (it sets the address only). So each (address, port)
 /// that has live sessions on this worker gets one unconnected socket bound

@@ -1,5 +1,5 @@
 // Typed calls over the bpf() system call (Sources/CFlowgateSys/bpf.c): only
-// what the sk_lookup port steering needs (docs/architecture.md §17).
+// what the sk_lookup port steering needs (docs/architecture.md §20).
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -27,7 +27,8 @@ final class TakeoverGoService: Service {
         if !closed.isEmpty {
             Log.info("takeover_sockets_closed", ["ports": closed.count, "reason": "not in this config"])
         }
-        do throws(TakeoverFailure) { try client.go(workers: plane.workers.count) } catch {
+        let goAt = System.monotonicMicroseconds()
+        do throws(TakeoverFailure) { try client.go(plane: plane) } catch {
             Log.error("takeover_failed", ["error": error.message])
             throw ServiceError(service: name, error.message)
         }
@@ -36,7 +37,7 @@ final class TakeoverGoService: Service {
         do throws(ServiceError) { try lock.acquire(waitingUpTo: TakeoverGoService.lockWait) } catch {
             Log.error("takeover_lock_timeout", ["error": error.message])
         }
-        Log.info("takeover_complete", ["ports": plane.boundPortCount,
+        Log.info("takeover_complete", ["ports": plane.boundPortCount, "go_to_done_ms": (System.monotonicMicroseconds() - goAt) / 1000,
                                        "elapsed_ms": (System.monotonicMicroseconds() - startedAt) / 1000])
     }
 

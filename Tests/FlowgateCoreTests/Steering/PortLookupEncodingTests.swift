@@ -1,7 +1,7 @@
 import Testing
 @testable import FlowgateCore
 
-/// The sk_lookup program's bytes and the port map's keys (docs/architecture.md §17). The kernel reads these
+/// The sk_lookup program's bytes and the port map's keys (docs/architecture.md §20). The kernel reads these
 /// bytes as they are: a changed instruction, offset or key layout must show up here first.
 @Suite struct PortLookupEncodingTests {
     /// The whole program with map descriptors 3 (ports) and 4 (sockets), one instruction per group. Checked by
