@@ -37,7 +37,10 @@ extension DataPlane {
     func prepareLookup(_ new: FlowgateConfig) throws(ApplyError) -> PreparedUpdate {
         guard let steering else { preconditionFailure("prepareLookup without steering") }
         let (previous, generation, bound, slots) = state.withLock { ($0.index?.snapshot, $0.generation, $0.bound, $0.lookupSlots) }
-        let snapshot = SnapshotBuilder().build(new, generation: generation + 1, previous: previous)
+        // After a takeover the first snapshot continues the previous process's generation and takes its
+        // state (Handover/), as in `prepare`.
+        let snapshot = SnapshotBuilder().build(new, generation: max(generation, seededGeneration()) + 1, previous: previous)
+        applySeed(snapshot)
         let index = SnapshotIndex(snapshot, transports: Set(drivers.keys), lookup: true)
         let removed = bound.subtracting(index.plans.keys)
         var added: [(key: ListeningSocketKey, plan: ListenerPlan)] = []

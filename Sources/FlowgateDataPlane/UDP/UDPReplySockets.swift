@@ -55,5 +55,8 @@ struct UDPReplySockets {
     /// The port a reply socket is bound to.
     func port(of fd: Int32) -> UInt16? { keyByFD[fd]?.port }
 
+    /// The address and port a reply socket is bound to (a session's, for a takeover).
+    func address(of fd: Int32) -> Key? { keyByFD[fd] }
+
     var count: Int { byKey.count }
 }
