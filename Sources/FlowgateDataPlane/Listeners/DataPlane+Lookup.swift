@@ -142,6 +142,10 @@ extension DataPlane {
         for s in change.newSlots { steering?.releaseSlot(s) }
     }
 
+    /// A duplicate of the sk_lookup link, for the systemd fd store: while
+    /// systemd holds it the program stays attached between two processes.
+    public func duplicateSteeringLink() -> Int32? { steering?.duplicateLink() }
+
     /// Port-map entries now (metrics, tests).
     public var portMapEntries: Int { steering?.entryCount ?? 0 }
 }

@@ -109,6 +109,10 @@ final class PortLookupSteering: @unchecked Sendable {
         }
     }
 
+    func duplicateLink() -> Int32? {
+        state.withLock { s in s.link >= 0 ? (try? System.duplicate(s.link)) : nil }
+    }
+
     var entryCount: Int { state.withLock { $0.entries.count } }
 
     /// Detaches the program (takeover `go`: the next process's program steers from now on).
