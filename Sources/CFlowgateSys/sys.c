@@ -35,7 +35,11 @@ ssize_t fg_splice(int fd_in, int fd_out, size_t len) {
 // the v4-mapped address from ip6_datagram_recv_common_ctl, then IP_PKTINFO
 // from ip_cmsg_recv_offset; net/ipv6/udp.c), so room for both: with room for
 // one only, the kernel sets MSG_CTRUNC and drops the second.
-#define FG_CMSG_SPACE (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo)))
+// A lookup socket (IP_RECVORIGDSTADDR, Sources/FlowgateSystem/BPF/) likewise gets
+// IPV6_ORIGDSTADDR and IP_ORIGDSTADDR, which are larger: room for the larger pair.
+#define FG_CMSG_PKTINFO (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo)))
+#define FG_CMSG_ORIGDST (CMSG_SPACE(sizeof(struct sockaddr_in6)) + CMSG_SPACE(sizeof(struct sockaddr_in)))
+#define FG_CMSG_SPACE (FG_CMSG_ORIGDST > FG_CMSG_PKTINFO ? FG_CMSG_ORIGDST : FG_CMSG_PKTINFO)
 
 struct fg_mmsg_batch {
     unsigned int slots;
@@ -94,6 +98,27 @@ void fg_batch_set_addr(fg_mmsg_batch *b, unsigned int i, const struct sockaddr *
     if (len > sizeof(struct sockaddr_storage)) len = sizeof(struct sockaddr_storage);
     memcpy(&b->addrs[i], sa, len);
     b->msgs[i].msg_hdr.msg_namelen = len;
+}
+
+int fg_batch_orig_dst(fg_mmsg_batch *b, unsigned int i, struct sockaddr_storage *out) {
+    struct msghdr *h = &b->msgs[i].msg_hdr;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+        // IPv4 first: on a dual-stack socket a v4 datagram carries both, and
+        // the plain v4 form is what the listener's key and replies use.
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_ORIGDSTADDR) {
+            memset(out, 0, sizeof *out);
+            memcpy(out, CMSG_DATA(c), sizeof(struct sockaddr_in));
+            return 1;
+        }
+    }
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+        if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_ORIGDSTADDR) {
+            memset(out, 0, sizeof *out);
+            memcpy(out, CMSG_DATA(c), sizeof(struct sockaddr_in6));
+            return 1;
+        }
+    }
+    return 0;
 }
 
 int fg_batch_local_addr(fg_mmsg_batch *b, unsigned int i, struct sockaddr_storage *out) {

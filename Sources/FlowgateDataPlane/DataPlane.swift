@@ -20,6 +20,8 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
         let opened: ListenerBinder.Opened
         let added: Set<ListeningSocketKey>
         let removed: Set<ListeningSocketKey>
+        /// `port_ranges: lookup`: the port map and socket slots after this change.
+        var lookup: LookupChange?
         fileprivate var finished = false
         init(config: FlowgateConfig, index: SnapshotIndex, opened: ListenerBinder.Opened,
              added: Set<ListeningSocketKey>, removed: Set<ListeningSocketKey>) {
@@ -37,14 +39,25 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
     public let health = HealthChecker()
     let drivers: [TransportProtocol: TransportDriver]
 
-    private struct State {
+    struct State {
         var config: FlowgateConfig
         var index: SnapshotIndex?
         var generation: UInt64 = 0
         var bound: Set<ListeningSocketKey> = []
         var lifecycle: Lifecycle = .starting
+        /// `port_ranges: lookup`: each bound lookup key's socket-map slot.
+        var lookupSlots: [ListeningSocketKey: UInt32] = [:]
     }
-    private let state: Mutex<State>
+    let state: Mutex<State>
+    /// The sk_lookup steering when port ranges are served by lookup
+    /// (Listeners/DataPlane+Lookup.swift), nil for one socket per port.
+    let steering: PortLookupSteering?
+    /// `lookup` or `per_port`: `tuning.port_ranges` resolved once at init.
+    public let portRangeMode: PortRangeMode
+    /// Why `lookup` is unavailable (logged at start; fails the start when
+    /// `tuning.port_ranges: lookup` asked for it).
+    let steeringUnavailable: String?
+    let requestedPortRangeMode: PortRangeMode
     /// Listening sockets received from the previous process (takeover),
     /// used by `prepare` instead of binding their keys
     /// (Listeners/DataPlane+Takeover.swift).
@@ -65,7 +78,12 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
         self.drivers = byTransport
         self.workers = (0..<n).map { Worker(index: $0, tuning: tuning, drivers: drivers) }
         self.state = Mutex(State(config: FlowgateConfig(projectID: "")))
+        (steering, steeringUnavailable) = DataPlane.openSteering(tuning.portRanges)
+        portRangeMode = steering == nil ? .perPort : .lookup
+        requestedPortRangeMode = tuning.portRanges
     }
+
+    deinit { steering?.close() }
 
     public var current: FlowgateConfig { state.withLock { $0.config } }
     public var snapshot: RuntimeSnapshot? { state.withLock { $0.index?.snapshot } }
@@ -106,6 +124,7 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
     /// Starts the worker threads and brings `config` live; on failure the
     /// workers are stopped again and nothing stays bound.
     public func start(_ config: FlowgateConfig) throws(ApplyError) {
+        try checkPortRangeMode()
         for w in workers { w.start() }
         do {
             let p = try prepare(config)
@@ -119,6 +138,7 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
     }
 
     public func prepare(_ new: FlowgateConfig) throws(ApplyError) -> PreparedUpdate {
+        if steering != nil { return try prepareLookup(new) }
         let (previous, generation, bound) = state.withLock { ($0.index?.snapshot, $0.generation, $0.bound) }
         // After a takeover the first snapshot continues the previous
         // process's generation and takes its state (Handover/).
@@ -173,6 +193,10 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
         prepared.finished = true
         let index = prepared.index
         let removed = prepared.removed
+        // The port map changes before the workers swap: new groups are
+        // listening already (their queues fill until attached), and removed
+        // ports are refused from here on.
+        if let change = prepared.lookup { applyLookup(change) }
         let latch = Latch(workers.count)
         for (i, w) in workers.enumerated() {
             let mine = prepared.opened.byWorker[i]
@@ -203,6 +227,7 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
             s.bound.formUnion(prepared.added)
             return previous
         }
+        if let change = prepared.lookup { finishLookup(change) }
         didCommit(previous: previous, index: index)
         if !removed.isEmpty { Log.info("ports_closed", ["count": removed.count]) }
         Log.info("snapshot_committed", ["generation": index.snapshot.generation, "workers": workers.count,
@@ -226,6 +251,7 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
         precondition(!prepared.finished, "update committed or aborted twice")
         prepared.finished = true
         prepared.opened.closeAll()
+        if let change = prepared.lookup { abortLookup(change) }
         Log.info("update_aborted", ["closed_sockets": prepared.opened.count])
     }
 
@@ -257,6 +283,10 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
     /// listening sockets, so every worker stops reading them without taking
     /// in their queues; UDP ones stay open for the live sessions' replies.
     public func handOver(nextWorkers: Int) {
+        // The next process's own program steers the ports from now on
+        // (attached before `go`); this one's would keep steering its old
+        // ranges to sockets it no longer reads.
+        steering?.detach()
         let closing = surplusKeys(nextWorkers: nextWorkers)
         let latch = Latch(workers.count)
         for (i, w) in workers.enumerated() {
@@ -276,6 +306,7 @@ public final class DataPlane: ConfigApplier, @unchecked Sendable {
         let left = activeFlows
         health.stop()
         for w in workers { w.stopAndJoin() }
+        steering?.detach()
         state.withLock { $0.bound.removeAll() }
         setLifecycle(.stopped)
         Log.info("data_plane_stopped", ["flows_cut": left])

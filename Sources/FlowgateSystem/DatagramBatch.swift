@@ -60,6 +60,13 @@ public final class DatagramBatch {
         fg_batch_local_addr(pointer, i, &out) == 1
     }
 
+    /// The address and port a datagram was sent to (IP_ORIGDSTADDR /
+    /// IPV6_ORIGDSTADDR, BPF/System+BPF.swift); false when not reported.
+    @inlinable @inline(__always)
+    public func originalDestination(_ i: UInt32, into out: inout sockaddr_storage) -> Bool {
+        fg_batch_orig_dst(pointer, i, &out) == 1
+    }
+
     // MARK: sending
 
     @inlinable @inline(__always)

@@ -4,7 +4,7 @@ import FlowgateCore
 
 @Suite struct DataPlaneLifecycleTests {
     @Test func invalidTransitionsAreRefusedAndChangeNothing() {
-        let plane = DataPlane(workerCount: 1, tuning: Tuning())
+        let plane = DataPlane(workerCount: 1, tuning: .perPort)
         #expect(plane.lifecycle == .starting)
         #expect(!plane.setLifecycle(.draining))
         #expect(!plane.setLifecycle(.reloading))

@@ -33,7 +33,7 @@ struct DescriptorBudgetTests {
     }
 
     @Test func budgetErrorIsClearAndNothingIsBound() throws {
-        let plane = DataPlane(workerCount: 2, tuning: Tuning())
+        let plane = DataPlane(workerCount: 2, tuning: .perPort)
         var config = makeConfig(port: 1, members: [(9, 1)])
         config.accelerators[0].listeners[0].portRanges = [PortRange(fromPort: 1, toPort: 65535)]
         do {

@@ -147,7 +147,7 @@ struct HealthCheckTests {
         let port = TestSocket.freePort()
         let monitor = HealthMonitor(id: "hm-passive", type: .tcp, delay: 50, timeout: 1, maxRetries: 1, maxRetriesDown: 2,
                                     monitorPort: healthPort)
-        let plane = DataPlane(workerCount: 2, tuning: Tuning())
+        let plane = DataPlane(workerCount: 2, tuning: .perPort)
         try plane.start(Self.monitored(makeConfig(port: port, members: [(backendPort, 1), (deadPort, 1)]), monitor))
         defer { plane.shutdown() }
         #expect(plane.operatingStatus(poolID: "pool-1", memberID: "member-1") == .online)
@@ -175,7 +175,7 @@ struct HealthCheckTests {
         // The API allows 10..300 s; the data plane takes any value, and a
         // 1 s test is kinder to CI.
         config.pools[0].connectionDrain = ConnectionDrain(enable: true, timeout: 1)
-        let plane = DataPlane(workerCount: 2, tuning: Tuning())
+        let plane = DataPlane(workerCount: 2, tuning: .perPort)
         try plane.start(config)
         defer { plane.shutdown() }
         let c = try #require(TestSocket.connect(port))
@@ -206,7 +206,7 @@ struct HealthCheckTests {
         defer { close(backend) }
         _ = TestSocket.startEcho(backend, connections: 2)
         let port = TestSocket.freePort()
-        let plane = DataPlane(workerCount: 2, tuning: Tuning())
+        let plane = DataPlane(workerCount: 2, tuning: .perPort)
         try plane.start(makeConfig(port: port, members: [(backendPort, 1)]))
         defer { plane.shutdown() }
         let arn = plane.current.allListeners[0].listenerArn
@@ -244,7 +244,7 @@ struct HealthCheckTests {
         let echo = ThreadedUDPBackend(id: "e", echo: true).start()
         defer { echo.stop() }
         let port = TestSocket.freePort()
-        let plane = DataPlane(workerCount: 2, tuning: Tuning())
+        let plane = DataPlane(workerCount: 2, tuning: .perPort)
         let config = makeUDPConfig(ports: port...port, members: [echo])
         try plane.start(config)
         defer { plane.shutdown() }

@@ -18,7 +18,7 @@ struct TCPRelayTests {
         defer { close(backend) }
         _ = TestSocket.startEcho(backend, connections: 1)
         let port = TestSocket.freePort()
-        let plane = DataPlane(workerCount: 2, tuning: Tuning())
+        let plane = DataPlane(workerCount: 2, tuning: .perPort)
         try plane.start(makeConfig(port: port, members: [(backendPort, 1)]))
         defer { plane.shutdown() }
 
@@ -49,7 +49,7 @@ struct TCPRelayTests {
         defer { close(backend) }
         _ = TestSocket.startEcho(backend, connections: 1)
         let port = TestSocket.freePort()
-        let plane = DataPlane(workerCount: 1, tuning: Tuning())
+        let plane = DataPlane(workerCount: 1, tuning: .perPort)
         try plane.start(makeConfig(port: port, members: [(backendPort, 1)]))
         defer { plane.shutdown() }
 
@@ -100,7 +100,7 @@ struct TCPRelayTests {
         let (backend, backendPort) = TestSocket.listen()
         defer { close(backend) }
         let port = TestSocket.freePort()
-        var tuning = Tuning()
+        var tuning = Tuning.perPort
         tuning.tcpMaxPending = 64 * 1024
         let plane = DataPlane(workerCount: 2, tuning: tuning)
         try plane.start(makeConfig(port: port, members: [(backendPort, 1)]))
@@ -143,7 +143,7 @@ struct TCPRelayTests {
         let (backend, backendPort) = TestSocket.listen()
         defer { close(backend) }
         let port = TestSocket.freePort()
-        let plane = DataPlane(workerCount: 2, tuning: Tuning())
+        let plane = DataPlane(workerCount: 2, tuning: .perPort)
         try plane.start(makeConfig(port: port, members: [(backendPort, 1)]))
         defer { plane.shutdown() }
 
@@ -170,7 +170,7 @@ struct TCPRelayTests {
         _ = TestSocket.startEcho(backend, connections: 6)
         let refused = TestSocket.freePort()
         let port = TestSocket.freePort()
-        let plane = DataPlane(workerCount: 2, tuning: Tuning())
+        let plane = DataPlane(workerCount: 2, tuning: .perPort)
         try plane.start(makeConfig(port: port, members: [(refused, 1), (backendPort, 1)]))
         defer { plane.shutdown() }
 
@@ -203,7 +203,7 @@ struct TCPRelayTests {
         defer { close(backend) }
         _ = TestSocket.startEcho(backend, connections: 1)
         let port = TestSocket.freePort()
-        var tuning = Tuning()
+        var tuning = Tuning.perPort
         tuning.connectTimeout = 1
         let plane = DataPlane(workerCount: 1, tuning: tuning)
         try plane.start(makeConfig(port: port, members: [(stuckPort, 100), (backendPort, 1)]))
@@ -224,7 +224,7 @@ struct TCPRelayTests {
         defer { close(backend) }
         _ = TestSocket.startEcho(backend, connections: 1)
         let port = TestSocket.freePort()
-        let plane = DataPlane(workerCount: 1, tuning: Tuning())
+        let plane = DataPlane(workerCount: 1, tuning: .perPort)
         try plane.start(makeConfig(port: port, members: [(backendPort, 1)], idleTimeout: 1))
         defer { plane.shutdown() }
         let client = try #require(TestSocket.connect(port))
@@ -243,7 +243,7 @@ struct TCPRelayTests {
 
     @Test func noReachableMemberResetsTheClient() throws {
         let port = TestSocket.freePort()
-        let plane = DataPlane(workerCount: 1, tuning: Tuning())
+        let plane = DataPlane(workerCount: 1, tuning: .perPort)
         try plane.start(makeConfig(port: port, members: [(TestSocket.freePort(), 1), (TestSocket.freePort(), 1)]))
         defer { plane.shutdown() }
         // On loopback the RST can beat connect() back to user space.
@@ -264,11 +264,11 @@ struct TCPRelayTests {
     @Test func portHeldByAnotherSocketFailsNamingListenerAndPort() throws {
         let (held, port) = TestSocket.listen()
         defer { close(held) }
-        let plane = DataPlane(workerCount: 2, tuning: Tuning())
+        let plane = DataPlane(workerCount: 2, tuning: .perPort)
         let config = makeConfig(port: port, members: [(9, 1)])
         #expect(throws: ApplyError.self) { try plane.start(config) }
         do {
-            try DataPlane(workerCount: 1, tuning: Tuning()).start(config)
+            try DataPlane(workerCount: 1, tuning: .perPort).start(config)
             Issue.record("start succeeded on a held port")
         } catch {
             #expect(error.kind == .addressInUse)
@@ -282,7 +282,7 @@ struct TCPRelayTests {
         _ = TestSocket.startEcho(backend, connections: 2)
         let first = TestSocket.freePort()
         let second = TestSocket.freePort()
-        let plane = DataPlane(workerCount: 2, tuning: Tuning())
+        let plane = DataPlane(workerCount: 2, tuning: .perPort)
         try plane.start(makeConfig(port: first, members: [(backendPort, 1)]))
         defer { plane.shutdown() }
         let early = try #require(TestSocket.connect(first))
@@ -310,7 +310,7 @@ struct TCPRelayTests {
 
     @Test func abortClosesWhatPrepareOpened() throws {
         let port = TestSocket.freePort()
-        let plane = DataPlane(workerCount: 2, tuning: Tuning())
+        let plane = DataPlane(workerCount: 2, tuning: .perPort)
         try plane.start(makeConfig(port: TestSocket.freePort(), members: [(9, 1)]))
         defer { plane.shutdown() }
         let prepared = try plane.prepare(makeConfig(port: port, members: [(9, 1)]))

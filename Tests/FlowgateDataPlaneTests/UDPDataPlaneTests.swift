@@ -114,7 +114,7 @@ struct UDPDataPlaneTests {
         let a = ThreadedUDPBackend(id: "a").start(), b = ThreadedUDPBackend(id: "b").start()
         defer { a.stop(); b.stop() }
         let p1 = TestSocket.freePort(), p2 = TestSocket.freePort()
-        let plane = DataPlane(workerCount: 2, tuning: Tuning())
+        let plane = DataPlane(workerCount: 2, tuning: .perPort)
         try plane.start(makeUDPConfig(ports: p1...p1, members: [a, b]))
         defer { plane.shutdown() }
         #expect(plane.boundPortCount == 1)
@@ -160,7 +160,7 @@ struct UDPDataPlaneTests {
             config.accelerators[0].listeners[i].portRanges = [PortRange(fromPort: port, toPort: port)]
         }
         config.pools[1].members = [Member(id: "tcp-echo", address: "127.0.0.1", protocolPort: tcpPort)]
-        let plane = DataPlane(workerCount: 2, tuning: Tuning())
+        let plane = DataPlane(workerCount: 2, tuning: .perPort)
         try plane.start(config)
         defer { plane.shutdown() }
         #expect(plane.boundPortCount == 2)

@@ -73,7 +73,8 @@ def test_sighup_with_an_empty_file_is_refused_and_listeners_stay(daemon, tcp_bac
     backend = tcp_backend("echo", mode="echo")
     ports = port_range(1)
     p = pool([member(backend.port)], name="web")
-    d = daemon(config([listener(ports, p["id"])], [p], workers=1))
+    # Samples the per-port listening socket (lookup mode binds none per port: test_port_lookup.py).
+    d = daemon(config([listener(ports, p["id"])], [p], workers=1, tuning={"port_ranges": "per_port"}))
     assert tcp_exchange(ports[0], b"before") == b"before"
     d.write_config(text)
     d.sighup(wait=True)

@@ -306,7 +306,8 @@ def test_protocol_change_moves_the_ports_to_the_other_protocol(daemon, tcp_backe
     listen, backend_port = port_range(2)
     tcp_echo = tcp_backend("t", mode="echo", port=backend_port)
     udp_echo = udp_backend("u", mode="echo", port=backend_port)
-    d = daemon(single_pool_config([listen], [member(backend_port)]))
+    # Which sockets are bound is what this checks: one per port (lookup mode: test_port_lookup.py).
+    d = daemon(single_pool_config([listen], [member(backend_port)], tuning={"port_ranges": "per_port"}))
     arn = arn_of(d)
     assert tcp_exchange(listen, b"tcp") == b"tcp"
     out = ctl(flowgatectl_bin, d, "listener", "update", arn, "--protocol", "UDP", "--json")

@@ -40,7 +40,9 @@ def test_ready_only_after_every_port_listens_and_forwards(daemon, tcp_backend, p
         if "READY=1" in lines(message):
             listening_at_ready.append(tcp_listening_ports() & set(ports))
 
-    d = daemon(single_pool_config(ports, [member(backend.port)], workers=2), on_notify=on_notify)
+    # Listening sockets per port are what this samples (lookup mode binds none per port: test_port_lookup.py).
+    d = daemon(single_pool_config(ports, [member(backend.port)], workers=2, tuning={"port_ranges": "per_port"}),
+               on_notify=on_notify)
     assert listening_at_ready and listening_at_ready[0] == set(ports)
     ready = next(m for m in d.notifications if "READY=1" in lines(m))
     assert any(l.startswith("STATUS=") for l in lines(ready)), ready

@@ -66,9 +66,11 @@ def test_unit_is_notify_with_checked_start_and_reload():
     assert values("KillSignal") == ["SIGTERM"]
 
 
-def test_unit_grants_only_net_bind_service_and_sandboxes():
-    assert values("AmbientCapabilities") == ["CAP_NET_BIND_SERVICE"]
-    assert values("CapabilityBoundingSet") == ["CAP_NET_BIND_SERVICE"]
+def test_unit_grants_only_the_capabilities_it_needs_and_sandboxes():
+    # Ports below 1024, and the sk_lookup program of tuning.port_ranges (issue 16): nothing else.
+    assert values("AmbientCapabilities") == ["CAP_NET_BIND_SERVICE CAP_BPF CAP_NET_ADMIN"]
+    assert values("CapabilityBoundingSet") == ["CAP_NET_BIND_SERVICE CAP_BPF CAP_NET_ADMIN"]
+    assert values("SystemCallFilter")[-1] == "bpf", "bpf(2) is allowed back after ~@privileged"
     assert values("StateDirectory") == ["flowgate"]
     assert values("RuntimeDirectory") == ["flowgate"]
     assert values("RestrictAddressFamilies") == ["AF_UNIX AF_INET AF_INET6 AF_NETLINK"]

@@ -69,6 +69,25 @@ int fg_set_thread_name(const char *name);
 /// setsockopt SO_RCVBUFFORCE/SO_SNDBUFFORCE falling back to SO_RCVBUF/SO_SNDBUF.
 int fg_set_buffers(int fd, int rcv_bytes, int snd_bytes);
 
+/// The bpf() system call (bpf.c): just what the sk_lookup steering needs
+/// (Sources/FlowgateSystem/BPF/). Each returns a descriptor or 0, or -1 with errno.
+int fg_bpf_map_create(unsigned int type, unsigned int key_size, unsigned int value_size,
+                      unsigned int max_entries, unsigned int flags, const char *name);
+int fg_bpf_map_update(int map_fd, const void *key, const void *value, unsigned long long flags);
+int fg_bpf_map_delete(int map_fd, const void *key);
+int fg_bpf_map_lookup(int map_fd, const void *key, void *value);
+/// BPF_PROG_LOAD of `insn_count` 8-byte instructions; the verifier's log goes to `log` when given.
+int fg_bpf_prog_load(unsigned int type, const void *insns, unsigned int insn_count, const char *license,
+                     unsigned int expected_attach_type, char *log, unsigned int log_size, const char *name);
+/// BPF_LINK_CREATE: attaches `prog_fd` to `target_fd` (a network namespace for sk_lookup).
+int fg_bpf_link_create(int prog_fd, int target_fd, unsigned int attach_type);
+/// IP_RECVORIGDSTADDR (and IPV6_RECVORIGDSTADDR on AF_INET6): each datagram carries the
+/// address and port it was sent to, which sk_lookup does not change.
+int fg_enable_origdstaddr(int fd, int family);
+/// The original destination (address and port) of received slot i from IP_ORIGDSTADDR /
+/// IPV6_ORIGDSTADDR, written into out; returns 1 if found.
+int fg_batch_orig_dst(fg_mmsg_batch *b, unsigned int i, struct sockaddr_storage *out);
+
 /// Descriptor passing over a Unix socket (fdpass.c): at most FG_MAX_FDS per message
 /// (the kernel's SCM_MAX_FD is 253; 252 carries 126 connection pairs).
 #define FG_MAX_FDS 252

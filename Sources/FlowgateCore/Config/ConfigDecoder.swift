@@ -115,6 +115,7 @@ struct ConfigDecoder {
         t.tcpScratchBuffer = m.int("tcp_scratch_buffer", default: t.tcpScratchBuffer)
         t.tcpMaxPending = m.int("tcp_max_pending", default: t.tcpMaxPending)
         t.connectTimeout = m.int("connect_timeout", default: t.connectTimeout)
+        t.portRanges = m.enumValue("port_ranges", PortRangeMode.self, default: t.portRanges) ?? t.portRanges
         return t
     }
 

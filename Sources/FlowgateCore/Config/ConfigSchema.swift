@@ -11,7 +11,7 @@ enum ConfigSchema {
     static let credentials = ["aws", "huawei"]
     static let awsCredential = ["access_key_id", "secret_access_key"]
     static let huaweiCredential = ["ak", "sk"]
-    static let tuning = ConfigValidator.tuningBounds.map(\.key)
+    static let tuning = ConfigValidator.tuningBounds.map(\.key) + ["port_ranges"]
     static let accelerator = ["AcceleratorArn", "Name", "listeners"]
     static let listener = ["ListenerArn", "PortRanges", "Protocol", "ClientAffinity", "pool_id", "bind", "idle_timeout", "connection_log",
                            "tcp_defer_accept", "tcp_fastopen"]

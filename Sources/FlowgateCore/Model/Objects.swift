@@ -245,12 +245,37 @@ public struct Tuning: Sendable, Hashable, Codable {
     public var tcpMaxPending: Int = 1024 * 1024
     /// Seconds to wait for a member's TCP connect before trying the next.
     public var connectTimeout: Int = 3
+    /// How a listener's port ranges are served (docs/architecture.md §20).
+    public var portRanges: PortRangeMode = .auto
     public init() {}
     enum CodingKeys: String, CodingKey {
         case drainTimeout = "drain_timeout", maxUDPFlows = "max_udp_flows", maxStickyEntries = "max_sticky_entries"
         case udpSocketBuffer = "udp_socket_buffer", tcpScratchBuffer = "tcp_scratch_buffer"
-        case tcpMaxPending = "tcp_max_pending", connectTimeout = "connect_timeout"
+        case tcpMaxPending = "tcp_max_pending", connectTimeout = "connect_timeout", portRanges = "port_ranges"
     }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = Tuning()
+        drainTimeout = try c.decodeIfPresent(Int.self, forKey: .drainTimeout) ?? d.drainTimeout
+        maxUDPFlows = try c.decodeIfPresent(Int.self, forKey: .maxUDPFlows) ?? d.maxUDPFlows
+        maxStickyEntries = try c.decodeIfPresent(Int.self, forKey: .maxStickyEntries) ?? d.maxStickyEntries
+        udpSocketBuffer = try c.decodeIfPresent(Int.self, forKey: .udpSocketBuffer) ?? d.udpSocketBuffer
+        tcpScratchBuffer = try c.decodeIfPresent(Int.self, forKey: .tcpScratchBuffer) ?? d.tcpScratchBuffer
+        tcpMaxPending = try c.decodeIfPresent(Int.self, forKey: .tcpMaxPending) ?? d.tcpMaxPending
+        connectTimeout = try c.decodeIfPresent(Int.self, forKey: .connectTimeout) ?? d.connectTimeout
+        portRanges = try c.decodeIfPresent(PortRangeMode.self, forKey: .portRanges) ?? d.portRanges
+    }
+}
+
+/// `tuning.port_ranges`: `per_port` binds one socket per port per worker;
+/// `lookup` serves every port of a listener from one socket per worker
+/// through a BPF sk_lookup program (needs Linux 5.9, CAP_BPF and
+/// CAP_NET_ADMIN); `auto` uses `lookup` where the kernel and privileges
+/// allow it and `per_port` otherwise (decided once at start, logged).
+public enum PortRangeMode: String, Sendable, Hashable, CaseIterable, Codable {
+    case auto
+    case perPort = "per_port"
+    case lookup
 }
 
 /// The whole declared state: what the config file says, plus accepted

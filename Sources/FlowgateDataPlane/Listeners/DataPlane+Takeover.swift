@@ -38,7 +38,7 @@ extension DataPlane {
             }
         }
         latch.wait()
-        let plans = snapshot.map { SnapshotIndex($0, transports: Set(drivers.keys)).plans } ?? [:]
+        let plans = snapshot.map { SnapshotIndex($0, transports: Set(drivers.keys), lookup: steering != nil).plans } ?? [:]
         let all = found.withLock { $0 }
         var out: [HandedListener] = []
         var order: [ListeningSocketKey: [Int]] = [:]
@@ -92,12 +92,17 @@ extension DataPlane {
         var count: [ListeningSocketKey: Int] = [:]
         for h in handed { count[h.socket.key, default: 0] += 1 }
         var extra: [(index: Int, socket: ListeningSocket)] = []
-        for (key, n) in count where n > 1 && n < workers.count {
+        var firstFD: [ListeningSocketKey: Int32] = [:]
+        for h in handed where firstFD[h.socket.key] == nil { firstFD[h.socket.key] = h.socket.fd }
+        for (key, n) in count where (n > 1 || key.isLookup) && n < workers.count {
             guard let driver = drivers[key.transport] else { continue }
             let address = SocketAddress(key.bind, port: key.port)
             for j in n..<workers.count {
                 do throws(SystemError) {
-                    extra.append((j, ListeningSocket(key: key, fd: try driver.openListeningSocket(address, reusePort: true))))
+                    // A lookup group binds a port the kernel picked: join it there.
+                    let fd = key.isLookup ? try LookupSockets.join(key, groupOf: firstFD[key]!)
+                                          : try driver.openListeningSocket(address, reusePort: true)
+                    extra.append((j, ListeningSocket(key: key, fd: fd)))
                 } catch {
                     Log.warn("takeover_widen_failed", ["port": key.port, "protocol": key.transport.rawValue, "error": error.description])
                     break
@@ -107,6 +112,9 @@ extension DataPlane {
         if !extra.isEmpty { Log.info("listeners_widened", ["sockets": extra.count, "workers": workers.count]) }
         return extra
     }
+
+    /// Keys with sockets received from the previous process and not yet used.
+    func adoptedKeys() -> Set<ListeningSocketKey> { adopted.withLock { Set($0.keys) } }
 
     /// Splits the keys an update adds into those to bind and those handed
     /// over (each socket with its index among its key's sockets).

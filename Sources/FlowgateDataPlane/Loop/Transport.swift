@@ -3,14 +3,27 @@ import FlowgateSystem
 
 /// Identity of one listening port: a worker's socket set is keyed by it, and
 /// an update binds only keys it adds and closes only keys it removes.
+///
+/// With `tuning.port_ranges: lookup` a listener has one key per protocol:
+/// port 0 and `lookupListener` set to its ARN; its sockets (one per worker,
+/// one SO_REUSEPORT group) serve every port of its ranges through the
+/// sk_lookup program (Listeners/PortLookupSteering.swift).
 public struct ListeningSocketKey: Sendable, Hashable, CustomStringConvertible {
     public var transport: TransportProtocol
     public var bind: IPAddress
     public var port: Int
-    public init(transport: TransportProtocol, bind: IPAddress, port: Int) {
-        self.transport = transport; self.bind = bind; self.port = port
+    public var lookupListener: String?
+    public init(transport: TransportProtocol, bind: IPAddress, port: Int, lookupListener: String? = nil) {
+        self.transport = transport; self.bind = bind; self.port = port; self.lookupListener = lookupListener
     }
-    public var description: String { "\(transport.rawValue) \(bind):\(port)" }
+    /// The key of a listener's lookup sockets.
+    public static func lookup(_ plan: ListenerPlan) -> ListeningSocketKey {
+        ListeningSocketKey(transport: plan.listener.protocol, bind: plan.bindAddress, port: 0, lookupListener: plan.listener.listenerArn)
+    }
+    public var isLookup: Bool { lookupListener != nil }
+    public var description: String {
+        isLookup ? "\(transport.rawValue) \(bind):* (\(lookupListener ?? ""))" : "\(transport.rawValue) \(bind):\(port)"
+    }
 }
 
 /// A bound socket handed to the worker that owns it.
@@ -26,10 +39,12 @@ public final class SnapshotIndex: Sendable {
     public let snapshot: RuntimeSnapshot
     public let plans: [ListeningSocketKey: ListenerPlan]
 
-    public init(_ snapshot: RuntimeSnapshot, transports: Set<TransportProtocol>) {
+    /// `lookup`: one key per listener (ListeningSocketKey.lookup) instead of one per port.
+    public init(_ snapshot: RuntimeSnapshot, transports: Set<TransportProtocol>, lookup: Bool = false) {
         self.snapshot = snapshot
         var plans: [ListeningSocketKey: ListenerPlan] = [:]
         for plan in snapshot.listeners where transports.contains(plan.listener.protocol) {
+            if lookup { plans[.lookup(plan)] = plan; continue }
             for port in plan.ports {
                 plans[ListeningSocketKey(transport: plan.listener.protocol, bind: plan.bindAddress, port: port)] = plan
             }

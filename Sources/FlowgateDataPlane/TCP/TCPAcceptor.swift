@@ -12,7 +12,10 @@ final class TCPAcceptor: EventHandler {
 
     let key: ListeningSocketKey
     let fd: Int32
-    var plan: ListenerPlan { didSet { http = plan.pool.pool.protocol == .http; applyOptions() } }
+    var plan: ListenerPlan { didSet { http = plan.pool.pool.protocol == .http; single = TCPAcceptor.singlePort(plan); applyOptions() } }
+    /// A lookup listener of exactly one port needs no getsockname per accept.
+    private var single: Int?
+    static func singlePort(_ plan: ListenerPlan) -> Int? { plan.ports.count == 1 ? plan.ports[0] : nil }
     /// The pool speaks HTTP: accepted clients get an HTTPConnection. Decided
     /// when a snapshot's plan arrives, so the plain TCP path pays one
     /// predictable branch per accept and nothing per byte.
@@ -26,6 +29,7 @@ final class TCPAcceptor: EventHandler {
     init(socket: ListeningSocket, plan: ListenerPlan, service: TCPService) {
         key = socket.key; fd = socket.fd; self.plan = plan; self.service = service
         http = plan.pool.pool.protocol == .http
+        single = TCPAcceptor.singlePort(plan)
         wildcard = socket.key.bind.isUnspecified
         super.init()
         event = LoopEvent(service.worker.eventBase, fd: fd, interest: .read, persist: true, handler: self)
@@ -92,9 +96,19 @@ final class TCPAcceptor: EventHandler {
             }
             guard let (client, peer) = accepted else { return }
             var local = key.bind
-            if wildcard, let a = try? System.localAddress(client) { local = a.ip }
+            var localPort = key.port
+            if key.isLookup, single != nil, !wildcard {
+                localPort = single!   // one port: nothing to ask the kernel
+            } else if key.isLookup {
+                // A lookup socket serves a whole range: the port the client
+                // reached is the accepted socket's own (docs/architecture.md §20).
+                guard let a = try? System.localAddress(client), LookupSockets.serves(plan, port: a.port) else {
+                    System.setAbortiveClose(client); System.close(client); continue
+                }
+                local = a.ip; localPort = a.port
+            } else if wildcard, let a = try? System.localAddress(client) { local = a.ip }
             let flow = FlowContext(transport: .tcp, client: peer.ip, clientPort: UInt16(truncatingIfNeeded: peer.port),
-                                   local: local, localPort: UInt16(truncatingIfNeeded: key.port))
+                                   local: local, localPort: UInt16(truncatingIfNeeded: localPort))
             if http { service.openHTTP(client: client, flow: flow, plan: plan, key: key) } else { service.open(client: client, flow: flow, plan: plan) }
         }
     }

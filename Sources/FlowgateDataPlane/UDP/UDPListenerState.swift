@@ -18,6 +18,11 @@ final class UDPListenerState: EventHandler {
     var ports: [UDPPortSocket] = []
     /// Bound to 0.0.0.0 or ::: reply sources come from PKTINFO.
     let wildcard: Bool
+    /// Served by a lookup socket (`port_ranges: lookup`): each datagram's
+    /// port comes from IP_ORIGDSTADDR and replies leave through reply
+    /// sockets (UDPReplySockets.swift). `lookupFamily` is the socket's.
+    var lookup = false
+    var lookupFamily: Int32 = 0
     /// Logged once per listener, then only counted.
     var loggedNoMember = false
     var loggedUpstreamFailure = false

@@ -74,12 +74,23 @@ extension UDPRelay {
         for state in listeners.values {
             for slot in state.table.slotsByRecency {
                 let s = state.table[slot]
-                guard s.upstreamFD >= 0, let t = s.flow.target, s.generation == s.flow.generation,
-                      let port = state.ports.first(where: { $0.fd == s.listenerFD }) else { continue }
+                guard s.upstreamFD >= 0, let t = s.flow.target, s.generation == s.flow.generation else { continue }
+                // A lookup listener's session names the port the client reached and the address its reply
+                // socket is bound to (docs/architecture.md §20); the next process finds the group serving it.
+                var portKey: ListeningSocketKey, local: IPAddress?
+                if state.lookup {
+                    guard let r = replies.address(of: s.listenerFD) else { continue }
+                    portKey = ListeningSocketKey(transport: .udp, bind: state.plan.bindAddress, port: Int(r.port))
+                    local = r.ip.unmapped
+                } else {
+                    guard let port = state.ports.first(where: { $0.fd == s.listenerFD }) else { continue }
+                    portKey = port.key
+                    local = s.local.length > 0 ? s.local.ip : nil
+                }
                 s.event?.remove()
                 let key = state.table.key(at: slot)
-                handed.append(HandedSession(id: 0, key: port.key, client: s.client.ip, clientPort: s.client.port,
-                                            local: s.local.length > 0 ? s.local.ip : nil, memberID: t.memberID,
+                handed.append(HandedSession(id: 0, key: portKey, client: s.client.ip, clientPort: s.client.port,
+                                            local: local, memberID: t.memberID,
                                             memberAddress: t.address, memberPort: t.port,
                                             idleLeft: max(1, state.table.idleTimeout - (now - state.table.lastSeen(at: slot))),
                                             upstream: s.upstreamFD))
@@ -112,22 +123,37 @@ extension UDPRelay {
     /// New side: a session handed over; false (socket closed) when this
     /// configuration cannot take it.
     func adoptSession(_ h: HandedSession) -> Bool {
-        guard let port = portsByKey[h.key], port.state.plan.pool.view.index(of: h.memberID) != nil else {
+        // With port_ranges lookup the key names the port the client reached; the listener's group serves it.
+        let found = portsByKey[h.key] ?? portsByKey.values.first { p in
+            p.key.isLookup && p.key.bind == h.key.bind && LookupSockets.serves(p.state.plan, port: h.key.port)
+        }
+        guard let port = found, port.state.plan.pool.view.index(of: h.memberID) != nil else {
             System.close(h.upstream); return false
         }
         let state = port.state
+        var replyFD = port.fd
+        if state.lookup {
+            let local = UDPAddress(h.local ?? state.plan.bindAddress, port: UInt16(truncatingIfNeeded: h.key.port), family: state.lookupFamily)
+            do throws(SystemError) { replyFD = try replies.acquire(local) } catch { System.close(h.upstream); return false }
+        }
         let localIP = h.local ?? state.plan.bindAddress
         let ctx = FlowContext(transport: .udp, client: h.client, clientPort: h.clientPort, local: localIP,
                               localPort: UInt16(truncatingIfNeeded: h.key.port))
         let sessionKey = FlowKey(ctx, affinity: .none)
-        guard state.table.slot(of: sessionKey) == nil else { System.close(h.upstream); return false }
+        // A reply socket taken above is given back on every refusal below.
+        let refuse = { [self] () -> Bool in
+            if state.lookup { replies.release(replyFD) }
+            System.close(h.upstream)
+            return false
+        }
+        guard state.table.slot(of: sessionKey) == nil else { return refuse() }
         let affinity = state.plan.listener.clientAffinity
         let flowKey = FlowKey(ctx, affinity: affinity)
         let flow: UDPFlow
         if affinity == .sourceIP, let existing = state.flows[flowKey], existing.target?.memberID == h.memberID {
             flow = existing
         } else {
-            guard var t = state.plan.adopt(ctx, memberID: h.memberID, port: h.memberPort) else { System.close(h.upstream); return false }
+            guard var t = state.plan.adopt(ctx, memberID: h.memberID, port: h.memberPort) else { return refuse() }
             t.address = h.memberAddress
             flow = UDPFlow(key: flowKey, context: ctx, planGeneration: state.planGeneration)
             flow.target = t
@@ -137,8 +163,8 @@ extension UDPRelay {
         }
         flow.sessions += 1
         var value = UDPSession(flow: flow, client: UDPAddress(h.client, port: h.clientPort),
-                               local: h.local.map { UDPAddress($0, port: UInt16(truncatingIfNeeded: h.key.port)) } ?? UDPAddress(),
-                               listenerFD: port.fd)
+                               local: state.lookup ? UDPAddress() : h.local.map { UDPAddress($0, port: UInt16(truncatingIfNeeded: h.key.port)) } ?? UDPAddress(),
+                               listenerFD: replyFD)
         value.generation = flow.generation
         let now = time.now()
         let (slot, evicted) = state.table.insert(sessionKey, value, now: now - max(0, state.table.idleTimeout - h.idleLeft))

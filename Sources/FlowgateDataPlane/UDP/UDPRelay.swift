@@ -51,6 +51,8 @@ public final class UDPRelay: @unchecked Sendable {
     private let outBatches: DatagramBatch  // member → client
     private(set) var listeners: [String: UDPListenerState] = [:]
     var portsByKey: [ListeningSocketKey: UDPPortSocket] = [:]
+    /// Reply sockets of lookup-mode listeners, by the address and port clients reached.
+    var replies = UDPReplySockets()
     /// Upstream fd → its session's slot in its listener's table (the event's
     /// argument names the listener). Grown only when a higher fd appears.
     var slotByFD: [Int32] = []
@@ -110,6 +112,10 @@ public final class UDPRelay: @unchecked Sendable {
             listeners[arn] = state
         }
         if bufferBytes > 0 { System.setBuffers(fd, bytes: bufferBytes) }
+        if key.isLookup {
+            state.lookup = true
+            state.lookupFamily = key.bind.isV4 ? AF_INET : AF_INET6
+        }
         let p = UDPPortSocket(fd: fd, key: key, state: state)
         // The state holds the port socket; the event borrows it.
         p.event = LoopEvent(base, fd: fd, interest: .read, persist: true, handler: p)
@@ -157,9 +163,25 @@ public final class UDPRelay: @unchecked Sendable {
                 attach(p.key, fd: fd, plan: plan)
             } else if p.state.plan !== plan {
                 p.state.update(plan)
+                if p.state.lookup { endUnservedSessions(p.state) }
             }
         }
     }
+
+    /// A lookup listener's ranges changed: sessions on ports it no longer
+    /// serves end now, closing their reply sockets, so those ports refuse
+    /// at once (nothing else is bound there).
+    private func endUnservedSessions(_ state: UDPListenerState) {
+        for slot in state.table.slotsByRecency {
+            guard let port = replies.port(of: state.table[slot].listenerFD),
+                  !LookupSockets.serves(state.plan, port: Int(port)) else { continue }
+            let (_, s) = state.table.remove(slot)
+            closeSession(state, s, reason: "port_closed")
+        }
+    }
+
+    /// Reply sockets open now (lookup-mode listeners; tests).
+    var replySocketCount: Int { replies.count }
 
     /// For tests and single-listener use: a listener's new plan.
     func updateListener(_ plan: ListenerPlan) {
@@ -273,7 +295,21 @@ public final class UDPRelay: @unchecked Sendable {
         let client = UDPAddress(peer, length: peerLength)
         var local = UDPAddress()
         var localIP = state.plan.bindAddress
-        if state.wildcard {
+        var localPort = UInt16(truncatingIfNeeded: port.key.port)
+        if state.lookup {
+            // The port (and address) the client reached, which sk_lookup
+            // left in the packet (docs/architecture.md §20).
+            var ss = sockaddr_storage()
+            guard inBatches.originalDestination(i, into: &ss) else { return -1 }
+            let len = socklen_t(ss.ss_family == sa_family_t(AF_INET) ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size)
+            let original = withUnsafePointer(to: &ss) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { UDPAddress($0, length: len) }
+            }
+            guard LookupSockets.serves(state.plan, port: Int(original.port)) else { return -1 }
+            localIP = original.ip
+            localPort = original.port
+            local = UDPAddress(original.ip, port: original.port, family: state.lookupFamily)
+        } else if state.wildcard {
             var ss = sockaddr_storage()
             if inBatches.localAddress(i, into: &ss) {
                 let len = socklen_t(ss.ss_family == sa_family_t(AF_INET) ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size)
@@ -283,7 +319,7 @@ public final class UDPRelay: @unchecked Sendable {
                 localIP = local.ip
             }
         }
-        let ctx = FlowContext(transport: .udp, client: client.ip, clientPort: client.port, local: localIP, localPort: UInt16(truncatingIfNeeded: port.key.port))
+        let ctx = FlowContext(transport: .udp, client: client.ip, clientPort: client.port, local: localIP, localPort: localPort)
         let key = FlowKey(ctx, affinity: .none)
         if let slot = state.table.slot(of: key) {
             if slot == run.slot { state.table.touch(slot, now: now); return slot }
@@ -317,7 +353,17 @@ public final class UDPRelay: @unchecked Sendable {
             endSession(state, flow, reason: "no_member")
             return -1
         }
-        let value = UDPSession(flow: flow, client: client, local: local, listenerFD: listenerFD)
+        // A lookup listener replies through the socket bound to the address
+        // and port this client reached (UDPReplySockets.swift).
+        var replyFD = listenerFD
+        if state.lookup {
+            do throws(SystemError) { replyFD = try replies.acquire(local) } catch {
+                stats.upstreamOpenFailures += 1
+                endSession(state, flow, reason: "reply_socket_failed")
+                return -1
+            }
+        }
+        let value = UDPSession(flow: flow, client: client, local: state.lookup ? UDPAddress() : local, listenerFD: replyFD)
         let (slot, evicted) = state.table.insert(key, value, now: now)
         stats.sessionsStarted += 1
         if let ev = evicted {
@@ -451,6 +497,7 @@ public final class UDPRelay: @unchecked Sendable {
     func closeSession(_ state: UDPListenerState, _ s: UDPSession, reason: String) {
         var s = s
         closeUpstream(&s)
+        if state.lookup { replies.release(s.listenerFD) }
         endSession(state, s.flow, reason: reason)
     }
 

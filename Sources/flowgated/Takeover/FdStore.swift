@@ -17,6 +17,8 @@ import FlowgateDataPlane
 enum FdStore {
     static let manifestName = "fgmanifest"
     static let stateName = "fgstate"
+    /// The sk_lookup link (docs/architecture.md §20): stored so the program stays attached while no process runs.
+    static let linkName = "fglink"
     static let manifestHeader = "flowgate-fdstore 1"
 
     /// Whether this process should store its descriptors at SIGTERM.
@@ -58,6 +60,10 @@ enum FdStore {
         do throws(SystemError) {
             let fd = try connectDatagram(path)
             defer { System.close(fd) }
+            if let link = plane.duplicateSteeringLink() {
+                memfds.append(link)   // closed here after sending, like the memfds
+                entries.append((linkName, link))
+            }
             if let blob = plane.handoverBlob() {
                 let m = try System.sealedMemfd(name: "flowgate-fdstore-state", blob)
                 memfds.append(m)

@@ -17,6 +17,9 @@ struct StoredHandover {
     var sessions: [HandedSession] = []
     /// Every name systemd passed: each is removed from the store once adopted.
     var names: [String] = []
+    /// The previous process's sk_lookup link (`port_ranges: lookup`, docs/architecture.md §20): held
+    /// until this process's own program and port map are live, so the ranges stay steered in between.
+    var previousLink: Int32?
 }
 
 enum FdStoreStart {
@@ -76,6 +79,7 @@ enum FdStoreStart {
                 Log.error("fdstore_state_refused", ["error": error.message])
             }
         }
+        stored.previousLink = byName[FdStore.linkName]
         System.close(manifestFD)
         if let stateFD = byName[FdStore.stateName] { System.close(stateFD) }
         return stored
@@ -120,6 +124,8 @@ final class FdStoreAdoptService: Service {
         plane.adoptHandedSessions(acceptedSessions)
         plane.releaseUDPListeners()
         let closed = plane.closeUnadopted()
+        // This process's program steers the ranges now (its config is applied).
+        if let link = stored.previousLink { System.close(link) }
         FdStoreStart.removeFromStore(stored.names)
         Log.info("fdstore_restored", ["ports": stored.listeners.count, "ports_closed": closed.count,
                                       "connections_adopted": accepted.count, "connections_closed": declined.count,

@@ -4,6 +4,7 @@
 //
 //   new → old   hello 2 pid=<pid>
 //   old → new   listener <TCP|UDP> <bind> <port> <listener ARN>   + its sockets (SCM_RIGHTS), one per port
+//                                            (port 0: the listener's lookup group, docs/architecture.md §20)
 //   old → new   state <bytes>               + one sealed memfd holding the state blob (HandoverCodec)
 //   old → new   end <ports>                 (or: refused <reason>, then close)
 //   new → old   go <workers>                (after the new process forwards; sockets past
@@ -55,9 +56,16 @@ enum TakeoverWire {
     static func parseListener(_ line: String, fds: [Int32]) -> HandedListener? {
         let f = line.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
         guard f.count >= 4, f[0] == "listener", let transport = TransportProtocol(rawValue: String(f[1])),
-              let bind = IPAddress(f[2]), let port = Int(f[3]), (1...65535).contains(port), !fds.isEmpty else { return nil }
-        return HandedListener(key: ListeningSocketKey(transport: transport, bind: bind, port: port),
-                              listenerArn: f.count > 4 ? String(f[4]) : "", fds: fds)
+              let bind = IPAddress(f[2]), let port = Int(f[3]), (0...65535).contains(port), !fds.isEmpty else { return nil }
+        let arn = f.count > 4 ? String(f[4]) : ""
+        // Port 0: a listener's lookup group (`port_ranges: lookup`, docs/architecture.md §20),
+        // whose key is its listener.
+        if port == 0 {
+            guard !arn.isEmpty else { return nil }
+            return HandedListener(key: ListeningSocketKey(transport: transport, bind: bind, port: 0, lookupListener: arn),
+                                  listenerArn: arn, fds: fds)
+        }
+        return HandedListener(key: ListeningSocketKey(transport: transport, bind: bind, port: port), listenerArn: arn, fds: fds)
     }
 
     /// `handed <n> sessions <s> kept <k> udp <u>`, nil when it is not one.

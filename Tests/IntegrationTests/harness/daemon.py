@@ -185,6 +185,11 @@ class Daemon:
             return config
         prepared = copy.deepcopy(dict(config))
         prepared["state_file"] = str(self.state_file)
+        # FLOWGATE_TEST_PORT_RANGES=per_port|lookup runs a suite under that tuning.port_ranges (issue 16), unless
+        # the test chose one itself.
+        mode = os.environ.get("FLOWGATE_TEST_PORT_RANGES")
+        if mode and "port_ranges" not in (prepared.get("tuning") or {}):
+            prepared["tuning"] = {**(prepared.get("tuning") or {}), "port_ranges": mode}
         control = dict(prepared.get("control") or {})
         control["unix_socket"] = self.control_socket
         prepared["control"] = control
