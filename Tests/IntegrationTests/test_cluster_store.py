@@ -187,7 +187,10 @@ def test_cluster_status_and_an_update_one_instance_cannot_apply(etcd_cluster, da
     name = cluster_name()
     cfg = _fleet_config(port, a.port)
     # lb2 runs with 400 descriptors: a 200-port listener does not fit its
-    # budget (DescriptorBudget), while lb1 (the default limit) binds it.
+    # budget (DescriptorBudget), while lb1 (the default limit) binds it. Both
+    # bind a socket per port (with `lookup`, one socket serves every port and
+    # the budget is never reached).
+    cfg["tuning"] = {**(cfg.get("tuning") or {}), "port_ranges": "per_port"}
     small = tmp_path / "flowgated-small-nofile"
     small.write_text(f"#!/bin/sh\nexec prlimit --nofile=400:400 {flowgated_bin} \"$@\"\n")
     small.chmod(0o755)

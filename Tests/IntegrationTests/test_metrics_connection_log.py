@@ -10,15 +10,10 @@ import time
 import pytest
 
 from harness import config, listener, member, pool, tcp_exchange
+from harness.daemon import log_fields
 
 
-def fields(line: str) -> dict[str, str]:
-    out = {}
-    for part in line.split():
-        if "=" in part:
-            k, v = part.split("=", 1)
-            out[k] = v.strip('"')
-    return out
+fields = log_fields
 
 
 def wait_lines(d, event: str, n: int, timeout: float = 5.0) -> list[str]:

@@ -95,8 +95,12 @@ class FakeSystemd:
         env = dict(os.environ, NOTIFY_SOCKET=self.path, LISTEN_FDS=str(n),
                    LISTEN_FDNAMES=":".join(name for name, _ in stored), FLOWGATE_FDSTORE="1")
         # LISTEN_PID must be the service's own pid: the shell execs flowgated in place.
+        # No pass_fds: the child marks those inheritable before preexec_fn runs,
+        # so a number not yet open in this process failed with EBADF. dup2 in
+        # `place` makes 3.. inheritable; this process's other descriptors are
+        # close-on-exec (Python's default), so close_fds=False leaks nothing.
         return subprocess.Popen(["/bin/sh", "-c", 'LISTEN_PID=$$ exec "$0" "$@"', binary, "--config", config_path],
-                                env=env, preexec_fn=place, pass_fds=tuple(range(3, 3 + n)),
+                                env=env, preexec_fn=place, close_fds=False,
                                 stdout=subprocess.DEVNULL, stderr=open(log_path, "w"))
 
     def close(self) -> None:

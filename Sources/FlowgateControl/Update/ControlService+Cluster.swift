@@ -92,52 +92,43 @@ extension ControlService {
     /// API's conflict error. etcd unreachable answers the internal error.
     func clusterUpdate<Value, Refusal: Error>(_ cluster: ClusterCommitting, _ change: (inout FlowgateConfig) throws(Refusal) -> Value)
         throws(ChangeFailure<Refusal>) -> (config: FlowgateConfig, value: Value) {
-        let outcome: Result<(config: FlowgateConfig, value: Value), Refusal>
-        do throws(UpdateFailure) {
-            outcome = try serialized { (gated: inout Gated) throws(UpdateFailure) -> Result<(config: FlowgateConfig, value: Value), Refusal> in
-                var conflicts = 0
-                while true {
-                    let base = gated.clusterBase
-                    var next = Self.withObjects(applier.current, of: base?.config)
-                    let value: Value
-                    do throws(Refusal) { value = try change(&next) } catch { return .failure(error) }
-                    let issues = validate(next)
-                    if !issues.isEmpty { throw UpdateFailure.invalid(issues) }
-                    var result = ClusterCommitResult.unavailable("not sent")
-                    do throws(UpdateFailure) {
-                        try applier.apply(next) { () throws(UpdateFailure) in
-                            result = cluster.commit(next, expected: base?.revision ?? 0)
-                            switch result {
-                            case let .committed(revision):
-                                saveCache(ClusterSnapshot(config: next, revision: revision))
-                            case .conflict:
-                                throw UpdateFailure.invalid([ValidationIssue(.conflict, "",
-                                    "another Flowgate instance changed the configuration at the same time; read it again and retry")])
-                            case let .unavailable(why):
-                                throw UpdateFailure.persist(StateFileError(path: "etcd", message: "\(why); nothing was changed"))
-                            }
+        try settled { (gated: inout Gated) throws(UpdateFailure) -> Result<(config: FlowgateConfig, value: Value), Refusal> in
+            var conflicts = 0
+            while true {
+                let base = gated.clusterBase
+                var next = Self.withObjects(applier.current, of: base?.config)
+                let value: Value
+                do throws(Refusal) { value = try change(&next) } catch { return .failure(error) }
+                let issues = validate(next)
+                if !issues.isEmpty { throw UpdateFailure.invalid(issues) }
+                var result = ClusterCommitResult.unavailable("not sent")
+                do throws(UpdateFailure) {
+                    try applier.apply(next) { () throws(UpdateFailure) in
+                        result = cluster.commit(next, expected: base?.revision ?? 0)
+                        switch result {
+                        case let .committed(revision):
+                            saveCache(ClusterSnapshot(config: next, revision: revision))
+                        case .conflict:
+                            throw UpdateFailure.invalid([ValidationIssue(.conflict, "",
+                                "another Flowgate instance changed the configuration at the same time; read it again and retry")])
+                        case let .unavailable(why):
+                            throw UpdateFailure.persist(StateFileError(path: "etcd", message: "\(why); nothing was changed"))
                         }
-                    } catch {
-                        guard case let .conflict(latest) = result else { throw error }
-                        conflicts += 1
-                        Log.info("cluster_write_conflict", ["based_on": base?.revision ?? 0, "latest": latest?.revision ?? 0, "attempt": conflicts])
-                        if let latest { _ = applyClusterLocked(&gated, latest) }
-                        if conflicts >= 2 || latest == nil { throw error }
-                        continue
                     }
-                    if case let .committed(revision) = result {
-                        gated.clusterBase = ClusterSnapshot(config: next, revision: revision)
-                        gated.clusterApplied = revision
-                    }
-                    return .success((next, value))
+                } catch {
+                    guard case let .conflict(latest) = result else { throw error }
+                    conflicts += 1
+                    Log.info("cluster_write_conflict", ["based_on": base?.revision ?? 0, "latest": latest?.revision ?? 0, "attempt": conflicts])
+                    if let latest { _ = applyClusterLocked(&gated, latest) }
+                    if conflicts >= 2 || latest == nil { throw error }
+                    continue
                 }
+                if case let .committed(revision) = result {
+                    gated.clusterBase = ClusterSnapshot(config: next, revision: revision)
+                    gated.clusterApplied = revision
+                }
+                return .success((next, value))
             }
-        } catch {
-            throw .failed(error)
-        }
-        switch outcome {
-        case let .success(committed): return committed
-        case let .failure(refusal): throw .refused(refusal)
         }
     }
 }

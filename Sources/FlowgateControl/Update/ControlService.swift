@@ -116,20 +116,25 @@ public final class ControlService: @unchecked Sendable {
     public func update<Value, Refusal: Error>(_ change: (inout FlowgateConfig) throws(Refusal) -> Value)
         throws(ChangeFailure<Refusal>) -> (config: FlowgateConfig, value: Value) {
         if let cluster { return try clusterUpdate(cluster, change) }
-        let outcome: Result<(config: FlowgateConfig, value: Value), Refusal>
-        do throws(UpdateFailure) {
-            outcome = try serialized { (_: inout Gated) throws(UpdateFailure) -> Result<(config: FlowgateConfig, value: Value), Refusal> in
-                var next = applier.current
-                let value: Value
-                do throws(Refusal) { value = try change(&next) } catch { return .failure(error) }
-                let issues = validate(next)
-                if !issues.isEmpty { throw UpdateFailure.invalid(issues) }
-                try applier.apply(next) { () throws(UpdateFailure) in try save(next) }
-                return .success((next, value))
-            }
-        } catch {
-            throw .failed(error)
+        return try settled { (_: inout Gated) throws(UpdateFailure) -> Result<(config: FlowgateConfig, value: Value), Refusal> in
+            var next = applier.current
+            let value: Value
+            do throws(Refusal) { value = try change(&next) } catch { return .failure(error) }
+            let issues = validate(next)
+            if !issues.isEmpty { throw UpdateFailure.invalid(issues) }
+            try applier.apply(next) { () throws(UpdateFailure) in try save(next) }
+            return .success((next, value))
         }
+    }
+
+    /// Runs `body` under the gate and gives its outcome the API's two ways of
+    /// failing: the change's own refusal (`.refused`) or a rule, an apply or
+    /// the store failing (`.failed`). Standalone and cluster updates share it.
+    func settled<Value, Refusal: Error>(
+        _ body: (inout Gated) throws(UpdateFailure) -> Result<(config: FlowgateConfig, value: Value), Refusal>
+    ) throws(ChangeFailure<Refusal>) -> (config: FlowgateConfig, value: Value) {
+        let outcome: Result<(config: FlowgateConfig, value: Value), Refusal>
+        do throws(UpdateFailure) { outcome = try serialized(body) } catch { throw .failed(error) }
         switch outcome {
         case let .success(committed): return committed
         case let .failure(refusal): throw .refused(refusal)

@@ -400,3 +400,13 @@ class Daemon:
 
     def __repr__(self) -> str:
         return f"Daemon(pid={self.proc.pid if self.proc else None}, workdir={str(self.workdir)!r})"
+
+
+def log_fields(line: str) -> dict[str, str]:
+    """The key=value fields of one daemon log line (quotes stripped)."""
+    out = {}
+    for part in line.split():
+        if "=" in part:
+            k, v = part.split("=", 1)
+            out[k] = v.strip('"')
+    return out

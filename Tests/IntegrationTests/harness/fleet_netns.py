@@ -39,8 +39,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import pytest
 
 from .backends import TcpBackend
-from .clients import recv_line
-from .daemon import Daemon
+from .clients import recv_line, tcp_connect
+from .daemon import Daemon, log_fields
 
 PREFIX = "fgfleet-"
 NETNS_DIR = Path("/run/netns")
@@ -157,16 +157,7 @@ class Netns:
     def connect(self, host: str, port: int, source: str | None = None, timeout: float = 5.0) -> socket.socket:
         """A TCP connection made from inside this namespace."""
         def make() -> socket.socket:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.settimeout(timeout)
-            try:
-                if source is not None:
-                    s.bind((source, 0))
-                s.connect((host, port))
-            except BaseException:
-                s.close()
-                raise
-            return s
+            return tcp_connect(port, host=host, source=source, timeout=timeout)
         return self.call(make)
 
 
@@ -240,15 +231,6 @@ class InNetns:
 
     def __repr__(self) -> str:
         return f"InNetns({self._target!r}, {self._ns.name})"
-
-
-def log_fields(line: str) -> dict[str, str]:
-    out = {}
-    for part in line.split():
-        if "=" in part:
-            k, v = part.split("=", 1)
-            out[k] = v.strip('"')
-    return out
 
 
 class FleetBed:
