@@ -95,6 +95,12 @@ class Proxy:
                 self.after_ready()
                 return
             if self.declared_ready():
+                if self.steers_ports():
+                    # flowgated's default port_ranges (lookup, as root) serves every port of a listener
+                    # through one BPF-steered socket, so /proc shows no socket per port: READY=1 is the
+                    # signal (sent once every listener serves, docs/architecture.md §20).
+                    self.after_ready()
+                    return
                 deadline = min(deadline, time.monotonic() + 2)  # ready, yet some port is missing
             time.sleep(0.1)
         missing = sorted(tcp - procfs.tcp_listening_ports()) + [f"{p}/udp" for p in sorted(udp - procfs.udp_bound_ports())]
@@ -102,6 +108,10 @@ class Proxy:
 
     def declared_ready(self):
         """True once the proxy has said it is ready (flowgated: sd_notify READY=1)."""
+        return False
+
+    def steers_ports(self):
+        """True when its ports need not show up as bound sockets (BPF sk_lookup)."""
         return False
 
     def after_ready(self):
@@ -313,6 +323,9 @@ class Flowgated(Proxy):
         self.notify.setblocking(False)
         env = dict(os.environ, NOTIFY_SOCKET=notify_path)
         return [self.binary, "--config", paths[self.form]], env
+
+    def steers_ports(self):
+        return True
 
     def declared_ready(self):
         while self.notify is not None and not self.ready_seen:
